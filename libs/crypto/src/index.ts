@@ -1,2 +1,4 @@
-import { schnorr } from '@noble/curves/secp256k1.js';
-export function pubOf(sk: Uint8Array): Uint8Array { return schnorr.getPublicKey(sk); }
+export * from './errors';
+export * from './bytes';
+export * from './primitives';
+export * from './identity';
