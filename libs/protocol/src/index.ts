@@ -1,1 +1,7 @@
-export const PROTOCOL_VERSION = 1;
+export * from './limits';
+export * from './errors';
+export * from './schemas';
+export * from './events';
+export * from './routes';
+export * from './pow';
+export * from './docs';

@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import {
+  AckRequestSchema,
+  AckResultSchema,
+  AccountIdSchema,
+  DeliveredEnvelopeSchema,
+  SendRequestSchema,
+  SendResultSchema,
+} from './schemas';
+import type { ErrorCode } from './errors';
+
+/** socket.io mount point on the public origin (websocket transport only). */
+export const WS_PATH = '/v1/ws';
+
+/** Acknowledgement of every client → server event that takes a callback. */
+export type WsAck<T> = { ok: true; data: T } | { ok: false; error: { code: ErrorCode; message: string; details?: unknown } };
+
+export const ClientEvent = { Send: 'send', Ack: 'ack' } as const;
+export const ServerEvent = {
+  Messages: 'messages',
+  QueueEmpty: 'queue-empty',
+  DevicesChanged: 'devices-changed',
+  Revoked: 'revoked',
+} as const;
+
+export const MessagesEventSchema = z.object({ messages: z.array(DeliveredEnvelopeSchema) });
+export const QueueEmptyEventSchema = z.object({});
+export const DevicesChangedEventSchema = z.object({ accountId: AccountIdSchema, listVersion: z.number().int() });
+export const RevokedEventSchema = z.object({ reason: z.enum(['device_removed', 'token_expired']) });
+
+export interface ClientToServerEvents {
+  [ClientEvent.Send]: (payload: z.infer<typeof SendRequestSchema>, ack: (res: WsAck<z.infer<typeof SendResultSchema>>) => void) => void;
+  [ClientEvent.Ack]: (payload: z.infer<typeof AckRequestSchema>, ack?: (res: WsAck<z.infer<typeof AckResultSchema>>) => void) => void;
+}
+
+export interface ServerToClientEvents {
+  [ServerEvent.Messages]: (payload: z.infer<typeof MessagesEventSchema>) => void;
+  [ServerEvent.QueueEmpty]: (payload: z.infer<typeof QueueEmptyEventSchema>) => void;
+  [ServerEvent.DevicesChanged]: (payload: z.infer<typeof DevicesChangedEventSchema>) => void;
+  [ServerEvent.Revoked]: (payload: z.infer<typeof RevokedEventSchema>) => void;
+}
+
+export interface WsEventDoc {
+  name: string;
+  direction: 'client→server' | 'server→client';
+  summary: string;
+  payload: z.ZodType;
+  ack?: z.ZodType;
+  errors?: ErrorCode[];
+}
+
+/** Every WebSocket event; docs/websocket.md is generated from this table. */
+export const WS_EVENTS: WsEventDoc[] = [
+  {
+    name: ClientEvent.Send,
+    direction: 'client→server',
+    summary:
+      'Send one message: one opaque envelope per recipient device. Acknowledged once every envelope is stored in Postgres. ' +
+      'Idempotent on (sender device, clientMessageId). The device set per recipient account must equal its current device list ' +
+      '(for the sender\'s own account: all devices but the sender), else DEVICE_MISMATCH with details {missing, extra}.',
+    payload: SendRequestSchema,
+    ack: SendResultSchema,
+    errors: ['VALIDATION_FAILED', 'BAD_ENCODING', 'ENVELOPE_TOO_LARGE', 'TOO_MANY_RECIPIENTS', 'PAYLOAD_TOO_LARGE', 'DUPLICATE_RECIPIENT', 'ACCOUNT_NOT_FOUND', 'DEVICE_MISMATCH', 'RATE_LIMITED', 'UNAVAILABLE'],
+  },
+  {
+    name: ClientEvent.Ack,
+    direction: 'client→server',
+    summary: 'Acknowledge received envelopes by id; the server deletes them. Ids of other devices are ignored.',
+    payload: AckRequestSchema,
+    ack: AckResultSchema,
+    errors: ['VALIDATION_FAILED'],
+  },
+  {
+    name: ServerEvent.Messages,
+    direction: 'server→client',
+    summary: 'Envelopes for this device, in server order: live pushes and drain pages alike. Ack each one after it is safely stored.',
+    payload: MessagesEventSchema,
+  },
+  {
+    name: ServerEvent.QueueEmpty,
+    direction: 'server→client',
+    summary: 'Sent once after connecting, when every envelope queued while the device was offline has been pushed.',
+    payload: QueueEmptyEventSchema,
+  },
+  {
+    name: ServerEvent.DevicesChanged,
+    direction: 'server→client',
+    summary: "This account's device list changed; refetch and verify it.",
+    payload: DevicesChangedEventSchema,
+  },
+  {
+    name: ServerEvent.Revoked,
+    direction: 'server→client',
+    summary: 'This device was removed from its account (or its token expired); the server disconnects right after.',
+    payload: RevokedEventSchema,
+  },
+];
+
+/**
+ * Handshake: `io(origin, { path: WS_PATH, transports: ['websocket'], auth: { token } })`.
+ * A missing, unknown, expired or revoked token fails the connection with `connect_error`
+ * whose `message` is the error code and `data` the error body.
+ */
+export const WS_HANDSHAKE_ERRORS: ErrorCode[] = ['UNAUTHENTICATED', 'TOKEN_INVALID', 'TOKEN_EXPIRED'];

@@ -1,0 +1,193 @@
+import { z } from 'zod';
+import { b64uDecode, decodeAccountId } from '@umbra/crypto';
+import { LIMITS } from './limits';
+import type { ErrorCode } from './errors';
+
+function decodedLength(s: string): number | undefined {
+  try {
+    return b64uDecode(s).length;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bytes on the wire: base64url without padding, canonical, with bounds on the decoded length. */
+export function b64uBytes(opts: { min?: number; max: number; tooLarge?: ErrorCode; description?: string }) {
+  const { min = 0, max, tooLarge } = opts;
+  const maxChars = Math.ceil((max * 4) / 3);
+  return z
+    .string()
+    .superRefine((value, ctx) => {
+      if (value.length > maxChars) {
+        ctx.addIssue({ code: 'custom', message: `more than ${max} bytes`, params: { code: tooLarge ?? 'VALIDATION_FAILED' } });
+        return;
+      }
+      const n = decodedLength(value);
+      if (n === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'not canonical base64url without padding', params: { code: 'BAD_ENCODING' } });
+      } else if (n < min) {
+        ctx.addIssue({ code: 'custom', message: `fewer than ${min} bytes` });
+      } else if (n > max) {
+        ctx.addIssue({ code: 'custom', message: `more than ${max} bytes`, params: { code: tooLarge ?? 'VALIDATION_FAILED' } });
+      }
+    })
+    .meta({ format: 'base64url', description: opts.description ?? `base64url (no padding), ${min}–${max} bytes` });
+}
+
+export const AccountIdSchema = z
+  .string()
+  .length(61)
+  .refine((s) => {
+    try {
+      decodeAccountId(s);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'not an account id (bech32m, "um1…", 61 lower-case characters)')
+  .meta({ description: 'Account id: bech32m of the 32-byte account_id, HRP "um" (PROTOCOL.md §1)', example: 'um1…' });
+
+export const DeviceIdSchema = z.number().int().min(1).max(0xffff_ffff).meta({ description: 'u32 device id, non-zero' });
+
+/** PREKEY, RATCHET, SENDER_KEY (PROTOCOL.md §7). SEALED (4) arrives with sealed sender. */
+export const ENVELOPE_TYPES = [1, 2, 3] as const;
+export const EnvelopeTypeSchema = z.union(ENVELOPE_TYPES.map((t) => z.literal(t)) as [z.ZodLiteral<1>, z.ZodLiteral<2>, z.ZodLiteral<3>]);
+
+/** Server-assigned envelope id: a decimal string (a 64-bit sequence number). */
+export const EnvelopeIdSchema = z.string().regex(/^[1-9][0-9]{0,18}$/, 'not an envelope id');
+
+export const TimestampMsSchema = z.number().int().min(0).max(LIMITS.MAX_EXPIRES_AT_MS);
+
+export const RecipientEnvelopeSchema = z
+  .object({
+    accountId: AccountIdSchema,
+    deviceId: DeviceIdSchema,
+    type: EnvelopeTypeSchema,
+    content: b64uBytes({ min: 1, max: LIMITS.MAX_ENVELOPE_CONTENT_BYTES, tooLarge: 'ENVELOPE_TOO_LARGE', description: 'opaque ciphertext' }),
+  })
+  .strict();
+
+export const SendRequestSchema = z
+  .object({
+    clientMessageId: b64uBytes({ min: LIMITS.CLIENT_MESSAGE_ID_BYTES, max: LIMITS.CLIENT_MESSAGE_ID_BYTES }),
+    recipients: z
+      .array(RecipientEnvelopeSchema)
+      .min(1)
+      .superRefine((list, ctx) => {
+        if (list.length > LIMITS.MAX_RECIPIENTS_PER_SEND) {
+          ctx.addIssue({ code: 'custom', message: `more than ${LIMITS.MAX_RECIPIENTS_PER_SEND} recipients`, params: { code: 'TOO_MANY_RECIPIENTS' } });
+        }
+      })
+      .meta({ description: `1–${LIMITS.MAX_RECIPIENTS_PER_SEND} recipient devices` }),
+    expiresAt: TimestampMsSchema.optional().meta({ description: 'absolute expiry in ms since the epoch; 0 or absent = none' }),
+    readTtlS: z.number().int().min(0).max(LIMITS.MAX_READ_TTL_S).optional().meta({ description: 'read-mode timer in seconds; 0 or absent = none' }),
+  })
+  .strict();
+export type SendRequest = z.infer<typeof SendRequestSchema>;
+
+export const SendResultSchema = z.object({
+  clientMessageId: z.string(),
+  serverTimestamp: z.number().int(),
+  duplicate: z.boolean().meta({ description: 'true when this send had already been stored (an idempotent retry)' }),
+});
+export type SendResult = z.infer<typeof SendResultSchema>;
+
+export const DeviceSetDiffSchema = z.object({ accountId: z.string(), deviceIds: z.array(z.number().int()) });
+export const DeviceMismatchSchema = z.object({ missing: z.array(DeviceSetDiffSchema), extra: z.array(DeviceSetDiffSchema) });
+export type DeviceMismatch = z.infer<typeof DeviceMismatchSchema>;
+
+export const DeliveredEnvelopeSchema = z.object({
+  id: EnvelopeIdSchema,
+  type: z.number().int(),
+  clientMessageId: z.string(),
+  senderAccountId: z.string().nullable(),
+  senderDeviceId: z.number().int().nullable(),
+  serverTimestamp: z.number().int(),
+  expiresAt: z.number().int(),
+  readTtlS: z.number().int(),
+  content: z.string().meta({ format: 'base64url' }),
+});
+export type DeliveredEnvelope = z.infer<typeof DeliveredEnvelopeSchema>;
+
+export const FetchQuerySchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(LIMITS.FETCH_PAGE_MAX).optional(),
+    after: EnvelopeIdSchema.optional(),
+  })
+  .strict();
+export const FetchResponseSchema = z.object({ messages: z.array(DeliveredEnvelopeSchema), more: z.boolean() });
+export type FetchResponse = z.infer<typeof FetchResponseSchema>;
+
+export const AckRequestSchema = z.object({ ids: z.array(EnvelopeIdSchema).min(1).max(LIMITS.MAX_ACK_IDS) }).strict();
+export type AckRequest = z.infer<typeof AckRequestSchema>;
+export const AckResultSchema = z.object({ acked: z.number().int() });
+
+export const ChallengeResponseSchema = z.object({ nonce: z.string(), expiresAt: z.number().int() });
+export type ChallengeResponse = z.infer<typeof ChallengeResponseSchema>;
+
+export const TokenRequestSchema = z
+  .object({ authResponse: b64uBytes({ min: 1, max: LIMITS.MAX_AUTH_RESPONSE_BYTES, description: 'AuthResponse (PROTOCOL.md §1)' }) })
+  .strict();
+export const TokenResponseSchema = z.object({
+  token: z.string(),
+  expiresAt: z.number().int(),
+  accountId: z.string(),
+  deviceId: z.number().int(),
+});
+export type TokenResponse = z.infer<typeof TokenResponseSchema>;
+
+export const PowChallengeResponseSchema = z.object({
+  challenge: z.string().meta({ format: 'base64url' }),
+  difficulty: z.number().int().meta({ description: 'leading zero bits required of the solution hash' }),
+  expiresAt: z.number().int(),
+});
+export type PowChallengeResponse = z.infer<typeof PowChallengeResponseSchema>;
+
+export const RegisterRequestSchema = z
+  .object({
+    deviceList: b64uBytes({ min: 1, max: LIMITS.MAX_DEVICE_LIST_BYTES, tooLarge: 'TOO_MANY_DEVICES', description: 'SignedDeviceList, version 1' }),
+    authResponse: b64uBytes({ min: 1, max: LIMITS.MAX_AUTH_RESPONSE_BYTES, description: 'AuthResponse by a device of the list' }),
+    pow: z
+      .object({
+        challenge: b64uBytes({ min: 32, max: 32 }),
+        solution: b64uBytes({ min: LIMITS.POW_SOLUTION_BYTES, max: LIMITS.POW_SOLUTION_BYTES }),
+      })
+      .strict(),
+  })
+  .strict();
+export type RegisterRequest = z.infer<typeof RegisterRequestSchema>;
+
+export const DeviceSummarySchema = z.object({ deviceId: z.number().int(), flags: z.number().int(), createdAt: z.number().int() });
+export const AccountResponseSchema = z.object({
+  accountId: z.string(),
+  listVersion: z.number().int(),
+  deviceList: z.string().meta({ format: 'base64url', description: 'the current SignedDeviceList' }),
+  devices: z.array(DeviceSummarySchema),
+  handle: z.string().nullable(),
+  handleClaim: z.string().nullable().meta({ format: 'base64url' }),
+});
+export type AccountResponse = z.infer<typeof AccountResponseSchema>;
+
+export const UpdateDevicesRequestSchema = z
+  .object({ deviceList: b64uBytes({ min: 1, max: LIMITS.MAX_DEVICE_LIST_BYTES, tooLarge: 'TOO_MANY_DEVICES' }) })
+  .strict();
+export const UpdateDevicesResponseSchema = z.object({ listVersion: z.number().int(), removedDeviceIds: z.array(z.number().int()) });
+
+export const HandleClaimRequestSchema = z
+  .object({ claim: b64uBytes({ min: 1, max: LIMITS.MAX_HANDLE_CLAIM_BYTES, description: 'SignedHandleClaim (PROTOCOL.md §1)' }) })
+  .strict();
+export const HandleResponseSchema = z.object({ handle: z.string() });
+
+export const HandleParamSchema = z.object({ handle: z.string().min(1).max(128) }).strict();
+export const AccountParamSchema = z.object({ accountId: AccountIdSchema }).strict();
+
+export const ErrorBodySchema = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    correlationId: z.string().optional(),
+    details: z.unknown().optional(),
+  }),
+});
+
+export const HealthResponseSchema = z.object({ status: z.enum(['ok', 'unavailable']), checks: z.record(z.string(), z.string()).optional() });
