@@ -1,0 +1,32 @@
+import type { DeliveredEnvelope, ErrorCode, SendResult } from '@umbra/protocol';
+
+/**
+ * Every pub/sub channel and its payload. Services publish and subscribe only through these.
+ * Pub/sub carries notifications; nothing in it is the only copy of anything stored.
+ */
+export const Channels = {
+  /** One per gateway instance: envelopes for sockets it holds, and "stored" answers for its senders. */
+  deliver: (prefix: string, gatewayId: string) => `${prefix}:deliver:${gatewayId}`,
+  /** Broadcast: an account's device list changed (gateways drop revoked sockets and cached device sets). */
+  devicesChanged: (prefix: string) => `${prefix}:devices-changed`,
+} as const;
+
+export interface DeliverItem {
+  /** deviceKey() of the recipient */
+  to: string;
+  envelope: DeliveredEnvelope;
+}
+
+export type StoredOutcome = { ok: true; result: SendResult } | { ok: false; code: ErrorCode; message: string };
+
+export type GatewayMessage =
+  | { kind: 'deliver'; items: DeliverItem[] }
+  | { kind: 'stored'; results: { requestId: string; outcome: StoredOutcome }[] };
+
+export interface DevicesChangedMessage {
+  /** hex account id */
+  account: string;
+  listVersion: number;
+  removed: number[];
+  added: number[];
+}
