@@ -1,0 +1,37 @@
+import { Body, Controller, Get, HttpCode, Inject, Post, Query, UseGuards } from '@nestjs/common';
+import { AckRequestSchema, FetchQuerySchema, LIMITS, SendRequestSchema, type AckRequest, type FetchResponse, type SendRequest } from '@umbra/protocol';
+import { AuthGuard, Clock, CurrentDevice, EnvelopesRepository, ZodPipe, toDeliveredEnvelope, type AuthContext } from '@umbra/server';
+import { AckClient } from '../delivery/ack.client';
+import { SendService } from './send.service';
+
+/** REST equivalents of the socket events, for clients without a socket. */
+@Controller('v1/messages')
+@UseGuards(AuthGuard)
+export class MessagesController {
+  constructor(
+    @Inject(SendService) private readonly sends: SendService,
+    @Inject(EnvelopesRepository) private readonly envelopes: EnvelopesRepository,
+    @Inject(AckClient) private readonly acks: AckClient,
+    @Inject(Clock) private readonly clock: Clock,
+  ) {}
+
+  @Post()
+  @HttpCode(200)
+  send(@CurrentDevice() auth: AuthContext, @Body(new ZodPipe(SendRequestSchema)) body: SendRequest) {
+    return this.sends.send(auth, body);
+  }
+
+  @Get()
+  async fetch(@CurrentDevice() auth: AuthContext, @Query(new ZodPipe(FetchQuerySchema)) query: { limit?: number; after?: string }): Promise<FetchResponse> {
+    const page = await this.envelopes.fetchPage(auth, Number(query.after ?? 0), query.limit ?? LIMITS.FETCH_PAGE_MAX, this.clock.now());
+    const accountText = new Map<string, string>();
+    return { messages: page.envelopes.map((e) => toDeliveredEnvelope(e, accountText)), more: page.more };
+  }
+
+  @Post('ack')
+  @HttpCode(200)
+  ack(@CurrentDevice() auth: AuthContext, @Body(new ZodPipe(AckRequestSchema)) body: AckRequest) {
+    this.acks.ack(auth, body.ids);
+    return { acked: body.ids.length };
+  }
+}

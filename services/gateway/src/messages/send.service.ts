@@ -1,0 +1,87 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { decodeAccountId } from '@umbra/crypto';
+import { LIMITS, type DeviceMismatch, type SendRequest, type SendResult } from '@umbra/protocol';
+import { ApiError, Metrics, type AuthContext } from '@umbra/server';
+import { DeviceSetsCache } from './device-sets.cache';
+import { RelayClient } from './relay.client';
+
+function decodedLength(b64u: string): number {
+  return Math.floor((b64u.length * 3) / 4);
+}
+
+/** Validates a send against the recipients' current device lists and hands it to the relay. */
+@Injectable()
+export class SendService {
+  constructor(
+    @Inject(DeviceSetsCache) private readonly deviceSets: DeviceSetsCache,
+    @Inject(RelayClient) private readonly relay: RelayClient,
+    @Inject(Metrics) private readonly metrics: Metrics,
+  ) {}
+
+  async send(auth: AuthContext, req: SendRequest): Promise<SendResult> {
+    const started = process.hrtime.bigint();
+    let total = 0;
+    const byAccount = new Map<string, { text: string; devices: Set<number> }>();
+    const recipients: { account: string; deviceId: number; type: number; content: string }[] = [];
+    const textToHex = new Map<string, string>();
+    for (const r of req.recipients) {
+      total += decodedLength(r.content);
+      let hex = textToHex.get(r.accountId);
+      if (hex === undefined) {
+        hex = Buffer.from(decodeAccountId(r.accountId)).toString('hex');
+        textToHex.set(r.accountId, hex);
+      }
+      let entry = byAccount.get(hex);
+      if (!entry) {
+        entry = { text: r.accountId, devices: new Set() };
+        byAccount.set(hex, entry);
+      }
+      if (entry.devices.has(r.deviceId)) throw new ApiError('DUPLICATE_RECIPIENT', `device ${r.deviceId} of ${r.accountId} appears twice`);
+      entry.devices.add(r.deviceId);
+      recipients.push({ account: hex, deviceId: r.deviceId, type: r.type, content: r.content });
+    }
+    if (total > LIMITS.MAX_SEND_TOTAL_BYTES) throw new ApiError('PAYLOAD_TOO_LARGE', `a send carries at most ${LIMITS.MAX_SEND_TOTAL_BYTES} bytes of envelopes`);
+    const senderHex = auth.accountId.toString('hex');
+    if (byAccount.has(senderHex) && byAccount.get(senderHex)!.devices.has(auth.deviceId)) {
+      throw new ApiError('DUPLICATE_RECIPIENT', 'a device does not send to itself');
+    }
+
+    let mismatch = await this.checkDevices(byAccount, senderHex, auth.deviceId, false);
+    if (mismatch) mismatch = await this.checkDevices(byAccount, senderHex, auth.deviceId, true);
+    if (mismatch) throw new ApiError('DEVICE_MISMATCH', 'recipient devices differ from the current device lists; refetch them and retry', mismatch);
+
+    this.metrics.messagesAccepted.inc();
+    const result = await this.relay.submit({
+      senderAccount: senderHex,
+      senderDevice: auth.deviceId,
+      clientMessageId: req.clientMessageId,
+      expiresAt: req.expiresAt ?? 0,
+      readTtlS: req.readTtlS ?? 0,
+      recipients,
+    });
+    this.metrics.storedLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    return result;
+  }
+
+  private async checkDevices(
+    byAccount: Map<string, { text: string; devices: Set<number> }>,
+    senderHex: string,
+    senderDevice: number,
+    fresh: boolean,
+  ): Promise<DeviceMismatch | undefined> {
+    const sets = await this.deviceSets.get([...byAccount.keys()], fresh);
+    const missing: DeviceMismatch['missing'] = [];
+    const extra: DeviceMismatch['extra'] = [];
+    for (const [hex, { text, devices }] of byAccount) {
+      const current = sets.get(hex);
+      if (!current) throw new ApiError('ACCOUNT_NOT_FOUND', `no account ${text}`);
+      const expected = hex === senderHex ? current.filter((d) => d !== senderDevice) : current;
+      const expectedSet = new Set(expected);
+      const miss = expected.filter((d) => !devices.has(d));
+      const ext = [...devices].filter((d) => !expectedSet.has(d)).sort((a, b) => a - b);
+      if (miss.length) missing.push({ accountId: text, deviceIds: miss });
+      if (ext.length) extra.push({ accountId: text, deviceIds: ext });
+    }
+    return missing.length || extra.length ? { missing, extra } : undefined;
+  }
+}

@@ -1,0 +1,7 @@
+import type { ServiceDefinition } from '@umbra/server';
+import { AccountsModule } from './accounts/accounts.module';
+
+export const keyDirectoryService: ServiceDefinition = {
+  name: 'key-directory',
+  imports: () => [AccountsModule],
+};

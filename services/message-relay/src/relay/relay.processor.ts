@@ -1,0 +1,122 @@
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import type { Job } from 'bullmq';
+import {
+  APP_CONFIG,
+  Bus,
+  Channels,
+  Clock,
+  EnvelopesRepository,
+  Jobs,
+  LOGGER,
+  Metrics,
+  PresenceStore,
+  QueueRegistry,
+  Queues,
+  deviceKey,
+  toDeliveredEnvelope,
+  withCorrelationId,
+  type AckBatchJob,
+  type AppConfig,
+  type DeliverItem,
+  type GatewayMessage,
+  type Logger,
+  type RelayBatchJob,
+  type StoreSend,
+} from '@umbra/server';
+
+/**
+ * Persists batches of sends (one transaction), then pushes each envelope to the gateway holding its
+ * recipient's socket and answers "stored" to the sender's gateway. Deletes acknowledged envelopes.
+ */
+@Injectable()
+export class RelayProcessor implements OnModuleInit {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(QueueRegistry) private readonly queues: QueueRegistry,
+    @Inject(EnvelopesRepository) private readonly envelopes: EnvelopesRepository,
+    @Inject(PresenceStore) private readonly presence: PresenceStore,
+    @Inject(Bus) private readonly bus: Bus,
+    @Inject(Clock) private readonly clock: Clock,
+    @Inject(Metrics) private readonly metrics: Metrics,
+  ) {}
+
+  onModuleInit(): void {
+    const hooks = (queue: string) => ({
+      onFailed: (job: Job | undefined, err: Error) => {
+        this.metrics.jobFailures.inc({ queue });
+        this.logger.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job attempt failed');
+      },
+      onCompleted: () => this.metrics.jobsProcessed.inc({ queue }),
+    });
+    this.queues.worker(Queues.relay, { [Jobs.relayBatch]: (job) => this.relayBatch(job.data as RelayBatchJob, String(job.id)) }, {
+      concurrency: this.config.RELAY_CONCURRENCY,
+      ...hooks(Queues.relay),
+    });
+    this.queues.worker(Queues.ack, { [Jobs.ackBatch]: (job) => this.ackBatch(job.data as AckBatchJob) }, { concurrency: 2, ...hooks(Queues.ack) });
+  }
+
+  async relayBatch(job: RelayBatchJob, jobId: string): Promise<void> {
+    await withCorrelationId(`relay-${jobId}`, async () => {
+      const now = this.clock.now();
+      const sends: StoreSend[] = job.sends.map((s) => ({
+        sender: { accountId: Buffer.from(s.senderAccount, 'hex'), deviceId: s.senderDevice },
+        clientMessageId: Buffer.from(s.clientMessageId, 'base64url'),
+        expiresAt: s.expiresAt,
+        readTtlS: s.readTtlS,
+        recipients: s.recipients.map((r) => ({
+          accountId: Buffer.from(r.account, 'hex'),
+          deviceId: r.deviceId,
+          type: r.type,
+          content: Buffer.from(r.content, 'base64url'),
+        })),
+      }));
+      const results = await this.envelopes.storeBatch(sends, now, this.config.MAX_RETENTION_S * 1000);
+      const stored = results.reduce((n, r) => n + r.envelopes.length, 0);
+      this.metrics.messagesStored.inc(stored);
+
+      const fresh = results.flatMap((r) => r.envelopes).filter((e) => e.expiresAt === 0 || e.expiresAt > now);
+      const keys = fresh.map((e) => deviceKey(e.recipient));
+      const unique = [...new Set(keys)];
+      const owners = await this.presence.lookup(unique).catch((err: unknown) => {
+        // Stored is what matters; without presence the devices get these on their next drain.
+        this.logger.warn({ err: String(err) }, 'presence lookup failed');
+        return unique.map(() => null);
+      });
+      const ownerOf = new Map(unique.map((k, i) => [k, owners[i]]));
+      const perGateway = new Map<string, DeliverItem[]>();
+      const accountText = new Map<string, string>();
+      fresh.forEach((e, i) => {
+        const gw = ownerOf.get(keys[i]!);
+        if (!gw) return;
+        let items = perGateway.get(gw);
+        if (!items) {
+          items = [];
+          perGateway.set(gw, items);
+        }
+        items.push({ to: keys[i]!, envelope: toDeliveredEnvelope(e, accountText) });
+      });
+      const prefix = this.config.REDIS_PREFIX;
+      const messages: { channel: string; message: GatewayMessage }[] = [...perGateway].map(([gw, items]) => ({
+        channel: Channels.deliver(prefix, gw),
+        message: { kind: 'deliver', items },
+      }));
+      messages.push({
+        channel: Channels.deliver(prefix, job.gatewayId),
+        message: {
+          kind: 'stored',
+          results: job.sends.map((s, i) => ({
+            requestId: s.requestId,
+            outcome: { ok: true, result: { clientMessageId: s.clientMessageId, serverTimestamp: results[i]!.serverTimestamp, duplicate: results[i]!.duplicate } },
+          })),
+        },
+      });
+      await this.bus.publishMany(messages);
+    });
+  }
+
+  async ackBatch(job: AckBatchJob): Promise<void> {
+    const n = await this.envelopes.ack(job.items.map((i) => ({ recipient: { accountId: Buffer.from(i.account, 'hex'), deviceId: i.deviceId }, seqs: i.seqs })));
+    this.metrics.messagesAcked.inc(n);
+  }
+}
