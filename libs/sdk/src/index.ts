@@ -1,1 +1,5 @@
-export * from "@umbra/crypto";
+export * from './store';
+export * from './errors';
+export * from './http.client';
+export * from './identity';
+export * from './client';

@@ -1,0 +1,408 @@
+import { io, type Socket } from 'socket.io-client';
+import { b64uDecode, b64uEncode, createAuthResponse, createSignedHandleClaim, randomBytes } from '@umbra/crypto';
+import {
+  ClientEvent,
+  ServerEvent,
+  WS_PATH,
+  ROUTES,
+  solvePow,
+  type AccountResponse,
+  type ChallengeResponse,
+  type ClientToServerEvents,
+  type DeliveredEnvelope,
+  type ErrorCode,
+  type FetchResponse,
+  type PowChallengeResponse,
+  type SendRequest,
+  type SendResult,
+  type ServerToClientEvents,
+  type TokenResponse,
+  type WsAck,
+} from '@umbra/protocol';
+import { UmbraApiError } from './errors';
+import { HttpClient, type FetchFn } from './http.client';
+import { createIdentity, deserializeIdentity, serializeIdentity, type LocalIdentity } from './identity';
+import type { KeyValueStore } from './store';
+
+export interface UmbraClientOptions {
+  /** The public origin, e.g. http://127.0.0.1:8080 */
+  serverUrl: string;
+  store: KeyValueStore;
+  fetch?: FetchFn;
+  now?: () => number;
+  /** Per-attempt timeout of a socket send. */
+  sendTimeoutMs?: number;
+  /** Remembered (sender device, clientMessageId) pairs for de-duplication. */
+  dedupWindow?: number;
+}
+
+export type MessageHandler = (envelope: DeliveredEnvelope) => void | Promise<void>;
+
+interface OutboxEntry {
+  request: SendRequest;
+  createdAt: number;
+}
+
+type SendInput = Omit<SendRequest, 'clientMessageId'> & { clientMessageId?: string };
+
+const KEY_IDENTITY = 'identity';
+const KEY_TOKEN = 'token';
+const KEY_SEEN = 'seen';
+const OUTBOX = 'outbox/';
+const PERMANENT_SEND_ERRORS = new Set<ErrorCode>(['DEVICE_MISMATCH', 'ACCOUNT_NOT_FOUND']);
+
+/**
+ * The Umbra client: identity, registration (with proof of work), authentication, a socket that
+ * reconnects with backoff, a persistent outbox, and at-least-once receipt with de-duplication.
+ * Browser-safe: fetch, socket.io-client and a pluggable store.
+ */
+export class UmbraClient {
+  readonly http: HttpClient;
+  private identityValue: LocalIdentity | undefined;
+  private token: { token: string; expiresAt: number } | undefined;
+  private socket: Socket<ServerToClientEvents, ClientToServerEvents> | undefined;
+  private readonly handlers = { message: new Set<MessageHandler>(), queueEmpty: new Set<() => void>(), devicesChanged: new Set<(v: number) => void>(), revoked: new Set<(reason: string) => void>() };
+  private readonly seen: string[] = [];
+  private readonly seenSet = new Set<string>();
+  private inbox: Promise<void> = Promise.resolve();
+  private ackBuffer: string[] = [];
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private seenTimer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+  private revoked = false;
+  private connectedWaiters: (() => void)[] = [];
+  private readonly now: () => number;
+
+  private constructor(private readonly opts: UmbraClientOptions) {
+    this.http = new HttpClient(opts.serverUrl.replace(/\/$/, ''), opts.fetch);
+    this.now = opts.now ?? (() => Date.now());
+  }
+
+  /** Opens a client over a store; the identity in the store, if any, is loaded. */
+  static async open(opts: UmbraClientOptions): Promise<UmbraClient> {
+    const client = new UmbraClient(opts);
+    const stored = await opts.store.get(KEY_IDENTITY);
+    if (stored) client.identityValue = deserializeIdentity(stored);
+    const token = await opts.store.get(KEY_TOKEN);
+    if (token) client.token = JSON.parse(token) as { token: string; expiresAt: number };
+    const seen = await opts.store.get(KEY_SEEN);
+    if (seen) for (const k of JSON.parse(seen) as string[]) client.remember(k);
+    return client;
+  }
+
+  get identity(): LocalIdentity {
+    if (!this.identityValue) throw new Error('no identity: call createIdentity() first');
+    return this.identityValue;
+  }
+
+  get hasIdentity(): boolean {
+    return this.identityValue !== undefined;
+  }
+
+  get connected(): boolean {
+    return this.socket?.connected ?? false;
+  }
+
+  get origin(): string {
+    return new URL(this.opts.serverUrl).origin;
+  }
+
+  async createIdentity(): Promise<LocalIdentity> {
+    if (this.identityValue) throw new Error('this store already holds an identity');
+    this.identityValue = createIdentity(this.now());
+    await this.opts.store.set(KEY_IDENTITY, serializeIdentity(this.identityValue));
+    return this.identityValue;
+  }
+
+  async setIdentity(identity: LocalIdentity): Promise<void> {
+    this.identityValue = identity;
+    await this.opts.store.set(KEY_IDENTITY, serializeIdentity(identity));
+  }
+
+  /** Registers the account: solves the server's proof of work and proves possession of both keys. */
+  async register(): Promise<TokenResponse> {
+    const id = this.identity;
+    const pow = await this.http.request<PowChallengeResponse>('GET', ROUTES.powChallenge.path);
+    const solution = solvePow(b64uDecode(pow.challenge), id.accountId, pow.difficulty);
+    const authResponse = await this.signAuthResponse();
+    const res = await this.http.request<TokenResponse>('POST', ROUTES.register.path, {
+      body: { deviceList: b64uEncode(id.deviceList), authResponse, pow: { challenge: pow.challenge, solution: b64uEncode(solution) } },
+    });
+    await this.saveToken(res);
+    return res;
+  }
+
+  /** A fresh bearer token through the challenge/response of PROTOCOL.md §1. */
+  async authenticate(): Promise<string> {
+    const authResponse = await this.signAuthResponse();
+    const res = await this.http.request<TokenResponse>('POST', ROUTES.authToken.path, { body: { authResponse } });
+    await this.saveToken(res);
+    return res.token;
+  }
+
+  /** A valid token, authenticating when there is none or it is about to expire. */
+  async getToken(): Promise<string> {
+    if (this.token && this.token.expiresAt - 60_000 > this.now()) return this.token.token;
+    return this.authenticate();
+  }
+
+  private async signAuthResponse(): Promise<string> {
+    const id = this.identity;
+    const challenge = await this.http.request<ChallengeResponse>('GET', ROUTES.authChallenge.path);
+    const bytes = createAuthResponse(
+      { origin: this.origin, accountId: id.accountId, deviceId: id.device.deviceId, nonce: b64uDecode(challenge.nonce), clientTime: this.now() },
+      id.device.dikSk,
+    );
+    return b64uEncode(bytes);
+  }
+
+  private async saveToken(res: TokenResponse): Promise<void> {
+    this.token = { token: res.token, expiresAt: res.expiresAt };
+    await this.opts.store.set(KEY_TOKEN, JSON.stringify(this.token));
+  }
+
+  /** Authenticated REST call. A rejected token is refreshed once. */
+  async api<T>(method: string, path: string, body?: unknown): Promise<T> {
+    try {
+      return await this.http.request<T>(method, path, { body, token: await this.getToken() });
+    } catch (err) {
+      if (err instanceof UmbraApiError && (err.code === 'TOKEN_INVALID' || err.code === 'TOKEN_EXPIRED')) {
+        this.token = undefined;
+        return this.http.request<T>(method, path, { body, token: await this.authenticate() });
+      }
+      throw err;
+    }
+  }
+
+  getAccount(accountIdText: string): Promise<AccountResponse> {
+    return this.api('GET', `/v1/accounts/${encodeURIComponent(accountIdText)}`);
+  }
+
+  getAccountByHandle(handle: string): Promise<AccountResponse> {
+    return this.api('GET', `/v1/accounts/by-handle/${encodeURIComponent(handle)}`);
+  }
+
+  async claimHandle(handle: string, claimVersion = this.now()): Promise<string> {
+    const id = this.identity;
+    if (!id.aikSk) throw new Error('only a device holding the account key can claim a handle');
+    const claim = createSignedHandleClaim({ handle, accountId: id.accountId, claimVersion, issuedAt: this.now() }, id.aikSk);
+    const res = await this.api<{ handle: string }>('PUT', ROUTES.claimHandle.path, { claim: b64uEncode(claim) });
+    return res.handle;
+  }
+
+  async publishDeviceList(deviceList: Uint8Array, listVersion: number): Promise<{ listVersion: number; removedDeviceIds: number[] }> {
+    const res = await this.api<{ listVersion: number; removedDeviceIds: number[] }>('PUT', ROUTES.updateDevices.path, { deviceList: b64uEncode(deviceList) });
+    await this.setIdentity({ ...this.identity, deviceList, listVersion });
+    return res;
+  }
+
+  /** REST fetch of a queue page, for clients without a socket. */
+  fetchMessages(after?: string, limit?: number): Promise<FetchResponse> {
+    const q = new URLSearchParams();
+    if (after) q.set('after', after);
+    if (limit) q.set('limit', String(limit));
+    const qs = q.toString();
+    return this.api('GET', `${ROUTES.fetchMessages.path}${qs ? `?${qs}` : ''}`);
+  }
+
+  on(event: 'message', handler: MessageHandler): void;
+  on(event: 'queueEmpty', handler: () => void): void;
+  on(event: 'devicesChanged', handler: (listVersion: number) => void): void;
+  on(event: 'revoked', handler: (reason: string) => void): void;
+  on(event: keyof UmbraClient['handlers'], handler: (...args: never[]) => unknown): void {
+    (this.handlers[event] as Set<unknown>).add(handler);
+  }
+
+  /** Connects the socket (reconnecting with backoff until close()); resolves on the first connection. */
+  async connect(): Promise<void> {
+    if (this.socket) return this.waitConnected();
+    await this.getToken();
+    const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(this.http.baseUrl, {
+      path: WS_PATH,
+      transports: ['websocket'],
+      auth: (cb) => cb({ token: this.token?.token }),
+      reconnection: true,
+      reconnectionDelay: 250,
+      reconnectionDelayMax: 5000,
+      randomizationFactor: 0.5,
+    });
+    this.socket = socket;
+    socket.on('connect', () => {
+      const waiters = this.connectedWaiters;
+      this.connectedWaiters = [];
+      for (const w of waiters) w();
+      void this.flushOutbox();
+    });
+    socket.on('connect_error', (err: Error & { data?: { error?: { code?: string } } }) => {
+      const code = err.data?.error?.code ?? err.message;
+      if (code === 'TOKEN_INVALID' || code === 'TOKEN_EXPIRED' || code === 'UNAUTHENTICATED') {
+        this.token = undefined;
+        this.authenticate().then(
+          () => !this.closed && socket.connect(),
+          () => setTimeout(() => !this.closed && socket.connect(), 1000),
+        );
+      }
+    });
+    socket.on('disconnect', (reason) => {
+      // The server closed this socket on purpose (shutdown, replaced); socket.io leaves reconnecting to us.
+      if (reason === 'io server disconnect' && !this.closed && !this.revoked) {
+        setTimeout(() => !this.closed && socket.connect(), 200 + Math.random() * 800);
+      }
+    });
+    socket.on(ServerEvent.Messages, ({ messages }) => {
+      this.inbox = this.inbox.then(() => this.receive(messages));
+    });
+    socket.on(ServerEvent.QueueEmpty, () => {
+      this.inbox = this.inbox.then(() => {
+        for (const h of this.handlers.queueEmpty) h();
+      });
+    });
+    socket.on(ServerEvent.DevicesChanged, ({ listVersion }) => {
+      for (const h of this.handlers.devicesChanged) h(listVersion);
+    });
+    socket.on(ServerEvent.Revoked, ({ reason }) => {
+      this.revoked = reason === 'device_removed';
+      for (const h of this.handlers.revoked) h(reason);
+      if (reason === 'device_removed') void this.close();
+    });
+    await this.waitConnected();
+  }
+
+  private waitConnected(): Promise<void> {
+    if (this.socket?.connected) return Promise.resolve();
+    if (this.closed) return Promise.reject(new UmbraApiError(0, 'UNAVAILABLE', 'client closed'));
+    return new Promise((resolve) => this.connectedWaiters.push(resolve));
+  }
+
+  /**
+   * Sends one message. It goes to the persistent outbox first and is retried (same clientMessageId,
+   * so idempotent) until the server says "stored" or rejects it for good.
+   */
+  async send(input: SendInput): Promise<SendResult> {
+    const request: SendRequest = { ...input, clientMessageId: input.clientMessageId ?? b64uEncode(randomBytes(16)) };
+    const entry: OutboxEntry = { request, createdAt: this.now() };
+    await this.opts.store.set(OUTBOX + request.clientMessageId, JSON.stringify(entry));
+    return this.deliverEntry(entry);
+  }
+
+  /** Entries left by an earlier run are retried on every (re)connect. */
+  private async flushOutbox(): Promise<void> {
+    for (const key of await this.opts.store.keys(OUTBOX)) {
+      const raw = await this.opts.store.get(key);
+      if (!raw || this.inFlight.has(key)) continue;
+      this.deliverEntry(JSON.parse(raw) as OutboxEntry).catch(() => undefined);
+    }
+  }
+
+  private readonly inFlight = new Map<string, Promise<SendResult>>();
+
+  private deliverEntry(entry: OutboxEntry): Promise<SendResult> {
+    const key = OUTBOX + entry.request.clientMessageId;
+    const existing = this.inFlight.get(key);
+    if (existing) return existing;
+    const attempt = async (): Promise<SendResult> => {
+      let delay = 100;
+      for (;;) {
+        if (this.closed) throw new UmbraApiError(0, 'UNAVAILABLE', 'client closed; the message stays in the outbox');
+        try {
+          await this.waitConnected();
+          const result = await this.emitSend(entry.request);
+          await this.opts.store.delete(key);
+          return result;
+        } catch (err) {
+          const e = err instanceof UmbraApiError ? err : new UmbraApiError(0, 'UNAVAILABLE', String(err));
+          if (!e.retryable || PERMANENT_SEND_ERRORS.has(e.code)) {
+            await this.opts.store.delete(key);
+            throw e;
+          }
+          await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random())));
+          delay = Math.min(delay * 2, 5000);
+        }
+      }
+    };
+    const p = attempt().finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, p);
+    return p;
+  }
+
+  private emitSend(request: SendRequest): Promise<SendResult> {
+    const socket = this.socket;
+    if (!socket) return Promise.reject(new UmbraApiError(0, 'UNAVAILABLE', 'not connected'));
+    return new Promise((resolve, reject) => {
+      socket.timeout(this.opts.sendTimeoutMs ?? 15_000).emit(ClientEvent.Send, request, (err: Error | null, res: WsAck<SendResult>) => {
+        if (err) return reject(new UmbraApiError(0, 'UNAVAILABLE', 'no answer from the server'));
+        if (res.ok) resolve(res.data);
+        else reject(new UmbraApiError(res.error.code === 'INTERNAL' ? 500 : 400, res.error.code, res.error.message, res.error.details));
+      });
+    });
+  }
+
+  private remember(key: string): void {
+    if (this.seenSet.has(key)) return;
+    this.seenSet.add(key);
+    this.seen.push(key);
+    const max = this.opts.dedupWindow ?? 10_000;
+    while (this.seen.length > max) this.seenSet.delete(this.seen.shift()!);
+  }
+
+  private async receive(messages: DeliveredEnvelope[]): Promise<void> {
+    for (const env of messages) {
+      const key = `${env.senderAccountId ?? '-'}:${env.senderDeviceId ?? 0}:${env.clientMessageId}`;
+      if (!this.seenSet.has(key)) {
+        for (const h of this.handlers.message) {
+          try {
+            await h(env);
+          } catch {
+            // A failing handler must not block the queue; the envelope is still acknowledged.
+          }
+        }
+        this.remember(key);
+      }
+      this.queueAck(env.id);
+    }
+    this.persistSeenSoon();
+  }
+
+  private persistSeenSoon(): void {
+    if (this.seenTimer) return;
+    this.seenTimer = setTimeout(() => {
+      this.seenTimer = undefined;
+      void this.opts.store.set(KEY_SEEN, JSON.stringify(this.seen));
+    }, 50);
+  }
+
+  private queueAck(id: string): void {
+    this.ackBuffer.push(id);
+    if (this.ackBuffer.length >= 200) this.flushAcks();
+    else if (!this.ackTimer) this.ackTimer = setTimeout(() => this.flushAcks(), 5);
+  }
+
+  private flushAcks(): void {
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    const ids = this.ackBuffer;
+    this.ackBuffer = [];
+    if (ids.length > 0 && this.socket?.connected) this.socket.emit(ClientEvent.Ack, { ids });
+  }
+
+  /** Waits for received envelopes to be handled and acknowledged. */
+  async settle(): Promise<void> {
+    await this.inbox;
+    this.flushAcks();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.settle();
+    this.closed = true;
+    if (this.seenTimer) {
+      clearTimeout(this.seenTimer);
+      this.seenTimer = undefined;
+      await this.opts.store.set(KEY_SEEN, JSON.stringify(this.seen));
+    }
+    this.socket?.disconnect();
+    this.socket = undefined;
+    for (const w of this.connectedWaiters) w();
+    this.connectedWaiters = [];
+  }
+}

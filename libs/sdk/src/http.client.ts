@@ -1,0 +1,41 @@
+import type { ErrorBody, ErrorCode } from '@umbra/protocol';
+import { UmbraApiError } from './errors';
+
+export type FetchFn = typeof fetch;
+
+/** JSON over fetch against the public origin; errors become UmbraApiError with the server's code. */
+export class HttpClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly fetchFn: FetchFn = (...args) => globalThis.fetch(...args),
+  ) {}
+
+  async request<T>(method: string, path: string, opts: { body?: unknown; token?: string } = {}): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    let res: Response;
+    try {
+      res = await this.fetchFn(`${this.baseUrl}${path}`, {
+        method,
+        headers,
+        ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+      });
+    } catch (err) {
+      throw new UmbraApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${String(err)}`);
+    }
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (!res.ok) {
+      const error = (json as ErrorBody | undefined)?.error;
+      throw new UmbraApiError(res.status, (error?.code ?? (res.status >= 500 ? 'UNAVAILABLE' : 'VALIDATION_FAILED')) as ErrorCode, error?.message ?? res.statusText, error?.details);
+    }
+    return json as T;
+  }
+}
