@@ -11,8 +11,10 @@ const common = {
 };
 
 export default {
+  testTimeout: 60000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{libs,services}/*/src/**/*.spec.ts'] },
-    { ...common, displayName: 'integration', testMatch: ['<rootDir>/{libs,services}/*/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'], maxWorkers: 1 },
+    { ...common, displayName: 'integration', testMatch: ['<rootDir>/{libs,services}/*/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'] },
+    { ...common, displayName: 'heavy', testMatch: ['<rootDir>/test/heavy/**/*.heavy.ts', '<rootDir>/libs/*/src/**/*.heavy.ts'] },
   ],
 };

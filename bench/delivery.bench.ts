@@ -1,0 +1,300 @@
+/**
+ * Delivery benchmark (not a test). Starts the system on loopback (or uses --url), registers
+ * --devices devices in sender/recipient pairs, senders on one gateway and recipients on the other,
+ * then measures: maximum delivered messages per second, latency at a steady --rate, "stored"
+ * latency, messages lost, gateway memory per idle connection, and the drain rate of offline queues.
+ * Prints one JSON object with the figures as its last line.
+ */
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { io, type Socket } from 'socket.io-client';
+import { MemoryStore, UmbraClient } from '@umbra/sdk';
+import { WS_PATH, type DeliveredEnvelope, type SendResult, type WsAck } from '@umbra/protocol';
+import { startStack, type RunningStack } from '../scripts/lib/stack';
+
+interface Args {
+  devices: number;
+  seconds: number;
+  rate: number;
+  drain: number;
+  url?: string;
+  window: number;
+  size: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { devices: 1000, seconds: 10, rate: 1000, drain: 20000, window: 8, size: 200 };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!.replace(/^--/, '');
+    const v = argv[i + 1];
+    if (k === 'url') a.url = v;
+    else if (k in a && v !== undefined) (a as unknown as Record<string, number>)[k] = Number(v);
+    else continue;
+    i++;
+  }
+  if (a.devices < 2 || a.devices % 2) throw new Error('--devices must be an even number ≥ 2');
+  return a;
+}
+
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+interface Device {
+  client: UmbraClient;
+  token: string;
+  accountId: string;
+  deviceId: number;
+  socket?: Socket;
+}
+
+async function register(origin: string, n: number): Promise<Device[]> {
+  const out: Device[] = [];
+  const batch = 25;
+  for (let i = 0; i < n; i += batch) {
+    const created = await Promise.all(
+      Array.from({ length: Math.min(batch, n - i) }, async () => {
+        const client = await UmbraClient.open({ serverUrl: origin, store: new MemoryStore() });
+        const id = await client.createIdentity();
+        const res = await client.register();
+        return { client, token: res.token, accountId: id.accountIdText, deviceId: id.device.deviceId };
+      }),
+    );
+    out.push(...created);
+  }
+  return out;
+}
+
+function connect(url: string, d: Device): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = io(url, { path: WS_PATH, transports: ['websocket'], auth: { token: d.token }, reconnection: false });
+    s.once('connect', () => resolve(s));
+    s.once('connect_error', reject);
+  });
+}
+
+async function gatewayRss(stack: RunningStack | undefined): Promise<number[]> {
+  if (!stack) return [];
+  return Promise.all(
+    stack.services
+      .filter((s) => s.name === 'gateway')
+      .map(async (s) => {
+        const text = await (await fetch(`http://127.0.0.1:${s.port}/metrics`)).text();
+        const m = /umbra_process_resident_memory_bytes\{[^}]*\} (\d+(?:\.\d+)?(?:e\+\d+)?)/.exec(text);
+        return m ? Number(m[1]) : 0;
+      }),
+  );
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  let stack: RunningStack | undefined;
+  let origin = args.url;
+  let gatewayUrls: string[];
+  if (!origin) {
+    const root = path.resolve(__dirname, '..', '..');
+    const prefix = `bench${randomBytes(3).toString('hex')}`;
+    stack = await startStack({
+      env: {
+        ...process.env,
+        DATABASE_URL: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/umbra_bench',
+        REDIS_PREFIX: prefix,
+        LOG_LEVEL: 'warn',
+        POW_DIFFICULTY: '1',
+        RATE_LIMIT_REGISTER_PER_IP_PER_HOUR: '0',
+        RATE_LIMIT_REGISTER_PER_ACCOUNT_PER_HOUR: '0',
+        RATE_LIMIT_CHALLENGE_PER_IP_PER_MINUTE: '0',
+        RATE_LIMIT_TOKEN_PER_DEVICE_PER_MINUTE: '0',
+        RATE_LIMIT_SEND_PER_DEVICE_PER_SECOND: '100000',
+        PUBLIC_ORIGIN: 'http://127.0.0.1:18080',
+      },
+      distDir: path.join(root, 'dist'),
+      edgePort: 18080,
+      host: '127.0.0.1',
+      instances: { gateway: 2, 'message-relay': 2 },
+      basePort: 13000,
+      s3Dir: `/tmp/umbra-bench-s3-${prefix}`,
+      s3Port: 19000,
+      log,
+      serviceOutput: 'inherit',
+    });
+    origin = stack.origin;
+    gatewayUrls = stack.services.filter((s) => s.name === 'gateway').map((s) => `http://127.0.0.1:${s.port}`);
+  } else {
+    gatewayUrls = [origin, origin];
+  }
+  try {
+    const rssBefore = await gatewayRss(stack);
+    log(`registering ${args.devices} devices`);
+    const devices = await register(origin, args.devices);
+    const pairs = args.devices / 2;
+    const senders = devices.slice(0, pairs);
+    const recipients = devices.slice(pairs);
+
+    log('connecting sockets (senders on gateway 1, recipients on gateway 2)');
+    for (let i = 0; i < pairs; i += 50) {
+      await Promise.all(senders.slice(i, i + 50).map(async (d) => (d.socket = await connect(gatewayUrls[0]!, d))));
+      await Promise.all(recipients.slice(i, i + 50).map(async (d) => (d.socket = await connect(gatewayUrls[1]!, d))));
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    (globalThis as { gc?: () => void }).gc?.();
+    const rssIdle = await gatewayRss(stack);
+    const bytesPerIdleConn = rssBefore.length ? Math.round(rssIdle.reduce((s, v, i) => s + (v - rssBefore[i]!), 0) / args.devices) : null;
+
+    const sentAt = new Map<string, number>();
+    const storedLat: number[] = [];
+    const deliveredLat: number[] = [];
+    let delivered = 0;
+    let storedCount = 0;
+    let failed = 0;
+    const storedIds = new Set<string>();
+    const deliveredIds = new Set<string>();
+    for (const r of recipients) {
+      const pending: string[] = [];
+      r.socket!.on('messages', ({ messages }: { messages: DeliveredEnvelope[] }) => {
+        const now = performance.now();
+        for (const m of messages) {
+          pending.push(m.id);
+          const t = sentAt.get(m.clientMessageId);
+          if (t !== undefined && !deliveredIds.has(m.clientMessageId)) {
+            deliveredIds.add(m.clientMessageId);
+            deliveredLat.push(now - t);
+            delivered++;
+          }
+        }
+        r.socket!.emit('ack', { ids: pending.splice(0) });
+      });
+    }
+    const content = randomBytes(args.size).toString('base64url');
+    const sendOne = (i: number): Promise<void> =>
+      new Promise((resolve) => {
+        const cmid = randomBytes(16).toString('base64url');
+        const r = recipients[i]!;
+        const t0 = performance.now();
+        sentAt.set(cmid, t0);
+        senders[i]!.socket!.timeout(30_000).emit('send', { clientMessageId: cmid, recipients: [{ accountId: r.accountId, deviceId: r.deviceId, type: 2, content }] }, (err: Error | null, res: WsAck<SendResult>) => {
+          if (!err && res.ok) {
+            storedLat.push(performance.now() - t0);
+            storedIds.add(cmid);
+            storedCount++;
+          } else failed++;
+          resolve();
+        });
+      });
+
+    const summarize = (lat: number[]) => {
+      const s = [...lat].sort((a, b) => a - b);
+      return { p50: +percentile(s, 50).toFixed(2), p95: +percentile(s, 95).toFixed(2), p99: +percentile(s, 99).toFixed(2), max: +(s[s.length - 1] ?? 0).toFixed(2) };
+    };
+
+    // Phase 1: saturation, each sender keeps `window` sends in flight.
+    log(`phase 1: saturation for ${args.seconds} s (${pairs} pairs, window ${args.window})`);
+    const end1 = Date.now() + args.seconds * 1000;
+    const d0 = delivered;
+    const t1 = performance.now();
+    await Promise.all(
+      senders.map(async (_s, i) => {
+        const lane = async () => {
+          while (Date.now() < end1) await sendOne(i);
+        };
+        await Promise.all(Array.from({ length: args.window }, lane));
+      }),
+    );
+    const satSeconds = (performance.now() - t1) / 1000;
+    const satDelivered = delivered - d0;
+    const satLatency = summarize(deliveredLat);
+    const satStored = summarize(storedLat);
+
+    // Phase 2: steady rate.
+    log(`phase 2: steady ${args.rate} msg/s for ${args.seconds} s`);
+    deliveredLat.length = 0;
+    storedLat.length = 0;
+    const total = args.rate * args.seconds;
+    const startedAt = performance.now();
+    const inflight: Promise<void>[] = [];
+    for (let k = 0; k < total; k++) {
+      const due = startedAt + (k * 1000) / args.rate;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      inflight.push(sendOne(k % pairs));
+    }
+    await Promise.all(inflight);
+    await new Promise((r) => setTimeout(r, 2000));
+    const steadyLatency = summarize(deliveredLat);
+    const steadyStored = summarize(storedLat);
+    const lost = [...storedIds].filter((id) => !deliveredIds.has(id)).length;
+
+    // Phase 3: drain of offline queues.
+    const drainDevices = recipients.slice(0, Math.min(100, pairs));
+    for (const r of drainDevices) r.socket!.disconnect();
+    await new Promise((r) => setTimeout(r, 500));
+    log(`phase 3: ${args.drain} messages to ${drainDevices.length} offline devices, then reconnect and drain`);
+    for (let k = 0; k < args.drain; k += 500) {
+      await Promise.all(
+        Array.from({ length: Math.min(500, args.drain - k) }, (_x, j) => {
+          const i = (k + j) % drainDevices.length;
+          return new Promise<void>((resolve) => {
+            const r = drainDevices[i]!;
+            senders[i]!.socket!.emit('send', { clientMessageId: randomBytes(16).toString('base64url'), recipients: [{ accountId: r.accountId, deviceId: r.deviceId, type: 2, content }] }, () => resolve());
+          });
+        }),
+      );
+    }
+    let drained = 0;
+    const drainStart = performance.now();
+    await Promise.all(
+      drainDevices.map(
+        (d) =>
+          new Promise<void>((resolve, reject) => {
+            connect(gatewayUrls[1]!, d).then((s) => {
+              d.socket = s;
+              s.on('messages', ({ messages }: { messages: DeliveredEnvelope[] }) => {
+                drained += messages.length;
+                s.emit('ack', { ids: messages.map((m) => m.id) });
+              });
+              s.on('queue-empty', () => resolve());
+            }, reject);
+          }),
+      ),
+    );
+    const drainSeconds = (performance.now() - drainStart) / 1000;
+
+    for (const d of devices) d.socket?.disconnect();
+    const result = {
+      devices: args.devices,
+      seconds: args.seconds,
+      envelope_bytes: args.size,
+      delivered_per_s: Math.round(satDelivered / satSeconds),
+      saturation_p50_ms: satLatency.p50,
+      saturation_p99_ms: satLatency.p99,
+      saturation_stored_p99_ms: satStored.p99,
+      steady_rate_per_s: args.rate,
+      p50_ms: steadyLatency.p50,
+      p95_ms: steadyLatency.p95,
+      p99_ms: steadyLatency.p99,
+      max_ms: steadyLatency.max,
+      stored_p50_ms: steadyStored.p50,
+      stored_p99_ms: steadyStored.p99,
+      send_failures: failed,
+      stored: storedCount,
+      lost,
+      drain_messages: drained,
+      drain_per_s: Math.round(drained / drainSeconds),
+      bytes_per_idle_conn: bytesPerIdleConn,
+    };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } finally {
+    await stack?.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);
