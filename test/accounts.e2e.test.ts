@@ -31,7 +31,7 @@ describe('accounts, devices and handles', () => {
   const clients: TestClient[] = [];
 
   beforeAll(async () => {
-    stack = await TestStack.start({ instances: { gateway: 2 } });
+    stack = await TestStack.start({ instances: { gateway: 2, 'expiry-worker': 1 }, withS3: true });
   });
   afterAll(async () => {
     for (const c of clients) await c.client.close();
@@ -119,6 +119,7 @@ describe('accounts, devices and handles', () => {
   });
 
   it('exposes health, readiness and Prometheus metrics on every service', async () => {
+    expect(new Set(stack.instances.map((i) => i.name))).toEqual(new Set(['gateway', 'key-directory', 'message-relay', 'media-upload', 'expiry-worker']));
     for (const inst of stack.instances) {
       expect((await fetch(`${inst.svc.url}/healthz`)).status).toBe(200);
       const ready = await fetch(`${inst.svc.url}/readyz`);

@@ -75,7 +75,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const spawnService = (name: ServiceName, instanceId: string, servicePort: number): ChildProcess => {
     const child = spawn(process.execPath, [path.join(opts.distDir, 'services', name, 'src', 'main.js')], {
       env: { ...env, PORT: String(servicePort), HOST: opts.host, INSTANCE_ID: instanceId } as NodeJS.ProcessEnv,
-      stdio: ['ignore', opts.serviceOutput ?? 'inherit', opts.serviceOutput ?? 'inherit'],
+      stdio: ['ignore', opts.serviceOutput ?? 'inherit', opts.serviceOutput ?? 'inherit', 'ipc'],
     });
     child.on('exit', (code, signal) => {
       const entry = running.find((s) => s.instanceId === instanceId);

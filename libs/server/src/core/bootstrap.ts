@@ -131,6 +131,8 @@ export async function runService(def: ServiceDefinition): Promise<void> {
     }
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // Started by the local launcher over IPC: stop when the launcher goes away, however it died.
+  if (process.send) process.on('disconnect', () => void stop('launcher-exit'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('unhandledRejection', (reason) => logger.error({ err: reason instanceof Error ? reason.stack : String(reason) }, 'unhandled rejection'));
 }
