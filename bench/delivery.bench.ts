@@ -263,6 +263,13 @@ async function main(): Promise<void> {
     const drainSeconds = (performance.now() - drainStart) / 1000;
 
     for (const d of devices) d.socket?.disconnect();
+    if (stack) {
+      for (const s of stack.services.filter((x) => x.name === 'message-relay' || x.name === 'gateway')) {
+        const text = await (await fetch(`http://127.0.0.1:${s.port}/metrics`)).text();
+        const lines = text.split('\n').filter((l) => /^umbra_(job_wait|job_duration|send_stored_latency|delivery_latency)_seconds_(sum|count)/.test(l));
+        log(`${s.instanceId}: ${lines.join(' | ')}`);
+      }
+    }
     const result = {
       devices: args.devices,
       seconds: args.seconds,

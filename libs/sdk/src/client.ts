@@ -123,7 +123,7 @@ export class UmbraClient {
   async register(): Promise<TokenResponse> {
     const id = this.identity;
     const pow = await this.http.request<PowChallengeResponse>('GET', ROUTES.powChallenge.path);
-    const solution = solvePow(b64uDecode(pow.challenge), id.accountId, pow.difficulty);
+    const solution = await solvePow(b64uDecode(pow.challenge), id.accountId, pow.difficulty);
     const authResponse = await this.signAuthResponse();
     const res = await this.http.request<TokenResponse>('POST', ROUTES.register.path, {
       body: { deviceList: b64uEncode(id.deviceList), authResponse, pow: { challenge: pow.challenge, solution: b64uEncode(solution) } },

@@ -14,15 +14,18 @@ export class HttpClient {
     const headers: Record<string, string> = {};
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    const init = { method, headers, ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}) };
     let res: Response;
     try {
-      res = await this.fetchFn(`${this.baseUrl}${path}`, {
-        method,
-        headers,
-        ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
-      });
+      res = await this.fetchFn(`${this.baseUrl}${path}`, init);
     } catch (err) {
-      throw new UmbraApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${String(err)}`);
+      // A kept-alive socket the server closed fails the first use; a GET is safe to repeat once.
+      if (method !== 'GET') throw new UmbraApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${String(err)}`);
+      try {
+        res = await this.fetchFn(`${this.baseUrl}${path}`, init);
+      } catch (again) {
+        throw new UmbraApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${String(again)}`);
+      }
     }
     if (res.status === 204) return undefined as T;
     const text = await res.text();

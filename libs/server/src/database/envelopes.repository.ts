@@ -86,64 +86,62 @@ export class EnvelopesRepository {
     const unique = [...firstIndex.values()].map((i) => sends[i]!);
     const deleteAt = (s: StoreSend) => (s.expiresAt > 0 ? Math.min(s.expiresAt, now + retentionMs) : now + retentionMs);
 
-    const byKey = await this.ds.transaction(async (tx) => {
-      const inserted: { senderAccount: Buffer; senderDevice: number; clientMessageId: Buffer }[] = await tx.query(
-        `INSERT INTO message_sends (sender_account, sender_device, client_message_id, server_timestamp, delete_at)
-         SELECT a, d, c, $4, x FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $5::bigint[]) AS t(a, d, c, x)
+    const cols = {
+      sa: [] as Buffer[], sd: [] as number[], c: [] as Buffer[],
+      ra: [] as Buffer[], rd: [] as number[], t: [] as number[], body: [] as Buffer[], exp: [] as number[], ttl: [] as number[], del: [] as number[],
+    };
+    for (const s of unique) {
+      for (const r of s.recipients) {
+        cols.sa.push(buf(s.sender.accountId)); cols.sd.push(s.sender.deviceId); cols.c.push(buf(s.clientMessageId));
+        cols.ra.push(buf(r.accountId)); cols.rd.push(r.deviceId); cols.t.push(r.type); cols.body.push(buf(r.content));
+        cols.exp.push(s.expiresAt); cols.ttl.push(s.readTtlS); cols.del.push(deleteAt(s));
+      }
+    }
+    // One statement, so one round trip and one atomic commit: the send records that are new
+    // (ON CONFLICT DO NOTHING keeps retries idempotent) and the envelopes of exactly those sends.
+    // Every send has at least one recipient, so the returned envelopes name every new send.
+    const rows: EnvelopeRow[] = await this.ds.query(
+      `WITH input AS (
+         SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[], $5::bigint[], $6::smallint[], $7::bytea[], $8::bigint[], $9::bigint[], $10::bigint[])
+           AS x(sa, sd, c, ra, rd, t, body, exp, ttl, del)
+       ), sends AS (
+         INSERT INTO message_sends (sender_account, sender_device, client_message_id, server_timestamp, delete_at)
+         SELECT DISTINCT ON (sa, sd, c) sa, sd, c, $11, del FROM input
          ON CONFLICT DO NOTHING
-         RETURNING sender_account AS "senderAccount", sender_device AS "senderDevice", client_message_id AS "clientMessageId"`,
-        [unique.map((s) => buf(s.sender.accountId)), unique.map((s) => s.sender.deviceId), unique.map((s) => buf(s.clientMessageId)), now, unique.map(deleteAt)],
+         RETURNING sender_account, sender_device, client_message_id
+       ), stored AS (
+         INSERT INTO envelopes (recipient_account, recipient_device, sender_account, sender_device, client_message_id, type, content,
+                                server_timestamp, expires_at, read_ttl_s, delete_at)
+         SELECT i.ra, i.rd, i.sa, i.sd, i.c, i.t, i.body, $11, i.exp, i.ttl, i.del
+         FROM input i JOIN sends s ON s.sender_account = i.sa AND s.sender_device = i.sd AND s.client_message_id = i.c
+         RETURNING ${ENVELOPE_COLUMNS}
+       )
+       SELECT * FROM stored`,
+      [cols.sa, cols.sd, cols.c, cols.ra, cols.rd, cols.t, cols.body, cols.exp, cols.ttl, cols.del, now],
+    );
+    const byKey = new Map<string, StoreResult>();
+    for (const row of rows) {
+      const key = sendKey({ accountId: row.senderAccount!, deviceId: row.senderDevice! }, row.clientMessageId);
+      let r = byKey.get(key);
+      if (!r) {
+        r = { serverTimestamp: now, duplicate: false, envelopes: [] };
+        byKey.set(key, r);
+      }
+      r.envelopes.push(toEnvelope(row));
+    }
+    const duplicates = unique.filter((s) => !byKey.has(sendKey(s.sender, s.clientMessageId)));
+    if (duplicates.length > 0) {
+      const prior: { senderAccount: Buffer; senderDevice: number; clientMessageId: Buffer; serverTimestamp: number }[] = await this.ds.query(
+        `SELECT m.sender_account AS "senderAccount", m.sender_device AS "senderDevice", m.client_message_id AS "clientMessageId",
+                m.server_timestamp AS "serverTimestamp"
+         FROM message_sends m JOIN unnest($1::bytea[], $2::bigint[], $3::bytea[]) AS t(a, d, c)
+           ON m.sender_account = t.a AND m.sender_device = t.d AND m.client_message_id = t.c`,
+        [duplicates.map((s) => buf(s.sender.accountId)), duplicates.map((s) => s.sender.deviceId), duplicates.map((s) => buf(s.clientMessageId))],
       );
-      const fresh = new Set(inserted.map((r) => sendKey({ accountId: r.senderAccount, deviceId: r.senderDevice }, r.clientMessageId)));
-      const results = new Map<string, StoreResult>();
-      const duplicates = unique.filter((s) => !fresh.has(sendKey(s.sender, s.clientMessageId)));
-      if (duplicates.length > 0) {
-        const rows: { senderAccount: Buffer; senderDevice: number; clientMessageId: Buffer; serverTimestamp: number }[] = await tx.query(
-          `SELECT m.sender_account AS "senderAccount", m.sender_device AS "senderDevice", m.client_message_id AS "clientMessageId",
-                  m.server_timestamp AS "serverTimestamp"
-           FROM message_sends m JOIN unnest($1::bytea[], $2::bigint[], $3::bytea[]) AS t(a, d, c)
-             ON m.sender_account = t.a AND m.sender_device = t.d AND m.client_message_id = t.c`,
-          [duplicates.map((s) => buf(s.sender.accountId)), duplicates.map((s) => s.sender.deviceId), duplicates.map((s) => buf(s.clientMessageId))],
-        );
-        for (const r of rows) {
-          results.set(sendKey({ accountId: r.senderAccount, deviceId: r.senderDevice }, r.clientMessageId), {
-            serverTimestamp: r.serverTimestamp,
-            duplicate: true,
-            envelopes: [],
-          });
-        }
+      for (const r of prior) {
+        byKey.set(sendKey({ accountId: r.senderAccount, deviceId: r.senderDevice }, r.clientMessageId), { serverTimestamp: r.serverTimestamp, duplicate: true, envelopes: [] });
       }
-      const toInsert = unique.filter((s) => fresh.has(sendKey(s.sender, s.clientMessageId)));
-      const cols = {
-        ra: [] as Buffer[], rd: [] as number[], sa: [] as Buffer[], sd: [] as number[], c: [] as Buffer[], t: [] as number[],
-        body: [] as Buffer[], exp: [] as number[], ttl: [] as number[], del: [] as number[],
-      };
-      for (const s of toInsert) {
-        results.set(sendKey(s.sender, s.clientMessageId), { serverTimestamp: now, duplicate: false, envelopes: [] });
-        for (const r of s.recipients) {
-          cols.ra.push(buf(r.accountId)); cols.rd.push(r.deviceId);
-          cols.sa.push(buf(s.sender.accountId)); cols.sd.push(s.sender.deviceId);
-          cols.c.push(buf(s.clientMessageId)); cols.t.push(r.type); cols.body.push(buf(r.content));
-          cols.exp.push(s.expiresAt); cols.ttl.push(s.readTtlS); cols.del.push(deleteAt(s));
-        }
-      }
-      if (cols.ra.length > 0) {
-        const rows: EnvelopeRow[] = await tx.query(
-          `INSERT INTO envelopes (recipient_account, recipient_device, sender_account, sender_device, client_message_id, type, content,
-                                  server_timestamp, expires_at, read_ttl_s, delete_at)
-           SELECT ra, rd, sa, sd, c, t, body, $11, exp, ttl, del
-           FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bigint[], $5::bytea[], $6::smallint[], $7::bytea[], $8::bigint[], $9::bigint[], $10::bigint[])
-             AS x(ra, rd, sa, sd, c, t, body, exp, ttl, del)
-           RETURNING ${ENVELOPE_COLUMNS}`,
-          [cols.ra, cols.rd, cols.sa, cols.sd, cols.c, cols.t, cols.body, cols.exp, cols.ttl, cols.del, now],
-        );
-        for (const row of rows) {
-          const env = toEnvelope(row);
-          results.get(sendKey(env.sender!, env.clientMessageId))!.envelopes.push(env);
-        }
-      }
-      return results;
-    });
+    }
 
     return sends.map((s, i) => {
       const k = sendKey(s.sender, s.clientMessageId);

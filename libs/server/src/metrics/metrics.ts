@@ -20,6 +20,8 @@ export class Metrics {
   readonly jobFailures: Counter<'queue'>;
   readonly jobsProcessed: Counter<'queue'>;
   readonly queueDepth: Gauge<'queue' | 'state'>;
+  readonly jobWait: Histogram<'queue'>;
+  readonly jobDuration: Histogram<'queue'>;
   readonly sweptRows: Counter<'table'>;
   readonly registrations: Counter;
 
@@ -41,6 +43,8 @@ export class Metrics {
     this.jobFailures = new Counter({ name: 'umbra_job_failures_total', help: 'Failed BullMQ job attempts', labelNames: ['queue'], registers: r });
     this.jobsProcessed = new Counter({ name: 'umbra_jobs_processed_total', help: 'Completed BullMQ jobs', labelNames: ['queue'], registers: r });
     this.queueDepth = new Gauge({ name: 'umbra_queue_jobs', help: 'BullMQ jobs per queue and state (sampled)', labelNames: ['queue', 'state'], registers: r });
+    this.jobWait = new Histogram({ name: 'umbra_job_wait_seconds', help: 'Time a BullMQ job waited in its queue before a worker took it', labelNames: ['queue'], buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5], registers: r });
+    this.jobDuration = new Histogram({ name: 'umbra_job_duration_seconds', help: 'Time a worker spent on a BullMQ job', labelNames: ['queue'], buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5], registers: r });
     this.sweptRows = new Counter({ name: 'umbra_swept_rows_total', help: 'Rows deleted by the retention/expiry sweep', labelNames: ['table'], registers: r });
     this.registrations = new Counter({ name: 'umbra_registrations_total', help: 'Accounts registered', registers: r });
   }

@@ -1,6 +1,8 @@
 /**
- * Collects items and hands them to `flush` in batches: when `maxItems` are waiting or `maxWaitMs`
- * after the first one, whichever comes first. `flush` errors go to `onError` with the batch.
+ * Collects items and hands them to `flush` in batches. When no flush is under way an item goes out
+ * at once (no added latency at low load); while one is under way items accumulate and go out
+ * when it completes, when `maxItems` are waiting, or `maxWaitMs` after the first, whichever is
+ * first. `flush` errors go to `onError` with the batch.
  */
 export class Batcher<T> {
   private items: T[] = [];
@@ -16,7 +18,7 @@ export class Batcher<T> {
 
   add(item: T): void {
     this.items.push(item);
-    if (this.items.length >= this.maxItems) this.flush();
+    if (this.items.length >= this.maxItems || this.inFlight.size === 0) this.flush();
     else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.maxWaitMs);
   }
 
@@ -30,7 +32,10 @@ export class Batcher<T> {
     this.items = [];
     const p = this.flushFn(batch)
       .catch((err: unknown) => this.onError(err, batch))
-      .finally(() => this.inFlight.delete(p));
+      .finally(() => {
+        this.inFlight.delete(p);
+        if (this.inFlight.size === 0 && this.items.length > 0) this.flush();
+      });
     this.inFlight.add(p);
   }
 

@@ -49,11 +49,17 @@ export class RelayProcessor implements OnModuleInit {
       },
       onCompleted: () => this.metrics.jobsProcessed.inc({ queue }),
     });
-    this.queues.worker(Queues.relay, { [Jobs.relayBatch]: (job) => this.relayBatch(job.data as RelayBatchJob, String(job.id)) }, {
+    const timed = (queue: string, fn: (job: Job) => Promise<void>) => async (job: Job) => {
+      const started = Date.now();
+      this.metrics.jobWait.observe({ queue }, Math.max(0, started - job.timestamp) / 1000);
+      await fn(job);
+      this.metrics.jobDuration.observe({ queue }, (Date.now() - started) / 1000);
+    };
+    this.queues.worker(Queues.relay, { [Jobs.relayBatch]: timed(Queues.relay, (job) => this.relayBatch(job.data as RelayBatchJob, String(job.id))) }, {
       concurrency: this.config.RELAY_CONCURRENCY,
       ...hooks(Queues.relay),
     });
-    this.queues.worker(Queues.ack, { [Jobs.ackBatch]: (job) => this.ackBatch(job.data as AckBatchJob) }, { concurrency: 2, ...hooks(Queues.ack) });
+    this.queues.worker(Queues.ack, { [Jobs.ackBatch]: timed(Queues.ack, (job) => this.ackBatch(job.data as AckBatchJob)) }, { concurrency: 2, ...hooks(Queues.ack) });
   }
 
   async relayBatch(job: RelayBatchJob, jobId: string): Promise<void> {
