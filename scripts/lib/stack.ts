@@ -73,7 +73,8 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   let stopping = false;
 
   const spawnService = (name: ServiceName, instanceId: string, servicePort: number): ChildProcess => {
-    const child = spawn(process.execPath, [path.join(opts.distDir, 'services', name, 'src', 'main.js')], {
+    const nodeArgs = env.UMBRA_NODE_ARGS ? env.UMBRA_NODE_ARGS.split(' ') : [];
+    const child = spawn(process.execPath, [...nodeArgs, path.join(opts.distDir, 'services', name, 'src', 'main.js')], {
       env: { ...env, PORT: String(servicePort), HOST: opts.host, INSTANCE_ID: instanceId } as NodeJS.ProcessEnv,
       stdio: ['ignore', opts.serviceOutput ?? 'inherit', opts.serviceOutput ?? 'inherit', 'ipc'],
     });

@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import { affectedRows } from './types';
 
 export interface DeviceRow {
   deviceId: number;
@@ -150,11 +151,11 @@ export class AccountsRepository {
   }
 
   async releaseHandle(accountId: Uint8Array): Promise<boolean> {
-    const result: [unknown[], number] = await this.ds.query(
+    const result: unknown = await this.ds.query(
       `UPDATE accounts SET handle = NULL, handle_claim = NULL, updated_at = now() WHERE id = $1 AND handle IS NOT NULL`,
       [b(accountId)],
     );
-    return result[1] > 0;
+    return affectedRows(result) > 0;
   }
 
   private async insertDevices(tx: EntityManager, accountId: Uint8Array, devices: DeviceRow[]): Promise<void> {

@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import type { DeviceAddress } from './types';
+import { affectedRows, type DeviceAddress } from './types';
 
 export interface StoreRecipient {
   accountId: Uint8Array;
@@ -175,26 +175,31 @@ export class EnvelopesRepository {
       }
     }
     if (s.length === 0) return 0;
-    const rows: unknown[] = await this.ds.query(
-      `DELETE FROM envelopes e USING unnest($1::bytea[], $2::bigint[], $3::bigint[]) AS x(a, d, s)
-       WHERE e.seq = x.s AND e.recipient_account = x.a AND e.recipient_device = x.d RETURNING 1`,
-      [a, d, s],
+    return affectedRows(
+      await this.ds.query(
+        `DELETE FROM envelopes e USING unnest($1::bytea[], $2::bigint[], $3::bigint[]) AS x(a, d, s)
+         WHERE e.seq = x.s AND e.recipient_account = x.a AND e.recipient_device = x.d`,
+        [a, d, s],
+      ),
     );
-    return rows.length;
   }
 
   /** Deletes, in one bounded batch, envelopes and send records whose deadline has passed. */
   async deleteOverdue(now: number, limit: number): Promise<{ envelopes: number; sends: number }> {
-    const env: unknown[] = await this.ds.query(
-      `DELETE FROM envelopes WHERE seq IN (SELECT seq FROM envelopes WHERE delete_at <= $1 ORDER BY delete_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1`,
-      [now, limit],
+    const envelopes = affectedRows(
+      await this.ds.query(
+        `DELETE FROM envelopes WHERE seq IN (SELECT seq FROM envelopes WHERE delete_at <= $1 ORDER BY delete_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+        [now, limit],
+      ),
     );
-    const sends: unknown[] = await this.ds.query(
-      `DELETE FROM message_sends WHERE (sender_account, sender_device, client_message_id) IN
-         (SELECT sender_account, sender_device, client_message_id FROM message_sends WHERE delete_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1`,
-      [now, limit],
+    const sends = affectedRows(
+      await this.ds.query(
+        `DELETE FROM message_sends WHERE (sender_account, sender_device, client_message_id) IN
+           (SELECT sender_account, sender_device, client_message_id FROM message_sends WHERE delete_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+        [now, limit],
+      ),
     );
-    return { envelopes: env.length, sends: sends.length };
+    return { envelopes, sends };
   }
 
   async queueDepth(recipient: DeviceAddress): Promise<number> {

@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { affectedRows } from './types';
 
 export interface TokenRow {
   accountId: Buffer;
@@ -28,10 +29,11 @@ export class TokensRepository {
   }
 
   async deleteExpired(now: number, limit: number): Promise<number> {
-    const rows: unknown[] = await this.ds.query(
-      `DELETE FROM auth_tokens WHERE token_hash IN (SELECT token_hash FROM auth_tokens WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1`,
-      [now, limit],
+    return affectedRows(
+      await this.ds.query(
+        `DELETE FROM auth_tokens WHERE token_hash IN (SELECT token_hash FROM auth_tokens WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+        [now, limit],
+      ),
     );
-    return rows.length;
   }
 }

@@ -12,3 +12,9 @@ export function parseDeviceKey(key: string): DeviceAddress {
   const [hex, dev] = key.split(':');
   return { accountId: Buffer.from(hex ?? '', 'hex'), deviceId: Number(dev) };
 }
+
+/** Rows affected by an UPDATE or DELETE run through TypeORM's query(), which answers [rows, count]. */
+export function affectedRows(result: unknown): number {
+  if (Array.isArray(result) && result.length === 2 && typeof result[1] === 'number') return result[1];
+  throw new Error('unexpected result shape from an UPDATE/DELETE');
+}
