@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 import { DataSource } from 'typeorm';
-import { b64uEncode, createAuthResponse, createSignedDeviceList, createSignedHandleClaim, encodeAccountId, generateSecretKey } from '@umbra/crypto';
-import { LIMITS, WS_PATH } from '@umbra/protocol';
+import { b64uDecode, b64uEncode, createAuthResponse, verifySignedDeviceList, createSignedDeviceList, createSignedHandleClaim, encodeAccountId, generateSecretKey } from '@umbra/crypto';
+import { LIMITS, WS_PATH, checkPow } from '@umbra/protocol';
 import { createIdentity } from '@umbra/sdk';
 import { TestStack, TEST_DATABASE_URL } from './support/harness';
 import { randomContent, registeredClient, toDevice, type TestClient } from './support/clients';
@@ -122,7 +122,14 @@ describe('hostile and malformed input: clear 4xx, stable code, nothing stored ch
   add('unknown field', 400, 'VALIDATION_FAILED', () => http('POST', '/v1/messages', { body: { ...valid(), admin: true } }));
   add('clientMessageId of the wrong length', 400, 'VALIDATION_FAILED', () => http('POST', '/v1/messages', { body: { ...valid(), clientMessageId: randomContent(8) } }));
   add('body over the HTTP limit', 413, 'PAYLOAD_TOO_LARGE', () => http('POST', '/v1/messages', { raw: JSON.stringify({ x: 'a'.repeat(LIMITS.MAX_HTTP_BODY_BYTES + 10) }) }));
-  add('wrong proof of work', 400, 'POW_INVALID', async () => http('POST', '/v1/accounts', { body: await registerBody({ solution: 'AAAAAAAAAAA' }), auth: null }).then(async (r) => r));
+  add('wrong proof of work', 400, 'POW_INVALID', async () => {
+    const body = await registerBody();
+    const accountId = verifySignedDeviceList(b64uDecode(body.deviceList)).accountId;
+    const challengeBytes = b64uDecode(body.pow.challenge);
+    const solution = new Uint8Array(8);
+    while (checkPow(challengeBytes, accountId, solution, Number(stack.env.POW_DIFFICULTY))) solution[7]!++;
+    return http('POST', '/v1/accounts', { body: { ...body, pow: { ...body.pow, solution: b64uEncode(solution) } }, auth: null });
+  });
   add('proof-of-work challenge never issued', 400, 'POW_INVALID', async () => http('POST', '/v1/accounts', { body: await registerBody({ challenge: randomContent(32) }), auth: null }));
   add('tampered device list', 400, 'BAD_SIGNATURE', async () => {
     const list = createIdentity().deviceList;
