@@ -2,3 +2,4 @@ export * from './errors';
 export * from './bytes';
 export * from './primitives';
 export * from './identity';
+export * from './prekeys';

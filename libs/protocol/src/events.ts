@@ -8,6 +8,7 @@ import {
   SendResultSchema,
 } from './schemas';
 import type { ErrorCode } from './errors';
+import { LIMITS } from './limits';
 
 /** socket.io mount point on the public origin (websocket transport only). */
 export const WS_PATH = '/v1/ws';
@@ -21,11 +22,13 @@ export const ServerEvent = {
   QueueEmpty: 'queue-empty',
   DevicesChanged: 'devices-changed',
   Revoked: 'revoked',
+  KeysLow: 'keys-low',
 } as const;
 
 export const MessagesEventSchema = z.object({ messages: z.array(DeliveredEnvelopeSchema) });
 export const QueueEmptyEventSchema = z.object({});
 export const DevicesChangedEventSchema = z.object({ accountId: AccountIdSchema, listVersion: z.number().int() });
+export const KeysLowEventSchema = z.object({ oneTimePreKeys: z.number().int(), oneTimeKemPreKeys: z.number().int() });
 export const RevokedEventSchema = z.object({ reason: z.enum(['device_removed', 'token_expired']) });
 
 export interface ClientToServerEvents {
@@ -38,6 +41,7 @@ export interface ServerToClientEvents {
   [ServerEvent.QueueEmpty]: (payload: z.infer<typeof QueueEmptyEventSchema>) => void;
   [ServerEvent.DevicesChanged]: (payload: z.infer<typeof DevicesChangedEventSchema>) => void;
   [ServerEvent.Revoked]: (payload: z.infer<typeof RevokedEventSchema>) => void;
+  [ServerEvent.KeysLow]: (payload: z.infer<typeof KeysLowEventSchema>) => void;
 }
 
 export interface WsEventDoc {
@@ -93,6 +97,12 @@ export const WS_EVENTS: WsEventDoc[] = [
     direction: 'server→client',
     summary: 'This device was removed from its account (or its token expired); the server disconnects right after.',
     payload: RevokedEventSchema,
+  },
+  {
+    name: ServerEvent.KeysLow,
+    direction: 'server→client',
+    summary: `Fewer than ${LIMITS.PREKEY_LOW_THRESHOLD} one-time prekeys (EC or KEM) of this device are left; upload more (PUT /v1/keys).`,
+    payload: KeysLowEventSchema,
   },
 ];
 

@@ -36,6 +36,10 @@ export const LIMITS = {
   MAX_EXPIRES_AT_MS: 8_640_000_000_000_000,
   /** Largest read-mode timer, u32 seconds (PROTOCOL.md §7). */
   MAX_READ_TTL_S: 0xffff_ffff,
+  /** One-time prekeys (EC or KEM) per kind in one upload (PROTOCOL.md §2). */
+  MAX_PREKEYS_PER_UPLOAD: 100,
+  /** Below this many one-time keys of a kind the device is told to refill ("keys-low"). */
+  PREKEY_LOW_THRESHOLD: 20,
   /** Maximum HTTP request body. */
   MAX_HTTP_BODY_BYTES: 8 * 1024 * 1024,
 } as const;
@@ -54,6 +58,14 @@ export const RATE_LIMITS = {
   SEND_PER_DEVICE_PER_SECOND: 200,
   /** Account and handle lookups per account per minute. */
   LOOKUP_PER_ACCOUNT_PER_MINUTE: 600,
+  /** Prekey bundle fetches per requesting account per hour (a fan-out to a 1000-member group fits). */
+  BUNDLE_FETCH_PER_ACCOUNT_PER_HOUR: 10_000,
+  /**
+   * One-time prekeys one account may take from one target device per hour. Past it, bundles come
+   * without one-time keys (the SPK and last-resort KEM key still make a secure session), so a
+   * requester cannot exhaust another device's keys, and nobody is refused.
+   */
+  ONE_TIME_KEYS_PER_PAIR_PER_HOUR: 5,
   /** Device-list and handle changes per account per hour. */
   ACCOUNT_CHANGES_PER_ACCOUNT_PER_HOUR: 60,
 } as const;

@@ -89,6 +89,25 @@ export const ROUTES = {
     method: 'delete', path: '/v1/accounts/me/handle', service: 'key-directory', auth: true, status: 204,
     summary: "Release this account's handle.", errors: [...AUTH_ERRORS, 'HANDLE_NOT_FOUND'],
   },
+  uploadKeys: {
+    method: 'put', path: '/v1/keys', service: 'key-directory', auth: true, status: 204,
+    summary: `Upload this device's signed prekey, last-resort KEM prekey and up to ${LIMITS.MAX_PREKEYS_PER_UPLOAD} one-time EC and KEM prekeys; every record's size, owner, kind and signature (under the device key) is checked.`,
+    body: S.UploadKeysRequestSchema,
+    errors: [...BODY_ERRORS, ...AUTH_ERRORS, 'BAD_PREKEY', 'BAD_SIGNATURE', 'TOO_MANY_PREKEYS', 'RATE_LIMITED'],
+  },
+  keyCounts: {
+    method: 'get', path: '/v1/keys/me', service: 'key-directory', auth: true, status: 200,
+    summary: "How many of this device's one-time prekeys are left, and whether its SPK and last-resort key are there.",
+    response: S.KeyCountsResponseSchema, errors: [...AUTH_ERRORS],
+  },
+  getBundles: {
+    method: 'get', path: '/v1/keys/{accountId}', service: 'key-directory', auth: true, status: 200,
+    summary:
+      'Prekey bundles of every device of an account (or one, with ?deviceId=). Each one-time key is handed out once. ' +
+      `Past ${RATE_LIMITS.ONE_TIME_KEYS_PER_PAIR_PER_HOUR} one-time keys per requesting account and target device per hour, bundles come without one-time keys.`,
+    params: S.AccountParamSchema, query: S.BundlesQuerySchema, response: S.BundlesResponseSchema,
+    errors: ['VALIDATION_FAILED', ...AUTH_ERRORS, 'ACCOUNT_NOT_FOUND', 'RATE_LIMITED'],
+  },
 } satisfies Record<string, RouteDef>;
 
 export type RouteId = keyof typeof ROUTES;

@@ -191,3 +191,42 @@ export const ErrorBodySchema = z.object({
 });
 
 export const HealthResponseSchema = z.object({ status: z.enum(['ok', 'unavailable']), checks: z.record(z.string(), z.string()).optional() });
+
+const PREKEY_RECORD_BYTES = 148;
+const KEM_PREKEY_RECORD_BYTES = 1684;
+const prekeyList = (bytes: number, what: string) =>
+  z
+    .array(b64uBytes({ min: bytes, max: bytes, description: what }))
+    .superRefine((list, ctx) => {
+      if (list.length > LIMITS.MAX_PREKEYS_PER_UPLOAD) {
+        ctx.addIssue({ code: 'custom', message: `more than ${LIMITS.MAX_PREKEYS_PER_UPLOAD} keys`, params: { code: 'TOO_MANY_PREKEYS' } });
+      }
+    })
+    .optional();
+
+export const UploadKeysRequestSchema = z
+  .object({
+    signedPreKey: b64uBytes({ min: PREKEY_RECORD_BYTES, max: PREKEY_RECORD_BYTES, description: 'PreKeyRecord, kind 1 (PROTOCOL.md §2)' }).optional(),
+    lastResortKemPreKey: b64uBytes({ min: KEM_PREKEY_RECORD_BYTES, max: KEM_PREKEY_RECORD_BYTES, description: 'KemPreKeyRecord, kind 4' }).optional(),
+    oneTimePreKeys: prekeyList(PREKEY_RECORD_BYTES, 'PreKeyRecord, kind 2'),
+    oneTimeKemPreKeys: prekeyList(KEM_PREKEY_RECORD_BYTES, 'KemPreKeyRecord, kind 3'),
+  })
+  .strict();
+export type UploadKeysRequest = z.infer<typeof UploadKeysRequestSchema>;
+
+export const KeyCountsResponseSchema = z.object({
+  oneTimePreKeys: z.number().int(),
+  oneTimeKemPreKeys: z.number().int(),
+  signedPreKey: z.boolean(),
+  lastResortKemPreKey: z.boolean(),
+});
+export type KeyCountsResponse = z.infer<typeof KeyCountsResponseSchema>;
+
+export const BundlesQuerySchema = z.object({ deviceId: z.coerce.number().int().min(1).max(0xffff_ffff).optional() }).strict();
+export const BundlesResponseSchema = z.object({
+  accountId: z.string(),
+  listVersion: z.number().int(),
+  bundles: z.array(z.object({ deviceId: z.number().int(), bundle: z.string().meta({ format: 'base64url', description: 'PreKeyBundle (PROTOCOL.md §2)' }) })),
+  withoutKeys: z.array(z.number().int()).meta({ description: 'devices that have not uploaded an SPK and a KEM prekey yet' }),
+});
+export type BundlesResponse = z.infer<typeof BundlesResponseSchema>;

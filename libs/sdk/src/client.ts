@@ -12,6 +12,8 @@ import {
   type DeliveredEnvelope,
   type ErrorCode,
   type FetchResponse,
+  type KeyCountsResponse,
+  type BundlesResponse,
   type PowChallengeResponse,
   type SendRequest,
   type SendResult,
@@ -23,6 +25,7 @@ import { UmbraApiError } from './errors';
 import { HttpClient, type FetchFn } from './http.client';
 import { createIdentity, deserializeIdentity, serializeIdentity, type LocalIdentity } from './identity';
 import type { KeyValueStore } from './store';
+import { PrekeyManager } from './prekeys';
 
 export interface UmbraClientOptions {
   /** The public origin, e.g. http://127.0.0.1:8080 */
@@ -69,6 +72,8 @@ export class UmbraClient {
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private seenTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  private prekeyManager: PrekeyManager | undefined;
+  private refilling: Promise<unknown> | undefined;
   private revoked = false;
   private connectedWaiters: (() => void)[] = [];
   private readonly now: () => number;
@@ -205,6 +210,25 @@ export class UmbraClient {
     return this.api('GET', `${ROUTES.fetchMessages.path}${qs ? `?${qs}` : ''}`);
   }
 
+  /** This device's prekeys: generated locally, private halves in the store. */
+  get prekeys(): PrekeyManager {
+    this.prekeyManager ??= new PrekeyManager(this.opts.store, () => this.identity, this.now);
+    return this.prekeyManager;
+  }
+
+  /** Tops the server up to a full set of prekeys (SPK, last-resort KEM key, 100 one-time keys of each kind). */
+  async refillPrekeys(): Promise<KeyCountsResponse> {
+    const counts = await this.api<KeyCountsResponse>('GET', ROUTES.keyCounts.path);
+    const upload = await this.prekeys.buildUpload(counts);
+    if (Object.keys(upload).length > 0) await this.api('PUT', ROUTES.uploadKeys.path, upload);
+    return this.api<KeyCountsResponse>('GET', ROUTES.keyCounts.path);
+  }
+
+  /** Prekey bundles of an account's devices (each one-time key is handed out once). */
+  fetchBundles(accountIdText: string, deviceId?: number): Promise<BundlesResponse> {
+    return this.api('GET', `/v1/keys/${encodeURIComponent(accountIdText)}${deviceId ? `?deviceId=${deviceId}` : ''}`);
+  }
+
   on(event: 'message', handler: MessageHandler): void;
   on(event: 'queueEmpty', handler: () => void): void;
   on(event: 'devicesChanged', handler: (listVersion: number) => void): void;
@@ -256,6 +280,12 @@ export class UmbraClient {
       this.inbox = this.inbox.then(() => {
         for (const h of this.handlers.queueEmpty) h();
       });
+    });
+    socket.on(ServerEvent.KeysLow, () => {
+      // Refill on our own; one refill at a time.
+      this.refilling ??= this.refillPrekeys()
+        .catch(() => undefined)
+        .finally(() => (this.refilling = undefined));
     });
     socket.on(ServerEvent.DevicesChanged, ({ listVersion }) => {
       for (const h of this.handlers.devicesChanged) h(listVersion);

@@ -3,3 +3,4 @@ export * from './errors';
 export * from './http.client';
 export * from './identity';
 export * from './client';
+export * from './prekeys';

@@ -1,7 +1,8 @@
 import type { ServiceDefinition } from '@umbra/server';
 import { AccountsModule } from './accounts/accounts.module';
+import { KeysModule } from './keys/keys.module';
 
 export const keyDirectoryService: ServiceDefinition = {
   name: 'key-directory',
-  imports: () => [AccountsModule],
+  imports: () => [AccountsModule, KeysModule],
 };

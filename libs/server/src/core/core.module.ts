@@ -8,6 +8,7 @@ import { createDataSource } from '../database/data-source';
 import { AccountsRepository } from '../database/accounts.repository';
 import { TokensRepository } from '../database/tokens.repository';
 import { EnvelopesRepository } from '../database/envelopes.repository';
+import { PrekeysRepository } from '../database/prekeys.repository';
 import { createRedis, type Redis } from '../redis/redis';
 import { Bus } from '../redis/bus';
 import { PresenceStore } from '../redis/presence.store';
@@ -78,6 +79,7 @@ export class CoreModule {
         { provide: AccountsRepository, inject: [DataSource], useFactory: (ds: DataSource) => new AccountsRepository(ds) },
         { provide: TokensRepository, inject: [DataSource], useFactory: (ds: DataSource) => new TokensRepository(ds) },
         { provide: EnvelopesRepository, inject: [DataSource], useFactory: (ds: DataSource) => new EnvelopesRepository(ds) },
+        { provide: PrekeysRepository, inject: [DataSource], useFactory: (ds: DataSource) => new PrekeysRepository(ds) },
         { provide: PresenceStore, inject: [REDIS], useFactory: (r: Redis) => new PresenceStore(r, prefix) },
         { provide: RateLimiter, inject: [REDIS], useFactory: (r: Redis) => new RateLimiter(r, prefix, (bucket) => metrics.rateLimited.inc({ bucket })) },
         { provide: ChallengeStore, inject: [REDIS], useFactory: (r: Redis) => new ChallengeStore(r, prefix) },
@@ -93,7 +95,7 @@ export class CoreModule {
         CoreLifecycle,
       ],
       exports: [
-        APP_CONFIG, LOGGER, Metrics, Clock, DataSource, REDIS, Bus, AccountsRepository, TokensRepository, EnvelopesRepository,
+        APP_CONFIG, LOGGER, Metrics, Clock, DataSource, REDIS, Bus, AccountsRepository, TokensRepository, EnvelopesRepository, PrekeysRepository,
         PresenceStore, RateLimiter, ChallengeStore, TokenService, AuthResponseVerifier, HealthService, AuthGuard, QueueRegistry,
       ],
     };

@@ -14,6 +14,13 @@ export class RateLimiter {
     private readonly onLimited: (bucket: string) => void = () => undefined,
   ) {}
 
+  /** Counts one hit; false once more than `limit` hits were counted in the current window. */
+  async tryHit(bucket: string, id: string, limit: number, windowMs: number): Promise<boolean> {
+    if (limit <= 0) return true;
+    const [count] = (await this.redis.eval(FIXED_WINDOW, 1, `${this.prefix}:rl:${bucket}:${id}`, windowMs)) as [number, number];
+    return count <= limit;
+  }
+
   /** Counts one hit; throws RATE_LIMITED when `limit` hits have been counted in the current window. */
   async hit(bucket: string, id: string, limit: number, windowMs: number): Promise<void> {
     if (limit <= 0) return;

@@ -9,7 +9,16 @@ export const Channels = {
   deliver: (prefix: string, gatewayId: string) => `${prefix}:deliver:${gatewayId}`,
   /** Broadcast: an account's device list changed (gateways drop revoked sockets and cached device sets). */
   devicesChanged: (prefix: string) => `${prefix}:devices-changed`,
+  /** Broadcast: a device's one-time prekeys run low (the gateway holding its socket tells it). */
+  keysLow: (prefix: string) => `${prefix}:keys-low`,
 } as const;
+
+export interface KeysLowMessage {
+  /** deviceKey() of the device whose keys run low */
+  device: string;
+  oneTimePreKeys: number;
+  oneTimeKemPreKeys: number;
+}
 
 export interface DeliverItem {
   /** deviceKey() of the recipient */

@@ -22,6 +22,7 @@ import {
   type AuthContext,
   type DevicesChangedMessage,
   type GatewayMessage,
+  type KeysLowMessage,
   type Logger,
 } from '@umbra/server';
 import { RelayClient } from '../messages/relay.client';
@@ -69,6 +70,9 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
       if (msg.kind === 'deliver') this.deliver(msg.items);
     });
     await this.bus.subscribe<DevicesChangedMessage>(Channels.devicesChanged(this.config.REDIS_PREFIX), (msg) => this.onDevicesChanged(msg));
+    await this.bus.subscribe<KeysLowMessage>(Channels.keysLow(this.config.REDIS_PREFIX), (msg) => {
+      this.connections.get(msg.device)?.socket.emit(ServerEvent.KeysLow, { oneTimePreKeys: msg.oneTimePreKeys, oneTimeKemPreKeys: msg.oneTimeKemPreKeys });
+    });
     this.refreshTimer = setInterval(() => {
       this.presence.refresh([...this.connections.keys()], this.config.instanceId).catch((err: unknown) => this.logger.warn({ err: String(err) }, 'presence refresh failed'));
     }, (this.presence.ttlS * 1000) / 3);
