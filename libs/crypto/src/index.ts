@@ -3,3 +3,7 @@ export * from './bytes';
 export * from './primitives';
 export * from './identity';
 export * from './prekeys';
+export * from './content';
+export * from './safety-number';
+export * from './session/pqxdh';
+export * from './session/ratchet';
