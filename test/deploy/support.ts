@@ -1,0 +1,122 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { Job } from 'kubernetes-models/batch/v1';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import type { K8sObject } from './kustomize';
+
+/** jest runs from the repository root (ESM mode: no __dirname). */
+export const ROOT = process.cwd();
+export const repoPath = (...parts: string[]): string => path.join(ROOT, ...parts);
+export const readRepoFile = (...parts: string[]): string => readFileSync(repoPath(...parts), 'utf8');
+
+/** The image every Umbra container runs (one image, the entry chosen by the command). */
+export const UMBRA_IMAGE = 'ghcr.io/umbra-chat/umbra';
+export const SERVICES = ['gateway', 'key-directory', 'message-relay', 'media-upload', 'expiry-worker'] as const;
+
+interface Validatable {
+  validate(): void;
+}
+type ModelClass = new (data: never) => Validatable;
+
+/** The kubernetes-models class per apiVersion/kind used in k8s/; anything else fails the tests. */
+export const MODELS: Record<string, ModelClass> = {
+  'v1/Namespace': Namespace as unknown as ModelClass,
+  'v1/ConfigMap': ConfigMap as unknown as ModelClass,
+  'v1/Secret': Secret as unknown as ModelClass,
+  'v1/Service': Service as unknown as ModelClass,
+  'v1/ServiceAccount': ServiceAccount as unknown as ModelClass,
+  'apps/v1/Deployment': Deployment as unknown as ModelClass,
+  'apps/v1/StatefulSet': StatefulSet as unknown as ModelClass,
+  'batch/v1/Job': Job as unknown as ModelClass,
+  'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler as unknown as ModelClass,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget as unknown as ModelClass,
+  'networking.k8s.io/v1/Ingress': Ingress as unknown as ModelClass,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy as unknown as ModelClass,
+};
+
+/** Throws with the object's id when kubernetes-models rejects it or does not know its kind. */
+export function validateObject(o: K8sObject): void {
+  const Model = MODELS[`${o.apiVersion}/${o.kind}`];
+  if (!Model) throw new Error(`${o.apiVersion}/${o.kind} ${o.metadata.name}: unknown kind (add it to MODELS in test/deploy/support.ts if it is intended)`);
+  try {
+    new Model(o as never).validate();
+  } catch (err) {
+    throw new Error(`${o.kind}/${o.metadata.name} is invalid: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[];
+}
+
+/** Kubernetes label-selector semantics (an empty selector selects everything). */
+export function selects(selector: LabelSelector | undefined, labels: Record<string, string> | undefined): boolean {
+  if (!selector) return false;
+  const l = labels ?? {};
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (l[k] !== v) return false;
+  for (const e of selector.matchExpressions ?? []) {
+    const has = e.key in l;
+    if (e.operator === 'In' && !(has && (e.values ?? []).includes(l[e.key]!))) return false;
+    if (e.operator === 'NotIn' && has && (e.values ?? []).includes(l[e.key]!)) return false;
+    if (e.operator === 'Exists' && !has) return false;
+    if (e.operator === 'DoesNotExist' && has) return false;
+  }
+  return true;
+}
+
+export interface Container {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: { name: string; value?: string; valueFrom?: unknown }[];
+  envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  livenessProbe?: unknown;
+  readinessProbe?: unknown;
+  startupProbe?: unknown;
+  lifecycle?: { preStop?: { exec?: { command?: string[] }; sleep?: { seconds: number } } };
+  securityContext?: {
+    runAsNonRoot?: boolean;
+    runAsUser?: number;
+    allowPrivilegeEscalation?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    privileged?: boolean;
+    capabilities?: { drop?: string[]; add?: string[] };
+    seccompProfile?: { type: string };
+  };
+  ports?: { name?: string; containerPort: number }[];
+}
+
+export interface PodSpec {
+  containers: Container[];
+  initContainers?: Container[];
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; seccompProfile?: { type: string } };
+  terminationGracePeriodSeconds?: number;
+  topologySpreadConstraints?: { topologyKey: string; labelSelector?: LabelSelector }[];
+  hostNetwork?: boolean;
+  hostPID?: boolean;
+}
+
+export interface PodTemplate {
+  metadata?: { labels?: Record<string, string> };
+  spec: PodSpec;
+}
+
+/** The pod template of a workload (Deployment, StatefulSet, Job), or undefined. */
+export function podTemplate(o: K8sObject): PodTemplate | undefined {
+  if (!['Deployment', 'StatefulSet', 'Job', 'DaemonSet'].includes(o.kind)) return undefined;
+  return (o.spec as { template: PodTemplate }).template;
+}
+
+/** `cmd --version`-style probe: is a binary on the PATH? */
+export function hasBinary(cmd: string, args: string[] = ['--version']): boolean {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return !r.error && r.status === 0;
+}
