@@ -4,3 +4,5 @@ export * from './http.client';
 export * from './identity';
 export * from './client';
 export * from './prekeys';
+export * from './messenger';
+export * from './mutex';

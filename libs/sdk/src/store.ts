@@ -1,3 +1,5 @@
+import { aesGcmDecrypt, aesGcmEncrypt, b64uDecode, b64uEncode, concatBytes, randomBytes } from '@umbra/crypto';
+
 /** Where the SDK keeps its state: identity, token, outbox, de-duplication marks. */
 export interface KeyValueStore {
   get(key: string): Promise<string | undefined>;
@@ -73,5 +75,38 @@ export class FileStore implements KeyValueStore {
       if ((err as { code?: string }).code === 'ENOENT') return [];
       throw err;
     }
+  }
+}
+
+/**
+ * Encrypts every value at rest with AES-256-GCM under a 32-byte device storage key (random nonce,
+ * the key name as associated data, so values cannot be swapped between keys). Names stay clear.
+ */
+export class EncryptedStore implements KeyValueStore {
+  constructor(
+    private readonly inner: KeyValueStore,
+    private readonly storageKey: Uint8Array,
+  ) {
+    if (storageKey.length !== 32) throw new Error('storage key must be 32 bytes');
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const sealed = await this.inner.get(key);
+    if (sealed === undefined) return undefined;
+    const bytes = b64uDecode(sealed);
+    return new TextDecoder().decode(aesGcmDecrypt(this.storageKey, bytes.slice(0, 12), new TextEncoder().encode(key), bytes.slice(12)));
+  }
+
+  async set(key: string, value: string): Promise<void> {
+    const nonce = randomBytes(12);
+    await this.inner.set(key, b64uEncode(concatBytes(nonce, aesGcmEncrypt(this.storageKey, nonce, new TextEncoder().encode(key), new TextEncoder().encode(value)))));
+  }
+
+  delete(key: string): Promise<void> {
+    return this.inner.delete(key);
+  }
+
+  keys(prefix: string): Promise<string[]> {
+    return this.inner.keys(prefix);
   }
 }

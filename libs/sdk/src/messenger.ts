@@ -1,0 +1,303 @@
+import {
+  CryptoError,
+  PREKEY_KIND,
+  accountIdOf,
+  addr,
+  b64uDecode,
+  b64uEncode,
+  bytesEqual,
+  checkDeviceListUpdate,
+  concatBytes,
+  decodeAccountId,
+  decodeContent,
+  deserializeRatchetState,
+  encodeContent,
+  encodePreKeyMessage,
+  hexEncode,
+  initInitiator,
+  initResponder,
+  parseDeviceCertificate,
+  parsePreKeyBundle,
+  parsePreKeyMessage,
+  parseSignedDeviceList,
+  pqxdhInitiate,
+  pqxdhRespond,
+  randomBytes,
+  ratchetDecrypt,
+  ratchetEncrypt,
+  safetyNumber,
+  serializeRatchetState,
+  u32,
+  verifyBundle,
+  verifySignedDeviceList,
+  type Content,
+  type DeviceCertificate,
+  type RatchetState,
+  type SignedDeviceList,
+} from '@umbra/crypto';
+import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
+import type { DeliveredEnvelope, SendResult } from '@umbra/protocol';
+import type { UmbraClient } from './client';
+import { UmbraApiError } from './errors';
+import { Mutex } from './mutex';
+import type { KeyValueStore } from './store';
+
+export interface ReceivedMessage {
+  /** Sending account ("um1…") and device. */
+  from: string;
+  fromDevice: number;
+  content: Content;
+  /** True for copies of our own messages sent from another of our devices ("sync"). */
+  sync: boolean;
+  /** The sending device is in its account's current, verified device list. */
+  verified: boolean;
+  serverTimestamp: number;
+}
+
+interface SessionRecord {
+  active: string;
+  archived: string[];
+}
+
+const MAX_ARCHIVED = 40;
+const SESSION = (peerHex: string, device: number) => `session/${peerHex}/${device}`;
+const LIST = (acctHex: string) => `list/${acctHex}`;
+const SEEN = 'seen-content';
+
+/**
+ * End-to-end encryption over UmbraClient (PROTOCOL.md §3–§5, §7): one ratchet session per peer
+ * device, created from a prekey bundle on first contact; every message encrypted once per recipient
+ * device and per own other device; 409 device mismatches resolved by refetching and verifying the
+ * device lists. The server only ever sees the ciphertext.
+ */
+export class Messenger {
+  private readonly lock = new Mutex();
+  private readonly handlers = new Set<(m: ReceivedMessage) => void | Promise<void>>();
+  private readonly errorHandlers = new Set<(err: unknown, env: DeliveredEnvelope) => void>();
+  private seen: string[] = [];
+
+  private constructor(
+    readonly client: UmbraClient,
+    private readonly store: KeyValueStore,
+    private readonly now: () => number,
+  ) {}
+
+  static async open(client: UmbraClient, store: KeyValueStore, now: () => number = () => Date.now()): Promise<Messenger> {
+    const m = new Messenger(client, store, now);
+    m.seen = JSON.parse((await store.get(SEEN)) ?? '[]') as string[];
+    client.on('message', (env) => m.receive(env));
+    return m;
+  }
+
+  on(event: 'message', handler: (m: ReceivedMessage) => void | Promise<void>): void;
+  on(event: 'error', handler: (err: unknown, env: DeliveredEnvelope) => void): void;
+  on(event: 'message' | 'error', handler: ((m: ReceivedMessage) => void) | ((err: unknown, env: DeliveredEnvelope) => void)): void {
+    if (event === 'message') this.handlers.add(handler as (m: ReceivedMessage) => void);
+    else this.errorHandlers.add(handler as (err: unknown, env: DeliveredEnvelope) => void);
+  }
+
+  /** Fetches, verifies and caches an account's device list (rollback and equivocation checked). */
+  async deviceList(accountIdText: string): Promise<SignedDeviceList> {
+    const res = await this.client.getAccount(accountIdText);
+    const list = verifySignedDeviceList(b64uDecode(res.deviceList));
+    if (!bytesEqual(list.accountId, decodeAccountId(accountIdText))) throw new CryptoError('MALFORMED', 'device list of another account');
+    const key = LIST(hexEncode(list.accountId));
+    const cachedRaw = await this.store.get(key);
+    if (cachedRaw) checkDeviceListUpdate(parseSignedDeviceList(b64uDecode(cachedRaw)), list);
+    await this.store.set(key, b64uEncode(list.bytes));
+    return list;
+  }
+
+  safetyNumber(peerAik: Uint8Array): ReturnType<typeof safetyNumber> {
+    return safetyNumber(this.client.identity.aik, peerAik);
+  }
+
+  async sendText(peer: string, text: string, extra: Partial<Content> = {}): Promise<SendResult> {
+    return this.sendContent(peer, { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'text', text, ...extra });
+  }
+
+  /** Sends one Content to every device of `peer` and a sync copy to our other devices. */
+  async sendContent(peer: string, content: Content): Promise<SendResult> {
+    const clientMessageId = b64uEncode(randomBytes(16));
+    const me = this.client.identity;
+    for (let attempt = 0; ; attempt++) {
+      const peerList = await this.deviceList(peer);
+      const own = bytesEqual(peerList.accountId, me.accountId) ? peerList : await this.deviceList(me.accountIdText);
+      const targets: { cert: DeviceCertificate; account: string; body: Uint8Array }[] = [];
+      for (const cert of peerList.devices) {
+        if (bytesEqual(peerList.accountId, me.accountId) && cert.deviceId === me.device.deviceId) continue;
+        targets.push({ cert, account: peer, body: encodeContent(content) });
+      }
+      if (!bytesEqual(peerList.accountId, me.accountId)) {
+        const sync = encodeContent({ v: 1, id: content.id, ts: content.ts, k: 'sync', dest: peer, inner: content });
+        for (const cert of own.devices) if (cert.deviceId !== me.device.deviceId) targets.push({ cert, account: me.accountIdText, body: sync });
+      }
+      const recipients = await this.lock.run(async () => {
+        const out: { accountId: string; deviceId: number; type: 1 | 2; content: string }[] = [];
+        const needBundles = new Set<string>();
+        for (const t of targets) if (!(await this.loadSession(t.cert))) needBundles.add(t.account);
+        const bundles = new Map<string, Map<number, string>>();
+        for (const account of needBundles) {
+          const res = await this.client.fetchBundles(account);
+          bundles.set(account, new Map(res.bundles.map((b) => [b.deviceId, b.bundle])));
+        }
+        for (const t of targets) {
+          let state = await this.loadSession(t.cert);
+          if (!state) {
+            const raw = bundles.get(t.account)?.get(t.cert.deviceId);
+            if (!raw) throw new UmbraApiError(409, 'DEVICE_MISMATCH', `device ${t.cert.deviceId} of ${t.account} has no prekeys yet`);
+            state = this.startSession(t.cert, raw);
+          }
+          const enc = ratchetEncrypt(state, t.body, this.now());
+          // Persist before sending: a reused message key would repeat a GCM nonce.
+          await this.saveSession(t.cert, enc.state, false);
+          const wire = enc.state.pendingPrekey ? concatBytes(enc.state.pendingPrekey, u32(enc.message.length), enc.message) : enc.message;
+          out.push({ accountId: t.account, deviceId: t.cert.deviceId, type: enc.state.pendingPrekey ? 1 : 2, content: b64uEncode(wire) });
+        }
+        return out;
+      });
+      try {
+        return await this.client.send({ clientMessageId, recipients, ...(content.exp ? this.expiryFields(content) : {}) });
+      } catch (err) {
+        if (err instanceof UmbraApiError && err.code === 'DEVICE_MISMATCH' && attempt < 3) continue;
+        throw err;
+      }
+    }
+  }
+
+  private expiryFields(c: Content): { expiresAt: number; readTtlS: number } {
+    const t = c.exp!.t;
+    return c.exp!.m === 'send' ? { expiresAt: c.ts + 1000 * t, readTtlS: 0 } : { expiresAt: c.ts + 1000 * t + 2_592_000_000, readTtlS: t };
+  }
+
+  private startSession(cert: DeviceCertificate, bundleB64: string): RatchetState {
+    const me = this.client.identity;
+    const bundle = parsePreKeyBundle(b64uDecode(bundleB64));
+    if (!bytesEqual(bundle.certificate.bytes, cert.bytes)) throw new CryptoError('MALFORMED', 'bundle certificate is not the one in the verified device list');
+    verifyBundle(bundle, this.now());
+    const self = parseDeviceCertificate(me.device.certificate);
+    const init = pqxdhInitiate({ cert: self, dikSk: me.device.dikSk }, bundle);
+    const prefix = encodePreKeyMessage(init.fields, new Uint8Array(0));
+    return initInitiator({ rk0: init.rk0, peerSpk: init.spk, self: addr(self), peer: addr(cert), baseKey: init.baseKey, pendingPrekey: prefix.slice(0, prefix.length - 4), now: this.now() });
+  }
+
+  private async loadRecord(peerHex: string, device: number): Promise<SessionRecord | undefined> {
+    const raw = await this.store.get(SESSION(peerHex, device));
+    return raw ? (JSON.parse(raw) as SessionRecord) : undefined;
+  }
+
+  private async loadSession(cert: DeviceCertificate): Promise<RatchetState | undefined> {
+    const rec = await this.loadRecord(hexEncode(accountIdOf(cert.aik)), cert.deviceId);
+    return rec ? deserializeRatchetState(rec.active) : undefined;
+  }
+
+  /** `fresh`: a new session becomes active and the old one is archived (Sesame). */
+  private async saveSession(cert: { aik: Uint8Array; deviceId: number }, state: RatchetState, fresh: boolean, archivedIndex?: number): Promise<void> {
+    const peerHex = hexEncode(accountIdOf(cert.aik));
+    const rec = (await this.loadRecord(peerHex, cert.deviceId)) ?? { active: '', archived: [] };
+    const serial = serializeRatchetState(state);
+    if (archivedIndex !== undefined) {
+      // An archived session that decrypts becomes active again.
+      rec.archived.splice(archivedIndex, 1);
+      if (rec.active) rec.archived.unshift(rec.active);
+      rec.active = serial;
+    } else if (fresh && rec.active) {
+      rec.archived.unshift(rec.active);
+      rec.active = serial;
+    } else {
+      rec.active = serial;
+    }
+    rec.archived = rec.archived.slice(0, MAX_ARCHIVED);
+    await this.store.set(SESSION(peerHex, cert.deviceId), JSON.stringify(rec));
+  }
+
+  private async receive(env: DeliveredEnvelope): Promise<void> {
+    try {
+      const msg = await this.lock.run(() => this.decrypt(env));
+      if (!msg) return;
+      const key = `${msg.from}:${msg.content.id}`;
+      if (this.seen.includes(key)) return;
+      this.seen.push(key);
+      if (this.seen.length > 10_000) this.seen.shift();
+      await this.store.set(SEEN, JSON.stringify(this.seen));
+      for (const h of this.handlers) await h(msg);
+    } catch (err) {
+      for (const h of this.errorHandlers) h(err, env);
+    }
+  }
+
+  private async decrypt(env: DeliveredEnvelope): Promise<ReceivedMessage | undefined> {
+    if (!env.senderAccountId || env.senderDeviceId === null) throw new CryptoError('MALFORMED', 'sealed sender is not supported yet');
+    const me = this.client.identity;
+    const self = parseDeviceCertificate(me.device.certificate);
+    const senderId = decodeAccountId(env.senderAccountId);
+    const senderHex = hexEncode(senderId);
+    const bytes = b64uDecode(env.content);
+    let plaintext: Uint8Array;
+    let senderCert: { aik: Uint8Array; deviceId: number };
+    if (env.type === 1) {
+      const pm = parsePreKeyMessage(bytes);
+      if (!bytesEqual(accountIdOf(pm.cert.aik), senderId) || pm.cert.deviceId !== env.senderDeviceId) throw new CryptoError('MALFORMED', 'PreKeyMessage certificate does not match the envelope sender');
+      senderCert = pm.cert;
+      const rec = await this.loadRecord(senderHex, env.senderDeviceId);
+      const all = rec ? [rec.active, ...rec.archived].map(deserializeRatchetState) : [];
+      const existing = all.findIndex((s) => bytesEqual(s.baseKey, pm.ek));
+      if (existing >= 0) {
+        const r = ratchetDecrypt(all[existing]!, pm.ratchetMessage, this.now());
+        await this.saveSession(pm.cert, r.state, false, existing === 0 ? undefined : existing - 1);
+        plaintext = r.content;
+      } else {
+        const pk = this.client.prekeys;
+        const spkSk = await pk.secret(PREKEY_KIND.SPK, pm.spkId);
+        const opkSk = pm.opkId === undefined ? undefined : await pk.secret(PREKEY_KIND.OPK, pm.opkId);
+        const kemSeed = await pk.secret(pm.pqKind as 3 | 4, pm.pqKeyId);
+        if (!spkSk || !kemSeed || (pm.opkId !== undefined && !opkSk)) throw new CryptoError('DECRYPT_FAILED', 'prekey unknown or already used');
+        const secrets = pqxdhRespond({ cert: self, dikSk: me.device.dikSk }, pm, { spkSk, ...(opkSk ? { opkSk } : {}), kemSeedOrSk: kemSeed, kemPk: ml_kem1024.keygen(kemSeed).publicKey });
+        const state = initResponder({ rk0: secrets.rk0, spkSk, self: addr(self), peer: addr(pm.cert), baseKey: pm.ek, now: this.now() });
+        const r = ratchetDecrypt(state, pm.ratchetMessage, this.now());
+        await this.saveSession(pm.cert, r.state, true);
+        if (pm.opkId !== undefined) await pk.consume(PREKEY_KIND.OPK, pm.opkId);
+        if (pm.pqKind === PREKEY_KIND.PQOPK) await pk.consume(PREKEY_KIND.PQOPK, pm.pqKeyId);
+        plaintext = r.content;
+      }
+    } else if (env.type === 2) {
+      const rec = await this.loadRecord(senderHex, env.senderDeviceId);
+      if (!rec) throw new CryptoError('DECRYPT_FAILED', 'no session with this device');
+      const states = [rec.active, ...rec.archived].map(deserializeRatchetState);
+      let done: { state: RatchetState; content: Uint8Array; index: number } | undefined;
+      let lastErr: unknown;
+      for (const [index, s] of states.entries()) {
+        try {
+          done = { ...ratchetDecrypt(s, bytes, this.now()), index };
+          break;
+        } catch (err) {
+          lastErr = err;
+        }
+      }
+      if (!done) throw lastErr;
+      const list = await this.cachedOrFetchedList(env.senderAccountId, env.senderDeviceId);
+      const cert = list.devices.find((d) => d.deviceId === env.senderDeviceId);
+      senderCert = cert ?? { aik: list.aik, deviceId: env.senderDeviceId };
+      await this.saveSession(senderCert, done.state, false, done.index === 0 ? undefined : done.index - 1);
+      plaintext = done.content;
+    } else {
+      throw new CryptoError('MALFORMED', `envelope type ${env.type} is not supported yet`);
+    }
+    const content = decodeContent(plaintext);
+    const list = await this.cachedOrFetchedList(env.senderAccountId, env.senderDeviceId);
+    const verified = list.devices.some((d) => d.deviceId === env.senderDeviceId && bytesEqual(d.aik, senderCert.aik));
+    if (content.k === 'sync') {
+      if (!bytesEqual(senderId, me.accountId)) throw new CryptoError('MALFORMED', 'sync content from another account');
+      return { from: env.senderAccountId, fromDevice: env.senderDeviceId, content: content.inner as Content, sync: true, verified, serverTimestamp: env.serverTimestamp };
+    }
+    return { from: env.senderAccountId, fromDevice: env.senderDeviceId, content, sync: false, verified, serverTimestamp: env.serverTimestamp };
+  }
+
+  /** The cached verified list, refetched when it does not know `deviceId` (a newly linked device). */
+  private async cachedOrFetchedList(accountIdText: string, deviceId?: number): Promise<SignedDeviceList> {
+    const raw = await this.store.get(LIST(hexEncode(decodeAccountId(accountIdText))));
+    const cached = raw ? parseSignedDeviceList(b64uDecode(raw)) : undefined;
+    if (cached && (deviceId === undefined || cached.devices.some((d) => d.deviceId === deviceId))) return cached;
+    return this.deviceList(accountIdText);
+  }
+}

@@ -1,0 +1,104 @@
+import { randomBytes } from 'node:crypto';
+import IORedis from 'ioredis';
+import { DataSource } from 'typeorm';
+import { b64uEncode, hexEncode } from '@umbra/crypto';
+import { TestStack, TEST_DATABASE_URL, TEST_REDIS_URL, waitFor } from './support/harness';
+import { linkDevice, newAccount, type E2eeDevice } from './support/devices';
+
+/** Every value in every Postgres table, as text (bytea as hex). */
+async function dumpPostgres(db: DataSource): Promise<string> {
+  const tables: { table_name: string }[] = await db.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`);
+  const parts: string[] = [];
+  for (const { table_name } of tables) {
+    const rows: Record<string, unknown>[] = await db.query(`SELECT * FROM "${table_name}"`);
+    for (const row of rows) for (const v of Object.values(row)) parts.push(Buffer.isBuffer(v) ? v.toString('hex') : String(v));
+  }
+  return parts.join('\n').toLowerCase();
+}
+
+/** Every value of every Redis key. */
+async function dumpRedis(redis: IORedis): Promise<string> {
+  const parts: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
+    cursor = next;
+    for (const key of keys) {
+      const type = await redis.type(key);
+      parts.push(key);
+      if (type === 'string') parts.push((await redis.getBuffer(key))?.toString('latin1') ?? '');
+      else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
+      else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
+      else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
+      else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, 0, -1)));
+      else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
+    }
+  } while (cursor !== '0');
+  return parts.join('\n');
+}
+
+describe('the servers hold nothing readable', () => {
+  let stack: TestStack;
+  const devices: E2eeDevice[] = [];
+
+  beforeAll(async () => {
+    stack = await TestStack.start({ instances: { gateway: 2, 'message-relay': 2 } });
+  });
+  afterAll(async () => {
+    for (const d of devices) await d.client.close();
+    await stack.stop();
+  });
+
+  it('delivers E2EE messages 1:1 and across linked devices, and no marker or private key is in Postgres, Redis or the logs', async () => {
+    const alice = await newAccount(stack.origin);
+    const bob = await newAccount(stack.origin);
+    devices.push(alice, bob);
+    const alicePhone = await linkDevice(stack.origin, alice);
+    devices.push(alicePhone);
+
+    const markers = Array.from({ length: 3 }, (_x, i) => `MARKER-${i}-${randomBytes(8).toString('hex')}`);
+    await alice.messenger.sendText(bob.client.identity.accountIdText, markers[0]!);
+    await waitFor(() => bob.inbox.length === 1 && alicePhone.inbox.length === 1, 10_000, 'first message and its sync copy');
+    expect(bob.inbox[0]).toMatchObject({ from: alice.client.identity.accountIdText, sync: false, verified: true, content: { k: 'text', text: markers[0] } });
+    expect(alicePhone.inbox[0]).toMatchObject({ sync: true, content: { text: markers[0] } });
+
+    await bob.messenger.sendText(alice.client.identity.accountIdText, markers[1]!);
+    await waitFor(() => alice.inbox.length === 1 && alicePhone.inbox.length === 2, 10_000, 'reply on both of Alice\'s devices');
+    expect(alice.inbox[0]!.content.text).toBe(markers[1]);
+    expect(alicePhone.inbox[1]!.content.text).toBe(markers[1]);
+
+    await alicePhone.messenger.sendText(bob.client.identity.accountIdText, markers[2]!);
+    await waitFor(() => bob.inbox.length === 2 && alice.inbox.length === 2, 10_000, 'message from the linked device');
+    expect(bob.inbox[1]).toMatchObject({ fromDevice: alicePhone.client.identity.device.deviceId, verified: true, content: { text: markers[2] } });
+    for (const d of devices) expect(d.errors).toEqual([]);
+    for (const d of devices) await d.client.settle();
+    await new Promise((r) => setTimeout(r, 300));
+
+    const secrets: string[] = [];
+    for (const d of devices) {
+      const id = d.client.identity;
+      secrets.push(hexEncode(id.device.dikSk), b64uEncode(id.device.dikSk));
+      if (id.aikSk) secrets.push(hexEncode(id.aikSk), b64uEncode(id.aikSk));
+    }
+    const needles = [...markers, ...markers.map((m) => Buffer.from(m).toString('hex')), ...markers.map((m) => Buffer.from(m).toString('base64url')), ...secrets];
+
+    const db = new DataSource({ type: 'postgres', url: TEST_DATABASE_URL });
+    await db.initialize();
+    const redis = new IORedis(TEST_REDIS_URL);
+    try {
+      const pgText = await dumpPostgres(db);
+      const redisText = await dumpRedis(redis);
+      const logText = stack.logs.text();
+      expect(pgText.length).toBeGreaterThan(1000);
+      expect(logText.length).toBeGreaterThan(1000);
+      for (const n of needles) {
+        expect({ needle: n, inPostgres: pgText.includes(n.toLowerCase()) }).toEqual({ needle: n, inPostgres: false });
+        expect({ needle: n, inRedis: redisText.includes(n) }).toEqual({ needle: n, inRedis: false });
+        expect({ needle: n, inLogs: logText.includes(n) }).toEqual({ needle: n, inLogs: false });
+      }
+    } finally {
+      redis.disconnect();
+      await db.destroy();
+    }
+  });
+});
