@@ -13,31 +13,40 @@
 
 ARG NODE_IMAGE=node:24.11.1-bookworm-slim
 
+# ---- manifests: only each workspace's package.json, so the npm install layers below stay cached
+# until a manifest changes (and every lib under libs/ is included without listing it here).
+FROM ${NODE_IMAGE} AS manifests
+WORKDIR /src
+COPY libs/ libs/
+RUN mkdir -p /manifests \
+ && for lib in libs/*/; do \
+      if [ -f "${lib}package.json" ]; then mkdir -p "/manifests/${lib}" && cp "${lib}package.json" "/manifests/${lib}"; fi; \
+    done
+
 # ---- build: all dependencies, compile TypeScript to dist/ and libs/*/dist/ ----------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-COPY libs/protocol/package.json libs/protocol/
-COPY libs/crypto/package.json libs/crypto/
-COPY libs/server/package.json libs/server/
-COPY libs/sdk/package.json libs/sdk/
+COPY --from=manifests /manifests/ ./
 RUN npm install --no-audit --no-fund --ignore-scripts --loglevel=error
-COPY tsconfig.json tsconfig.base.json tsconfig.build.json tsconfig.app.json ./
+COPY tsconfig*.json ./
 COPY libs/ libs/
 COPY services/ services/
 COPY scripts/ scripts/
 COPY bench/ bench/
+# Then gather what the runtime needs of each lib (package.json and dist/) in /runtime/libs.
 RUN npm run build \
- && find dist libs/*/dist \( -name '*.map' -o -name '*.d.ts' -o -name '.tsbuildinfo' \) -delete
+ && find dist libs \( -path 'dist/*' -o -path 'libs/*/dist/*' \) \( -name '*.map' -o -name '*.d.ts' -o -name '.tsbuildinfo' \) -delete \
+ && for lib in libs/*/; do \
+      if [ -f "${lib}package.json" ]; then mkdir -p "/runtime/${lib}" && cp "${lib}package.json" "/runtime/${lib}"; fi; \
+      if [ -d "${lib}dist" ]; then cp -R "${lib}dist" "/runtime/${lib}dist"; fi; \
+    done
 
 # ---- deps: production dependencies only, from the same lockfile --------------------------------
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-COPY libs/protocol/package.json libs/protocol/
-COPY libs/crypto/package.json libs/crypto/
-COPY libs/server/package.json libs/server/
-COPY libs/sdk/package.json libs/sdk/
+COPY --from=manifests /manifests/ ./
 RUN npm install --omit=dev --no-audit --no-fund --ignore-scripts --loglevel=error \
  && npm cache clean --force
 
@@ -68,14 +77,7 @@ ENV NODE_ENV=production \
 # Everything owned by root and read-only for the app user; the process writes nowhere but /tmp.
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=deps /app/package.json ./package.json
-COPY --from=build /src/libs/protocol/package.json ./libs/protocol/package.json
-COPY --from=build /src/libs/protocol/dist ./libs/protocol/dist
-COPY --from=build /src/libs/crypto/package.json ./libs/crypto/package.json
-COPY --from=build /src/libs/crypto/dist ./libs/crypto/dist
-COPY --from=build /src/libs/server/package.json ./libs/server/package.json
-COPY --from=build /src/libs/server/dist ./libs/server/dist
-COPY --from=build /src/libs/sdk/package.json ./libs/sdk/package.json
-COPY --from=build /src/libs/sdk/dist ./libs/sdk/dist
+COPY --from=build /runtime/libs ./libs
 COPY --from=build /src/dist ./dist
 COPY deploy/docker/healthcheck.cjs ./deploy/healthcheck.cjs
 
