@@ -62,6 +62,9 @@ LABEL org.opencontainers.image.title="umbra" \
 
 # tini from Debian as PID 1: forwards SIGTERM to node (graceful drain) and reaps zombies.
 # npm and corepack are not needed at run time: removed to shrink the attack surface.
+# tini is not version-pinned: the pinned bookworm base fixes its release (0.19.0), and an exact
+# Debian revision pin breaks the build at the next binNMU.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/* \
