@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { b64uDecode, canonicalHandle, verifySignedDeviceList } from '@umbra/crypto';
+import { EncryptedStore, FileStore, Messenger, UmbraApiError, UmbraClient } from '@umbra/sdk';
+
+const USAGE = `umbra — the reference Umbra client
+
+usage: umbra [--home DIR] [--server URL] <command> [args]
+
+  init                          create a new identity (no phone number, no e-mail); prints the account id
+  register [--handle NAME]      register it with the server (solves the proof of work), optionally claim a handle
+  whoami                        account id, device id, handle
+  send <account-id|@handle> <text>
+                                send an end-to-end encrypted message to every device of the peer
+  listen                        print incoming messages as JSON lines until stopped
+  devices [account-id|@handle]  the verified device list of an account (default: yours)
+  safety-number <account-id|@handle>
+                                the 60-digit safety number to compare with the peer
+
+--home DIR    where this device keeps its state (env UMBRA_HOME, default ~/.umbra)
+--server URL  the server's public origin (env UMBRA_SERVER, default http://127.0.0.1:8080)`;
+
+interface Args {
+  home: string;
+  server: string;
+  command: string;
+  rest: string[];
+  flags: Map<string, string>;
+}
+
+function parseArgs(argv: string[]): Args {
+  const flags = new Map<string, string>();
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('--')) {
+      const [k, v] = a.includes('=') ? a.slice(2).split('=', 2) : [a.slice(2), argv[i + 1]];
+      if (v === undefined || (!a.includes('=') && v.startsWith('--'))) flags.set(k!, 'true');
+      else {
+        flags.set(k!, v);
+        if (!a.includes('=')) i++;
+      }
+    } else positional.push(a);
+  }
+  return {
+    home: flags.get('home') ?? process.env.UMBRA_HOME ?? path.join(homedir(), '.umbra'),
+    server: flags.get('server') ?? process.env.UMBRA_SERVER ?? 'http://127.0.0.1:8080',
+    command: positional[0] ?? 'help',
+    rest: positional.slice(1),
+    flags,
+  };
+}
+
+/** The device storage key: on a phone it lives in the OS keystore; here in a 0600 file beside the state. */
+function storageKey(home: string): Uint8Array {
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const file = path.join(home, 'storage.key');
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
+  return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+}
+
+async function open(args: Args) {
+  const store = new EncryptedStore(new FileStore(path.join(args.home, 'state')), storageKey(args.home));
+  const client = await UmbraClient.open({ serverUrl: args.server, store });
+  return { client, store };
+}
+
+async function resolvePeer(client: UmbraClient, peer: string): Promise<string> {
+  if (peer.startsWith('@')) return (await client.getAccountByHandle(canonicalHandle(peer.slice(1)))).accountId;
+  return peer;
+}
+
+function out(v: unknown): void {
+  process.stdout.write(`${typeof v === 'string' ? v : JSON.stringify(v)}\n`);
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.command === 'help' || args.flags.has('help')) return out(USAGE);
+  const { client, store } = await open(args);
+  try {
+    switch (args.command) {
+      case 'init': {
+        const id = await client.createIdentity();
+        out(id.accountIdText);
+        return;
+      }
+      case 'register': {
+        const res = await client.register();
+        await client.refillPrekeys();
+        const handle = args.flags.get('handle');
+        out({ accountId: res.accountId, deviceId: res.deviceId, ...(handle ? { handle: await client.claimHandle(handle) } : {}) });
+        return;
+      }
+      case 'whoami': {
+        const id = client.identity;
+        const account = await client.getAccount(id.accountIdText).catch(() => undefined);
+        out({ accountId: id.accountIdText, deviceId: id.device.deviceId, handle: account?.handle ?? null, registered: !!account });
+        return;
+      }
+      case 'send': {
+        const [peer, ...words] = args.rest;
+        if (!peer || words.length === 0) throw new Error('usage: umbra send <account-id|@handle> <text>');
+        const messenger = await Messenger.open(client, store);
+        await client.connect();
+        const res = await messenger.sendText(await resolvePeer(client, peer), words.join(' '));
+        out({ sent: true, serverTimestamp: res.serverTimestamp });
+        return;
+      }
+      case 'listen': {
+        const messenger = await Messenger.open(client, store);
+        messenger.on('message', (m) => out({ from: m.from, device: m.fromDevice, text: m.content.text ?? null, kind: m.content.k, ts: m.content.ts, sync: m.sync, verified: m.verified }));
+        messenger.on('error', (err) => process.stderr.write(`could not decrypt a message: ${String(err)}\n`));
+        client.on('revoked', (reason) => {
+          process.stderr.write(`this device was revoked (${reason})\n`);
+          process.exit(2);
+        });
+        await client.connect();
+        await new Promise<void>((resolve) => {
+          process.on('SIGINT', resolve);
+          process.on('SIGTERM', resolve);
+        });
+        return;
+      }
+      case 'devices': {
+        const target = args.rest[0] ? await resolvePeer(client, args.rest[0]) : client.identity.accountIdText;
+        const account = await client.getAccount(target);
+        const list = verifySignedDeviceList(b64uDecode(account.deviceList));
+        out({ accountId: target, listVersion: list.listVersion, devices: list.devices.map((d) => ({ deviceId: d.deviceId, flags: d.flags, createdAt: new Date(d.createdAt).toISOString() })) });
+        return;
+      }
+      case 'safety-number': {
+        if (!args.rest[0]) throw new Error('usage: umbra safety-number <account-id|@handle>');
+        const target = await resolvePeer(client, args.rest[0]);
+        const list = verifySignedDeviceList(b64uDecode((await client.getAccount(target)).deviceList));
+        const sn = (await Messenger.open(client, store)).safetyNumber(list.aik);
+        out({ peer: target, safetyNumber: sn.groups.join(' '), qr: sn.qr });
+        return;
+      }
+      default:
+        throw new Error(`unknown command "${args.command}"\n\n${USAGE}`);
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    const msg = err instanceof UmbraApiError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
+    process.stderr.write(`umbra: ${msg}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,51 @@
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { TestStack, waitFor } from './support/harness';
+
+const run = promisify(execFile);
+const CLI = path.join(process.cwd(), 'libs/cli/dist/umbra.js');
+
+describe('umbra CLI (built) against a running stack', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await TestStack.start();
+  });
+  afterAll(() => stack.stop());
+
+  const umbra = async (home: string, ...args: string[]) => (await run(process.execPath, [CLI, '--home', home, '--server', stack.origin, ...args])).stdout.trim();
+
+  it('inits, registers with a handle, sends to @handle, listens, and shows matching safety numbers', async () => {
+    const a = mkdtempSync(path.join(tmpdir(), 'umbra-a-'));
+    const b = mkdtempSync(path.join(tmpdir(), 'umbra-b-'));
+    const alice = await umbra(a, 'init');
+    expect(alice).toMatch(/^um1[02-9ac-hj-np-z]{58}$/);
+    const bob = await umbra(b, 'init');
+    await umbra(a, 'register');
+    const handle = `bob_${Date.now().toString(36)}`;
+    expect(JSON.parse(await umbra(b, 'register', '--handle', handle))).toMatchObject({ accountId: bob, handle });
+    expect(JSON.parse(await umbra(b, 'whoami'))).toMatchObject({ accountId: bob, handle, registered: true });
+
+    const listener = spawn(process.execPath, [CLI, '--home', b, '--server', stack.origin, 'listen']);
+    let out = '';
+    listener.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(JSON.parse(await umbra(a, 'send', `@${handle}`, 'hello', 'from', 'the', 'CLI'))).toMatchObject({ sent: true });
+      await waitFor(() => out.includes('\n'), 10_000, 'a JSON line from listen');
+      expect(JSON.parse(out.split('\n')[0]!)).toMatchObject({ from: alice, text: 'hello from the CLI', verified: true, sync: false });
+    } finally {
+      listener.kill('SIGTERM');
+    }
+    const devices = JSON.parse(await umbra(a, 'devices'));
+    expect(devices).toMatchObject({ accountId: alice, listVersion: 1 });
+    expect(devices.devices).toHaveLength(1);
+    const snA = JSON.parse(await umbra(a, 'safety-number', bob)).safetyNumber;
+    const snB = JSON.parse(await umbra(b, 'safety-number', alice)).safetyNumber;
+    expect(snA).toMatch(/^(\d{5} ){11}\d{5}$/);
+    expect(snA).toBe(snB);
+    await expect(umbra(a, 'send', 'um1nope', 'x')).rejects.toThrow();
+  });
+});
