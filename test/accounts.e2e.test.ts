@@ -9,7 +9,7 @@ import {
 } from '@umbra/crypto';
 import { MemoryStore, randomDeviceId, type LocalIdentity } from '@umbra/sdk';
 import { TestStack, waitFor } from './support/harness';
-import { openClient, registeredClient, toDevice, waitReceived, type TestClient } from './support/clients';
+import { ClientPool, openClient, toDevice, waitReceived } from './support/clients';
 
 
 /** A second device for an existing identity, certified by the account key, and the list that adds it. */
@@ -28,21 +28,17 @@ function linkDevice(owner: LocalIdentity, listVersion: number): { identity: Loca
 
 describe('accounts, devices and handles', () => {
   let stack: TestStack;
-  const clients: TestClient[] = [];
+  const pool = new ClientPool(() => stack.origin);
 
   beforeAll(async () => {
     stack = await TestStack.start({ instances: { gateway: 2, 'expiry-worker': 1 }, withS3: true });
   });
   afterAll(async () => {
-    for (const c of clients) await c.client.close();
+    await pool.closeAll();
     await stack.stop();
   });
 
-  async function client(): Promise<TestClient> {
-    const c = await registeredClient(stack.origin);
-    clients.push(c);
-    return c;
-  }
+  const client = () => pool.registered();
 
   it('registers without phone or e-mail and looks the account up by id', async () => {
     const alice = await client();
@@ -83,7 +79,7 @@ describe('accounts, devices and handles', () => {
     const { identity: phone, list } = linkDevice(alice.client.identity, 2);
     await alice.client.publishDeviceList(list, 2);
     const second = await openClient(stack.origin, new MemoryStore());
-    clients.push(second);
+    pool.track(second);
     await second.client.setIdentity(phone);
     await second.client.connect();
     let revoked = '';

@@ -1,13 +1,14 @@
 import { DataSource } from 'typeorm';
 import { TestStack, TEST_DATABASE_URL, waitFor } from './support/harness';
-import { openClient, randomContent, registeredClient, toDevice, waitReceived, type TestClient } from './support/clients';
+import { ClientPool, openClient, randomContent, toDevice, waitReceived, type TestClient } from './support/clients';
 import { Metrics } from '@umbra/server';
+import { RelayProcessor } from '../services/message-relay/src/relay/relay.processor';
 
 
 describe('message delivery end to end (2 gateways, 2 relays)', () => {
   let stack: TestStack;
   let db: DataSource;
-  const clients: TestClient[] = [];
+  const pool = new ClientPool(() => stack.origin);
 
   beforeAll(async () => {
     stack = await TestStack.start({ instances: { gateway: 2, 'message-relay': 2, 'expiry-worker': 1 } });
@@ -16,16 +17,12 @@ describe('message delivery end to end (2 gateways, 2 relays)', () => {
   });
 
   afterAll(async () => {
-    for (const c of clients) await c.client.close();
+    await pool.closeAll();
     await stack.stop();
     await db.destroy();
   });
 
-  async function client(): Promise<TestClient> {
-    const c = await registeredClient(stack.origin);
-    clients.push(c);
-    return c;
-  }
+  const client = () => pool.registered();
 
   async function queueRows(t: TestClient): Promise<number> {
     const rows: { n: number }[] = await db.query('SELECT count(*)::int AS n FROM envelopes WHERE recipient_account = $1 AND recipient_device = $2', [
@@ -56,6 +53,12 @@ describe('message delivery end to end (2 gateways, 2 relays)', () => {
     expect(bob.received[0]!.senderDeviceId).toBe(alice.client.identity.device.deviceId);
     await bob.client.settle();
     await waitFor(async () => (await queueRows(bob)) === 0, 5000, 'ack to delete the row');
+
+    const relay = stack.of('message-relay')[0]!.svc.app.get(RelayProcessor);
+    await relay.sampleQueueDepths();
+    const text = await (await fetch(`${stack.of('message-relay')[0]!.svc.url}/metrics`)).text();
+    expect(text).toMatch(/umbra_queue_jobs\{[^}]*queue="relay"[^}]*state="waiting"[^}]*\} \d+/);
+    expect(text).toMatch(/umbra_job_wait_seconds_count\{[^}]*queue="relay"[^}]*\} [1-9]/);
   });
 
   it('keeps messages for an offline device and drains them in order, then says the queue is empty', async () => {
@@ -148,7 +151,7 @@ describe('message delivery end to end (2 gateways, 2 relays)', () => {
     const bob = await client();
     const alice = await client();
     const aliceAgain = await openClient(stack.origin, alice.store);
-    clients.push(aliceAgain);
+    pool.track(aliceAgain);
     const request = { clientMessageId: randomContent(16), recipients: [toDevice(bob)] };
     await alice.store.set(`outbox/${request.clientMessageId}`, JSON.stringify({ request, createdAt: Date.now() }));
     await aliceAgain.client.connect();

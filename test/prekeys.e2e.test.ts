@@ -10,25 +10,21 @@ import {
   verifyPreKeyRecord,
 } from '@umbra/crypto';
 import { TestStack, waitFor } from './support/harness';
-import { registeredClient, type TestClient } from './support/clients';
+import { ClientPool } from './support/clients';
 
 describe('prekeys (key-directory)', () => {
   let stack: TestStack;
-  const clients: TestClient[] = [];
+  const pool = new ClientPool(() => stack.origin);
 
   beforeAll(async () => {
     stack = await TestStack.start({ instances: { gateway: 2 }, env: { RATE_LIMIT_REGISTER_PER_IP_PER_HOUR: '1000' } });
   });
   afterAll(async () => {
-    for (const c of clients) await c.client.close();
+    await pool.closeAll();
     await stack.stop();
   });
 
-  async function client(): Promise<TestClient> {
-    const c = await registeredClient(stack.origin);
-    clients.push(c);
-    return c;
-  }
+  const client = () => pool.registered();
 
   it('stores a full upload and serves verifiable bundles, each one-time key once', async () => {
     const bob = await client();

@@ -41,3 +41,25 @@ export function toDevice(t: TestClient, content = randomContent()) {
 export async function waitReceived(t: TestClient, n: number, timeoutMs = 5000): Promise<void> {
   await waitFor(() => t.received.length >= n, timeoutMs, `${n} messages (have ${t.received.length})`);
 }
+
+/** Registered clients of one test file, closed together. */
+export class ClientPool {
+  private readonly clients: TestClient[] = [];
+
+  constructor(private readonly origin: () => string) {}
+
+  async registered(): Promise<TestClient> {
+    const c = await registeredClient(this.origin());
+    this.clients.push(c);
+    return c;
+  }
+
+  track(c: TestClient): TestClient {
+    this.clients.push(c);
+    return c;
+  }
+
+  async closeAll(): Promise<void> {
+    for (const c of this.clients.splice(0)) await c.client.close();
+  }
+}

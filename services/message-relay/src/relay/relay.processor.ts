@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import {
   APP_CONFIG,
@@ -29,7 +29,9 @@ import {
  * recipient's socket and answers "stored" to the sender's gateway. Deletes acknowledged envelopes.
  */
 @Injectable()
-export class RelayProcessor implements OnModuleInit {
+export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
+  private sampler: NodeJS.Timeout | undefined;
+
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -60,6 +62,24 @@ export class RelayProcessor implements OnModuleInit {
       ...hooks(Queues.relay),
     });
     this.queues.worker(Queues.ack, { [Jobs.ackBatch]: timed(Queues.ack, (job) => this.ackBatch(job.data as AckBatchJob)) }, { concurrency: 2, ...hooks(Queues.ack) });
+    this.sampler = setInterval(() => void this.sampleQueueDepths(), 15_000);
+    this.sampler.unref();
+  }
+
+  /** Queue depth per state for `umbra_queue_jobs` (every relay samples; the values are global). */
+  async sampleQueueDepths(): Promise<void> {
+    for (const name of [Queues.relay, Queues.ack]) {
+      try {
+        const counts = await this.queues.queue(name).getJobCounts('waiting', 'active', 'delayed', 'failed');
+        for (const [state, n] of Object.entries(counts)) this.metrics.queueDepth.set({ queue: name, state }, n);
+      } catch (err) {
+        this.logger.warn({ queue: name, err: String(err) }, 'could not sample queue depth');
+      }
+    }
+  }
+
+  onModuleDestroy(): void {
+    if (this.sampler) clearInterval(this.sampler);
   }
 
   async relayBatch(job: RelayBatchJob, jobId: string): Promise<void> {
