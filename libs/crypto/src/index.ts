@@ -7,3 +7,4 @@ export * from './content';
 export * from './safety-number';
 export * from './session/pqxdh';
 export * from './session/ratchet';
+export * from './session/sender-keys';

@@ -8,6 +8,7 @@ import { DEVICE_FLAG_AIK_HOLDER, SUITE_V1, accountIdOf, createDeviceCertificate,
 import { PREKEY_KIND, createPreKeyRecord, encodePreKeyBundle, parsePreKeyBundle } from '../prekeys';
 import { safetyNumber, verifySafetyQr } from '../safety-number';
 import { addr, encodePreKeyMessage, parsePreKeyMessage, pqxdhInitiate, pqxdhRespond, verifyBundle } from './pqxdh';
+import { chainFromSkdm, deserializeSenderChain, newSenderChain, parseSenderKeyMessage, senderKeyDecrypt, senderKeyEncrypt, serializeSenderChain, skdmOf } from './sender-keys';
 import { initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt, deserializeRatchetState, serializeRatchetState, type RatchetState } from './ratchet';
 
 const te = new TextEncoder();
@@ -183,3 +184,43 @@ describe('safety numbers (§11)', () => {
 });
 
 void PREKEY_KIND;
+
+describe('sender keys (§6)', () => {
+  const gid = new Uint8Array(32).fill(5);
+  const sender = new Uint8Array(68).fill(1);
+
+  it('distributes by SKDM, decrypts in and out of order, rejects replays, bad signatures and jumps over 2000', () => {
+    let mine = newSenderChain(gid, 3, now);
+    const theirs0 = chainFromSkdm(skdmOf(mine), now);
+    const msgs: Uint8Array[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = senderKeyEncrypt(mine, sender, text(`g${i}`));
+      mine = r.chain;
+      msgs.push(r.message);
+    }
+    let theirs = theirs0;
+    for (const i of [2, 0, 3, 1]) {
+      const r = senderKeyDecrypt(theirs, sender, parseSenderKeyMessage(msgs[i]!));
+      theirs = r.chain;
+      expect(read(r.content)).toBe(`g${i}`);
+    }
+    expect(() => senderKeyDecrypt(theirs, sender, parseSenderKeyMessage(msgs[1]!))).toThrow(expect.objectContaining({ code: 'REPLAY' }));
+    const forged = msgs[0]!.slice();
+    forged[forged.length - 1]! ^= 1;
+    expect(() => senderKeyDecrypt(theirs0, sender, parseSenderKeyMessage(forged))).toThrow(expect.objectContaining({ code: 'BAD_SIGNATURE' }));
+    expect(() => senderKeyDecrypt(theirs0, new Uint8Array(68).fill(2), parseSenderKeyMessage(msgs[0]!))).toThrow(CryptoError);
+    const far = senderKeyEncrypt({ ...mine, it: mine.it + 2001 }, sender, text('far'));
+    expect(() => senderKeyDecrypt(theirs, sender, parseSenderKeyMessage(far.message))).toThrow(expect.objectContaining({ code: 'TOO_MANY_SKIPPED' }));
+    let edge = newSenderChain(gid, 1, now);
+    const receiver = chainFromSkdm(skdmOf(edge), now);
+    const sent: Uint8Array[] = [];
+    for (let i = 0; i <= 2001; i++) {
+      const r = senderKeyEncrypt(edge, sender, text(String(i)));
+      edge = r.chain;
+      sent.push(r.message);
+    }
+    expect(read(senderKeyDecrypt(receiver, sender, parseSenderKeyMessage(sent[2000]!)).content)).toBe('2000');
+    expect(() => senderKeyDecrypt(receiver, sender, parseSenderKeyMessage(sent[2001]!))).toThrow(expect.objectContaining({ code: 'TOO_MANY_SKIPPED' }));
+    expect(deserializeSenderChain(serializeSenderChain(mine))).toEqual(mine);
+  });
+});
