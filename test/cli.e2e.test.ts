@@ -47,5 +47,19 @@ describe('umbra CLI (built) against a running stack', () => {
     expect(snA).toMatch(/^(\d{5} ){11}\d{5}$/);
     expect(snA).toBe(snB);
     await expect(umbra(a, 'send', 'um1nope', 'x')).rejects.toThrow();
+
+    const group = JSON.parse(await umbra(a, 'group', 'create', `@${handle}`)).group as string;
+    const listener2 = spawn(process.execPath, [CLI, '--home', b, '--server', stack.origin, 'listen']);
+    let out2 = '';
+    listener2.stdout.on('data', (d: Buffer) => (out2 += d.toString()));
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(JSON.parse(await umbra(a, 'group', 'send', group, 'hello', 'group'))).toMatchObject({ sent: true });
+      await waitFor(() => out2.includes('hello group'), 10_000, 'the group message');
+      const line = out2.split('\n').find((l) => l.includes('hello group'))!;
+      expect(JSON.parse(line)).toMatchObject({ from: alice, group, text: 'hello group' });
+    } finally {
+      listener2.kill('SIGTERM');
+    }
   });
 });

@@ -49,7 +49,7 @@ describe('the servers hold nothing readable', () => {
     await stack.stop();
   });
 
-  it('delivers E2EE messages 1:1 and across linked devices, and no marker or private key is in Postgres, Redis or the logs', async () => {
+  it('delivers E2EE messages 1:1, across linked devices and in a group (with a removal rekey), and no marker or private key is in Postgres, Redis or the logs', async () => {
     const alice = await newAccount(stack.origin);
     const bob = await newAccount(stack.origin);
     devices.push(alice, bob);
@@ -70,7 +70,26 @@ describe('the servers hold nothing readable', () => {
     await alicePhone.messenger.sendText(bob.client.identity.accountIdText, markers[2]!);
     await waitFor(() => bob.inbox.length === 2 && alice.inbox.length === 2, 10_000, 'message from the linked device');
     expect(bob.inbox[1]).toMatchObject({ fromDevice: alicePhone.client.identity.device.deviceId, verified: true, content: { text: markers[2] } });
-    for (const d of devices) expect(d.errors).toEqual([]);
+    // A group: sender keys distributed pairwise, one SenderKeyMessage per send; removal rekeys.
+    const carol = await newAccount(stack.origin);
+    devices.push(carol);
+    const gid = await alice.messenger.createGroup([bob.client.identity.accountIdText, carol.client.identity.accountIdText]);
+    await waitFor(async () => !!(await bob.messenger.group(gid)) && !!(await carol.messenger.group(gid)) && !!(await alicePhone.messenger.group(gid)), 10_000, 'group known to all');
+    const groupMarkers = [`MARKER-G0-${randomBytes(8).toString('hex')}`, `MARKER-G1-${randomBytes(8).toString('hex')}`];
+    markers.push(...groupMarkers);
+    await alice.messenger.sendGroupText(gid, groupMarkers[0]!);
+    const inGroup = (d: E2eeDevice, text: string) => d.inbox.some((m) => m.content.gid === gid && m.content.text === text);
+    await waitFor(() => inGroup(bob, groupMarkers[0]!) && inGroup(carol, groupMarkers[0]!) && inGroup(alicePhone, groupMarkers[0]!), 10_000, 'group message everywhere');
+
+    await alice.messenger.removeMember(gid, carol.client.identity.accountIdText);
+    await waitFor(async () => (await bob.messenger.group(gid))?.epoch === 1, 10_000, 'new epoch at bob');
+    await alice.messenger.sendGroupText(gid, groupMarkers[1]!);
+    await waitFor(() => inGroup(bob, groupMarkers[1]!) && inGroup(alicePhone, groupMarkers[1]!), 10_000, 'second group message');
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(inGroup(carol, groupMarkers[1]!)).toBe(false);
+    expect((await carol.messenger.group(gid))?.members).not.toContain(carol.client.identity.accountIdText);
+
+    for (const d of devices) expect(d.errors.filter((e) => !(d === carol && String(e).includes('no sender key')))).toEqual([]);
     for (const d of devices) await d.client.settle();
     await new Promise((r) => setTimeout(r, 300));
 

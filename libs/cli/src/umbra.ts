@@ -19,6 +19,10 @@ usage: umbra [--home DIR] [--server URL] <command> [args]
   devices [account-id|@handle]  the verified device list of an account (default: yours)
   safety-number <account-id|@handle>
                                 the 60-digit safety number to compare with the peer
+  group create <member...>      a new group with you as admin; prints its id
+  group add|remove <group-id> <member>
+                                change membership (admin only; a new epoch, so senders rekey)
+  group send <group-id> <text>  send to the group with sender keys
 
 --home DIR    where this device keeps its state (env UMBRA_HOME, default ~/.umbra)
 --server URL  the server's public origin (env UMBRA_SERVER, default http://127.0.0.1:8080)`;
@@ -112,7 +116,7 @@ async function main(): Promise<void> {
       }
       case 'listen': {
         const messenger = await Messenger.open(client, store);
-        messenger.on('message', (m) => out({ from: m.from, device: m.fromDevice, text: m.content.text ?? null, kind: m.content.k, ts: m.content.ts, sync: m.sync, verified: m.verified }));
+        messenger.on('message', (m) => out({ from: m.from, device: m.fromDevice, text: m.content.text ?? null, kind: m.content.k, ...(m.content.gid ? { group: m.content.gid } : {}), ts: m.content.ts, sync: m.sync, verified: m.verified }));
         messenger.on('error', (err) => process.stderr.write(`could not decrypt a message: ${String(err)}\n`));
         client.on('revoked', (reason) => {
           process.stderr.write(`this device was revoked (${reason})\n`);
@@ -138,6 +142,28 @@ async function main(): Promise<void> {
         const list = verifySignedDeviceList(b64uDecode((await client.getAccount(target)).deviceList));
         const sn = (await Messenger.open(client, store)).safetyNumber(list.aik);
         out({ peer: target, safetyNumber: sn.groups.join(' '), qr: sn.qr });
+        return;
+      }
+      case 'group': {
+        const [sub, ...rest] = args.rest;
+        const messenger = await Messenger.open(client, store);
+        await client.connect();
+        await new Promise((r) => setTimeout(r, 300)); // let queued control messages (group state, keys) arrive
+        await client.settle();
+        if (sub === 'create') {
+          const members = await Promise.all(rest.map((m) => resolvePeer(client, m)));
+          out({ group: await messenger.createGroup(members), members });
+        } else if ((sub === 'add' || sub === 'remove') && rest[0] && rest[1]) {
+          const member = await resolvePeer(client, rest[1]);
+          const state = sub === 'add' ? await messenger.addMember(rest[0], member) : await messenger.removeMember(rest[0], member);
+          out(state);
+        } else if (sub === 'send' && rest[0] && rest.length > 1) {
+          const res = await messenger.sendGroupText(rest[0], rest.slice(1).join(' '));
+          out({ sent: true, serverTimestamp: res.serverTimestamp });
+        } else {
+          throw new Error('usage: umbra group create <member...> | add|remove <group-id> <member> | send <group-id> <text>');
+        }
+        await client.settle();
         return;
       }
       default:

@@ -30,7 +30,16 @@ import {
   u32,
   verifyBundle,
   verifySignedDeviceList,
+  chainFromSkdm,
+  deserializeSenderChain,
+  newSenderChain,
+  parseSenderKeyMessage,
+  senderKeyDecrypt,
+  senderKeyEncrypt,
+  serializeSenderChain,
+  skdmOf,
   type Content,
+  type SenderChain,
   type DeviceCertificate,
   type RatchetState,
   type SignedDeviceList,
@@ -63,6 +72,25 @@ const MAX_ARCHIVED = 40;
 const SESSION = (peerHex: string, device: number) => `session/${peerHex}/${device}`;
 const LIST = (acctHex: string) => `list/${acctHex}`;
 const SEEN = 'seen-content';
+const GROUP = (gid: string) => `group/${gid}`;
+const OWN_CHAIN = (gid: string) => `skchain/own/${gid}`;
+const IN_CHAIN = (senderHex: string, device: number, gid: string, epoch: number, chainId: number) => `skchain/in/${senderHex}/${device}/${gid}/${epoch}/${chainId}`;
+const REKEY_AFTER_MS = 7 * 86_400_000;
+const REKEY_AFTER_MESSAGES = 1000;
+
+/** Group state under the single-writer admin model of §6. */
+export interface GroupState {
+  gid: string;
+  epoch: number;
+  admin: string;
+  members: string[];
+}
+
+interface OwnChainRecord {
+  chain: string;
+  /** "account:device" of every device that has this chain. */
+  distributed: string[];
+}
 
 /**
  * End-to-end encryption over UmbraClient (PROTOCOL.md §3–§5, §7): one ratchet session per peer
@@ -165,6 +193,136 @@ export class Messenger {
     }
   }
 
+  async group(gid: string): Promise<GroupState | undefined> {
+    const raw = await this.store.get(GROUP(gid));
+    return raw ? (JSON.parse(raw) as GroupState) : undefined;
+  }
+
+  /** Creates a group with us as admin; members learn it from an E2EE "grp" message. Returns the group id. */
+  async createGroup(members: string[]): Promise<string> {
+    const me = this.client.identity.accountIdText;
+    const state: GroupState = { gid: b64uEncode(randomBytes(32)), epoch: 0, admin: me, members: [me, ...members.filter((m) => m !== me)] };
+    await this.publishGroup(state, state.members);
+    return state.gid;
+  }
+
+  async addMember(gid: string, member: string): Promise<GroupState> {
+    const state = await this.ownedGroup(gid);
+    if (state.members.includes(member)) return state;
+    const next = { ...state, epoch: state.epoch + 1, members: [...state.members, member] };
+    await this.publishGroup(next, next.members);
+    return next;
+  }
+
+  /** Removes a member: a new epoch, so the next send rekeys and the removed member gets no new chain. */
+  async removeMember(gid: string, member: string): Promise<GroupState> {
+    const state = await this.ownedGroup(gid);
+    const next = { ...state, epoch: state.epoch + 1, members: state.members.filter((m) => m !== member) };
+    await this.publishGroup(next, [...next.members, member]);
+    return next;
+  }
+
+  private async ownedGroup(gid: string): Promise<GroupState> {
+    const state = await this.group(gid);
+    if (!state) throw new Error('unknown group');
+    if (state.admin !== this.client.identity.accountIdText) throw new Error('only the group admin changes membership');
+    return state;
+  }
+
+  private async publishGroup(state: GroupState, tell: string[]): Promise<void> {
+    await this.store.set(GROUP(state.gid), JSON.stringify(state));
+    const me = this.client.identity.accountIdText;
+    const content: Content = { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'grp', gid: state.gid, epoch: state.epoch, admin: state.admin, members: state.members };
+    for (const member of tell) if (member !== me) await this.sendContent(member, content);
+  }
+
+  /**
+   * Sends to a group with our sender-key chain: the chain is created or replaced when the epoch
+   * changed, a member device was dropped, or it is 7 days or 1000 messages old (§6 rekey rules),
+   * handed to every member device that lacks it as a pairwise SKDM, then one SenderKeyMessage
+   * goes to all member devices and our other devices.
+   */
+  async sendGroupText(gid: string, text: string): Promise<SendResult> {
+    const state = await this.group(gid);
+    if (!state) throw new Error('unknown group');
+    const me = this.client.identity;
+    const self = parseDeviceCertificate(me.device.certificate);
+    const content = encodeContent({ v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'text', text, gid });
+    const clientMessageId = b64uEncode(randomBytes(16));
+    for (let attempt = 0; ; attempt++) {
+      const lists = new Map<string, SignedDeviceList>();
+      for (const m of new Set([...state.members, me.accountIdText])) lists.set(m, await this.deviceList(m));
+      const targets: { account: string; deviceId: number }[] = [];
+      for (const [account, list] of lists) {
+        for (const d of list.devices) if (!(account === me.accountIdText && d.deviceId === me.device.deviceId)) targets.push({ account, deviceId: d.deviceId });
+      }
+      const current = new Set(targets.map((t) => `${t.account}:${t.deviceId}`));
+      const stored = await this.loadOwnChain(gid);
+      let chain: SenderChain | undefined = stored ? deserializeSenderChain(stored.chain) : undefined;
+      let distributed = stored?.distributed ?? [];
+      const dropped = distributed.some((d) => !current.has(d));
+      if (!chain || chain.epoch !== state.epoch || dropped || this.now() - chain.created > REKEY_AFTER_MS || chain.sent >= REKEY_AFTER_MESSAGES) {
+        chain = newSenderChain(b64uDecode(gid), state.epoch, this.now());
+        distributed = [];
+      }
+      const missing = new Set(targets.filter((t) => !distributed.includes(`${t.account}:${t.deviceId}`)).map((t) => t.account));
+      const skdm: Content = { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'skdm', ...skdmOf(chain) };
+      for (const account of missing) await this.sendContent(account, skdm);
+      distributed = [...current];
+      const enc = senderKeyEncrypt(chain, addr(self), content);
+      await this.store.set(OWN_CHAIN(gid), JSON.stringify({ chain: serializeSenderChain(enc.chain), distributed } satisfies OwnChainRecord));
+      const body = b64uEncode(enc.message);
+      try {
+        return await this.client.send({ clientMessageId, recipients: targets.map((t) => ({ accountId: t.account, deviceId: t.deviceId, type: 3 as const, content: body })) });
+      } catch (err) {
+        if (err instanceof UmbraApiError && err.code === 'DEVICE_MISMATCH' && attempt < 3) continue;
+        throw err;
+      }
+    }
+  }
+
+  private async loadOwnChain(gid: string): Promise<OwnChainRecord | undefined> {
+    const raw = await this.store.get(OWN_CHAIN(gid));
+    return raw ? (JSON.parse(raw) as OwnChainRecord) : undefined;
+  }
+
+  /** Control contents (SKDM, group state) are applied here and not shown as messages. */
+  private async applyControl(msg: ReceivedMessage): Promise<boolean> {
+    const c = msg.content;
+    if (c.k === 'skdm') {
+      const chain = chainFromSkdm(c as never, this.now());
+      const gid = b64uEncode(chain.gid);
+      await this.store.set(IN_CHAIN(hexEncode(decodeAccountId(msg.from)), msg.fromDevice, gid, chain.epoch, chain.chainId), serializeSenderChain(chain));
+      return true;
+    }
+    if (c.k === 'grp') {
+      const gid = typeof c.gid === 'string' ? c.gid : '';
+      const members = Array.isArray(c.members) ? (c.members as unknown[]).filter((m): m is string => typeof m === 'string') : [];
+      const epoch = typeof c.epoch === 'number' ? c.epoch : -1;
+      const current = await this.group(gid);
+      const admin = current?.admin ?? (typeof c.admin === 'string' ? c.admin : '');
+      // Single writer: only the admin changes a group, and only forward.
+      if (!gid || msg.from !== admin || (current && epoch <= current.epoch)) return true;
+      await this.store.set(GROUP(gid), JSON.stringify({ gid, epoch, admin, members } satisfies GroupState));
+      return false;
+    }
+    return false;
+  }
+
+  private async decryptGroup(env: DeliveredEnvelope, senderHex: string): Promise<Uint8Array> {
+    const msg = parseSenderKeyMessage(b64uDecode(env.content));
+    const gid = b64uEncode(msg.gid);
+    const key = IN_CHAIN(senderHex, env.senderDeviceId!, gid, msg.epoch, msg.chainId);
+    const raw = await this.store.get(key);
+    if (!raw) throw new CryptoError('DECRYPT_FAILED', 'no sender key for this chain (no SKDM received)');
+    const list = await this.cachedOrFetchedList(env.senderAccountId!, env.senderDeviceId!);
+    const cert = list.devices.find((d) => d.deviceId === env.senderDeviceId);
+    if (!cert) throw new CryptoError('DECRYPT_FAILED', 'sender device not in its current list');
+    const r = senderKeyDecrypt(deserializeSenderChain(raw), addr(cert), msg);
+    await this.store.set(key, serializeSenderChain(r.chain));
+    return r.content;
+  }
+
   private expiryFields(c: Content): { expiresAt: number; readTtlS: number } {
     const t = c.exp!.t;
     return c.exp!.m === 'send' ? { expiresAt: c.ts + 1000 * t, readTtlS: 0 } : { expiresAt: c.ts + 1000 * t + 2_592_000_000, readTtlS: t };
@@ -220,6 +378,7 @@ export class Messenger {
       this.seen.push(key);
       if (this.seen.length > 10_000) this.seen.shift();
       await this.store.set(SEEN, JSON.stringify(this.seen));
+      if (await this.lock.run(() => this.applyControl(msg))) return;
       for (const h of this.handlers) await h(msg);
     } catch (err) {
       for (const h of this.errorHandlers) h(err, env);
@@ -280,6 +439,10 @@ export class Messenger {
       senderCert = cert ?? { aik: list.aik, deviceId: env.senderDeviceId };
       await this.saveSession(senderCert, done.state, false, done.index === 0 ? undefined : done.index - 1);
       plaintext = done.content;
+    } else if (env.type === 3) {
+      plaintext = await this.decryptGroup(env, senderHex);
+      const list = await this.cachedOrFetchedList(env.senderAccountId, env.senderDeviceId);
+      senderCert = list.devices.find((d) => d.deviceId === env.senderDeviceId) ?? { aik: list.aik, deviceId: env.senderDeviceId };
     } else {
       throw new CryptoError('MALFORMED', `envelope type ${env.type} is not supported yet`);
     }
