@@ -17,7 +17,7 @@ describe('umbra CLI (built) against a running stack', () => {
 
   const umbra = async (home: string, ...args: string[]) => (await run(process.execPath, [CLI, '--home', home, '--server', stack.origin, ...args])).stdout.trim();
 
-  it('inits, registers with a handle, sends to @handle, listens, and shows matching safety numbers', async () => {
+  it('inits, registers with a handle, sends to @handle, listens, links a second device by QR code, forms a group, and shows matching safety numbers', async () => {
     const a = mkdtempSync(path.join(tmpdir(), 'umbra-a-'));
     const b = mkdtempSync(path.join(tmpdir(), 'umbra-b-'));
     const alice = await umbra(a, 'init');
@@ -47,6 +47,29 @@ describe('umbra CLI (built) against a running stack', () => {
     expect(snA).toMatch(/^(\d{5} ){11}\d{5}$/);
     expect(snA).toBe(snB);
     await expect(umbra(a, 'send', 'um1nope', 'x')).rejects.toThrow();
+
+    // Link a second device to Bob's account with the QR flow, then it receives too.
+    const b2 = mkdtempSync(path.join(tmpdir(), 'umbra-b2-'));
+    const linking = spawn(process.execPath, [CLI, '--home', b2, '--server', stack.origin, 'link']);
+    let linkOut = '';
+    linking.stdout.on('data', (d: Buffer) => (linkOut += d.toString()));
+    await waitFor(() => linkOut.includes('\n'), 10_000, 'a link code');
+    const code = JSON.parse(linkOut.split('\n')[0]!).linkCode as string;
+    expect(code).toMatch(/^umbra-link:1:/);
+    expect(JSON.parse(await umbra(b, 'link', code))).toMatchObject({ listVersion: 2 });
+    await new Promise<void>((resolve) => linking.on('exit', () => resolve()));
+    expect(JSON.parse(linkOut.trim().split('\n').pop()!)).toMatchObject({ accountId: bob, linked: true });
+    expect(JSON.parse(await umbra(b2, 'devices')).devices).toHaveLength(2);
+    const listener3 = spawn(process.execPath, [CLI, '--home', b2, '--server', stack.origin, 'listen']);
+    let out3 = '';
+    listener3.stdout.on('data', (d: Buffer) => (out3 += d.toString()));
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      await umbra(a, 'send', bob, 'to both of your devices');
+      await waitFor(() => out3.includes('to both of your devices'), 10_000, 'the message on the linked device');
+    } finally {
+      listener3.kill('SIGTERM');
+    }
 
     const group = JSON.parse(await umbra(a, 'group', 'create', `@${handle}`)).group as string;
     const listener2 = spawn(process.execPath, [CLI, '--home', b, '--server', stack.origin, 'listen']);

@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { b64uDecode, canonicalHandle, verifySignedDeviceList } from '@umbra/crypto';
-import { EncryptedStore, FileStore, Messenger, UmbraApiError, UmbraClient } from '@umbra/sdk';
+import { EncryptedStore, FileStore, Messenger, UmbraApiError, UmbraClient, linkNewDevice, linkThisDevice } from '@umbra/sdk';
 
 const USAGE = `umbra — the reference Umbra client
 
@@ -19,6 +19,8 @@ usage: umbra [--home DIR] [--server URL] <command> [args]
   devices [account-id|@handle]  the verified device list of an account (default: yours)
   safety-number <account-id|@handle>
                                 the 60-digit safety number to compare with the peer
+  link                          on a NEW device: print a link code and wait to be added to an account
+  link <code>                   on a device holding the account key: add the device that shows <code>
   group create <member...>      a new group with you as admin; prints its id
   group add|remove <group-id> <member>
                                 change membership (admin only; a new epoch, so senders rekey)
@@ -142,6 +144,17 @@ async function main(): Promise<void> {
         const list = verifySignedDeviceList(b64uDecode((await client.getAccount(target)).deviceList));
         const sn = (await Messenger.open(client, store)).safetyNumber(list.aik);
         out({ peer: target, safetyNumber: sn.groups.join(' '), qr: sn.qr });
+        return;
+      }
+      case 'link': {
+        if (args.rest[0]) {
+          const messenger = await Messenger.open(client, store);
+          out(await linkNewDevice(client, messenger, args.rest[0]));
+        } else {
+          if (client.hasIdentity) throw new Error('this home already holds an identity; link a new device from an empty --home');
+          const id = await linkThisDevice(client, (qr) => out({ linkCode: qr, hint: 'run `umbra link <linkCode>` on a device that holds the account key' }));
+          out({ accountId: id.accountIdText, deviceId: id.device.deviceId, linked: true });
+        }
         return;
       }
       case 'group': {

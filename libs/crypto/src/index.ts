@@ -8,3 +8,4 @@ export * from './safety-number';
 export * from './session/pqxdh';
 export * from './session/ratchet';
 export * from './session/sender-keys';
+export * from './linking';

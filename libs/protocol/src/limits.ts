@@ -40,6 +40,10 @@ export const LIMITS = {
   MAX_PREKEYS_PER_UPLOAD: 100,
   /** Below this many one-time keys of a kind the device is told to refill ("keys-low"). */
   PREKEY_LOW_THRESHOLD: 20,
+  /** How long a device-linking mailbox keeps its messages. */
+  PROVISIONING_TTL_S: 600,
+  /** Bytes of a ProvisioningMessage (certificate, keys, contacts and group state). */
+  MAX_PROVISIONING_MESSAGE_BYTES: 64 * 1024,
   /** Maximum HTTP request body. */
   MAX_HTTP_BODY_BYTES: 8 * 1024 * 1024,
 } as const;

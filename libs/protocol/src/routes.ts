@@ -108,6 +108,26 @@ export const ROUTES = {
     params: S.AccountParamSchema, query: S.BundlesQuerySchema, response: S.BundlesResponseSchema,
     errors: ['VALIDATION_FAILED', ...AUTH_ERRORS, 'ACCOUNT_NOT_FOUND', 'RATE_LIMITED'],
   },
+  putProvisioningMessage: {
+    method: 'put', path: '/v1/provisioning/{channel}/message', service: 'key-directory', auth: true, status: 204,
+    summary: `Device linking: the account-key holder leaves the encrypted ProvisioningMessage for the new device (kept ${LIMITS.PROVISIONING_TTL_S} s). The channel is b64u(SHA-256(EPH_N)) from the LinkQR.`,
+    params: S.ProvisioningParamSchema, body: S.ProvisioningMessageSchema, errors: [...BODY_ERRORS, ...AUTH_ERRORS, 'RATE_LIMITED'],
+  },
+  getProvisioningMessage: {
+    method: 'get', path: '/v1/provisioning/{channel}/message', service: 'key-directory', auth: false, status: 200,
+    summary: 'Device linking: the new device (which has no account yet) polls for its ProvisioningMessage; 404 until it is there.',
+    params: S.ProvisioningParamSchema, response: S.ProvisioningMessageSchema, errors: ['VALIDATION_FAILED', 'NOT_FOUND', 'RATE_LIMITED'],
+  },
+  putLinkReply: {
+    method: 'put', path: '/v1/provisioning/{channel}/reply', service: 'key-directory', auth: false, status: 204,
+    summary: 'Device linking: the new device answers with its LinkReply (only while the channel has a message).',
+    params: S.ProvisioningParamSchema, body: S.LinkReplySchema, errors: [...BODY_ERRORS, 'NOT_FOUND', 'RATE_LIMITED'],
+  },
+  getLinkReply: {
+    method: 'get', path: '/v1/provisioning/{channel}/reply', service: 'key-directory', auth: true, status: 200,
+    summary: 'Device linking: the account-key holder polls for the LinkReply; 404 until it is there.',
+    params: S.ProvisioningParamSchema, response: S.LinkReplySchema, errors: ['VALIDATION_FAILED', ...AUTH_ERRORS, 'NOT_FOUND'],
+  },
 } satisfies Record<string, RouteDef>;
 
 export type RouteId = keyof typeof ROUTES;
@@ -192,6 +212,7 @@ export const PUBLIC_PREFIXES: { prefix: string; service: ServiceName }[] = [
   { prefix: '/v1/keys', service: 'key-directory' },
   { prefix: '/v1/kt', service: 'key-directory' },
   { prefix: '/v1/backup', service: 'key-directory' },
+  { prefix: '/v1/provisioning', service: 'key-directory' },
   { prefix: '/v1/attachments', service: 'media-upload' },
 ];
 

@@ -230,3 +230,9 @@ export const BundlesResponseSchema = z.object({
   withoutKeys: z.array(z.number().int()).meta({ description: 'devices that have not uploaded an SPK and a KEM prekey yet' }),
 });
 export type BundlesResponse = z.infer<typeof BundlesResponseSchema>;
+
+export const ProvisioningParamSchema = z.object({ channel: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'channel is b64u(SHA-256(EPH_N))') }).strict();
+export const ProvisioningMessageSchema = z
+  .object({ message: b64uBytes({ min: 1, max: LIMITS.MAX_PROVISIONING_MESSAGE_BYTES, tooLarge: 'PAYLOAD_TOO_LARGE', description: 'ProvisioningMessage (PROTOCOL.md §1)' }) })
+  .strict();
+export const LinkReplySchema = z.object({ reply: b64uBytes({ min: 65, max: 65, description: 'LinkReply (PROTOCOL.md §1)' }) }).strict();

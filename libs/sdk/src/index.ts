@@ -6,3 +6,4 @@ export * from './client';
 export * from './prekeys';
 export * from './messenger';
 export * from './mutex';
+export * from './linking';

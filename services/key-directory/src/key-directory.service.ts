@@ -1,8 +1,9 @@
 import type { ServiceDefinition } from '@umbra/server';
 import { AccountsModule } from './accounts/accounts.module';
 import { KeysModule } from './keys/keys.module';
+import { ProvisioningModule } from './provisioning/provisioning.module';
 
 export const keyDirectoryService: ServiceDefinition = {
   name: 'key-directory',
-  imports: () => [AccountsModule, KeysModule],
+  imports: () => [AccountsModule, KeysModule, ProvisioningModule],
 };
