@@ -112,22 +112,6 @@ describe('PQXDH and the Double Ratchet', () => {
     expect(() => ratchetDecrypt(b2, last, now)).toThrow(expect.objectContaining({ code: 'TOO_MANY_SKIPPED' }));
   });
 
-  it('rejects every single-byte change of a PreKeyMessage', () => {
-    const { wire } = session(true);
-    const b = device();
-    for (let i = 0; i < wire.length; i += 37) {
-      const t = wire.slice();
-      t[i]! ^= 0x01;
-      let failed = false;
-      try {
-        const msg = parsePreKeyMessage(t);
-        pqxdhRespond({ cert: b.cert, dikSk: b.dikSk }, msg, { spkSk: generateSecretKey(), kemSeedOrSk: new Uint8Array(64), kemPk: new Uint8Array(1568) });
-      } catch (err) {
-        failed = err instanceof CryptoError || err instanceof Error;
-      }
-      expect(failed).toBe(true);
-    }
-  });
 });
 
 describe('padding (§7)', () => {
