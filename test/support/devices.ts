@@ -8,6 +8,7 @@ import {
 import { MemoryStore, Messenger, UmbraClient, randomDeviceId, type LocalIdentity, type ReceivedMessage } from '@umbra/sdk';
 
 export interface E2eeDevice {
+  store: MemoryStore;
   client: UmbraClient;
   messenger: Messenger;
   inbox: ReceivedMessage[];
@@ -20,7 +21,7 @@ async function wire(origin: string, setup: (c: UmbraClient) => Promise<void>): P
   await setup(client);
   await client.refillPrekeys();
   const messenger = await Messenger.open(client, store);
-  const d: E2eeDevice = { client, messenger, inbox: [], errors: [] };
+  const d: E2eeDevice = { store, client, messenger, inbox: [], errors: [] };
   messenger.on('message', (m) => {
     d.inbox.push(m);
   });

@@ -103,6 +103,7 @@ export class Messenger {
   private readonly handlers = new Set<(m: ReceivedMessage) => void | Promise<void>>();
   private readonly errorHandlers = new Set<(err: unknown, env: DeliveredEnvelope) => void>();
   private seen: string[] = [];
+  private readonly retryHandlers = new Set<(r: { from: string; device: number; failedClientMessageId?: string }) => void>();
 
   private constructor(
     readonly client: UmbraClient,
@@ -119,9 +120,12 @@ export class Messenger {
 
   on(event: 'message', handler: (m: ReceivedMessage) => void | Promise<void>): void;
   on(event: 'error', handler: (err: unknown, env: DeliveredEnvelope) => void): void;
-  on(event: 'message' | 'error', handler: ((m: ReceivedMessage) => void) | ((err: unknown, env: DeliveredEnvelope) => void)): void {
+  /** A peer could not decrypt one of our messages and started a new session; resend if it matters. */
+  on(event: 'retry', handler: (r: { from: string; device: number; failedClientMessageId?: string }) => void): void;
+  on(event: 'message' | 'error' | 'retry', handler: unknown): void {
     if (event === 'message') this.handlers.add(handler as (m: ReceivedMessage) => void);
-    else this.errorHandlers.add(handler as (err: unknown, env: DeliveredEnvelope) => void);
+    else if (event === 'error') this.errorHandlers.add(handler as (err: unknown, env: DeliveredEnvelope) => void);
+    else this.retryHandlers.add(handler as (r: { from: string; device: number; failedClientMessageId?: string }) => void);
   }
 
   /** Fetches, verifies and caches an account's device list (rollback and equivocation checked). */
@@ -145,7 +149,7 @@ export class Messenger {
   }
 
   /** Sends one Content to every device of `peer` and a sync copy to our other devices. */
-  async sendContent(peer: string, content: Content): Promise<SendResult> {
+  async sendContent(peer: string, content: Content, freshSessions: Set<string> = new Set()): Promise<SendResult> {
     const clientMessageId = b64uEncode(randomBytes(16));
     const me = this.client.identity;
     for (let attempt = 0; ; attempt++) {
@@ -163,14 +167,16 @@ export class Messenger {
       const recipients = await this.lock.run(async () => {
         const out: { accountId: string; deviceId: number; type: 1 | 2; content: string }[] = [];
         const needBundles = new Set<string>();
-        for (const t of targets) if (!(await this.loadSession(t.cert))) needBundles.add(t.account);
+        const fresh = (t: { account: string; cert: DeviceCertificate }) => freshSessions.has(`${t.account}:${t.cert.deviceId}`);
+        for (const t of targets) if (fresh(t) || !(await this.loadSession(t.cert))) needBundles.add(t.account);
         const bundles = new Map<string, Map<number, string>>();
         for (const account of needBundles) {
           const res = await this.client.fetchBundles(account);
           bundles.set(account, new Map(res.bundles.map((b) => [b.deviceId, b.bundle])));
         }
         for (const t of targets) {
-          let state = await this.loadSession(t.cert);
+          let state = fresh(t) ? undefined : await this.loadSession(t.cert);
+          const isNew = !state;
           if (!state) {
             const raw = bundles.get(t.account)?.get(t.cert.deviceId);
             if (!raw) throw new UmbraApiError(409, 'DEVICE_MISMATCH', `device ${t.cert.deviceId} of ${t.account} has no prekeys yet`);
@@ -178,7 +184,7 @@ export class Messenger {
           }
           const enc = ratchetEncrypt(state, t.body, this.now());
           // Persist before sending: a reused message key would repeat a GCM nonce.
-          await this.saveSession(t.cert, enc.state, false);
+          await this.saveSession(t.cert, enc.state, isNew);
           const wire = enc.state.pendingPrekey ? concatBytes(enc.state.pendingPrekey, u32(enc.message.length), enc.message) : enc.message;
           out.push({ accountId: t.account, deviceId: t.cert.deviceId, type: enc.state.pendingPrekey ? 1 : 2, content: b64uEncode(wire) });
         }
@@ -295,6 +301,10 @@ export class Messenger {
       await this.store.set(IN_CHAIN(hexEncode(decodeAccountId(msg.from)), msg.fromDevice, gid, chain.epoch, chain.chainId), serializeSenderChain(chain));
       return true;
     }
+    if (c.k === 'retry') {
+      for (const h of this.retryHandlers) h({ from: msg.from, device: msg.fromDevice, failedClientMessageId: typeof c.failed === 'string' ? c.failed : undefined });
+      return true;
+    }
     if (c.k === 'grp') {
       const gid = typeof c.gid === 'string' ? c.gid : '';
       const members = Array.isArray(c.members) ? (c.members as unknown[]).filter((m): m is string => typeof m === 'string') : [];
@@ -382,7 +392,29 @@ export class Messenger {
       for (const h of this.handlers) await h(msg);
     } catch (err) {
       for (const h of this.errorHandlers) h(err, env);
+      if (err instanceof CryptoError && (err.code === 'DECRYPT_FAILED' || err.code === 'MALFORMED') && (env.type === 1 || env.type === 2)) {
+        await this.requestRetry(env).catch((e: unknown) => {
+          for (const h of this.errorHandlers) h(e, env);
+        });
+      }
     }
+  }
+
+  private readonly lastRetry = new Map<string, number>();
+
+  /**
+   * A message we cannot decrypt means our session with that device is broken: start a fresh one to
+   * it and send Content{k:"retry"} (§5). The peer's next message then uses the new session. At most
+   * one retry per device per minute, so two broken peers cannot loop.
+   */
+  private async requestRetry(env: DeliveredEnvelope): Promise<void> {
+    if (!env.senderAccountId || env.senderDeviceId === null) return;
+    const key = `${env.senderAccountId}:${env.senderDeviceId}`;
+    const last = this.lastRetry.get(key) ?? 0;
+    if (this.now() - last < 60_000) return;
+    this.lastRetry.set(key, this.now());
+    const content: Content = { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'retry', device: env.senderDeviceId, failed: env.clientMessageId };
+    await this.sendContent(env.senderAccountId, content, new Set([key]));
   }
 
   private async decrypt(env: DeliveredEnvelope): Promise<ReceivedMessage | undefined> {
