@@ -52,3 +52,27 @@ export function decodeContent(bytes: Uint8Array): Content {
   }
   return c as Content;
 }
+
+/** 30 days in ms: the read-mode upper bound of §7–8. */
+export const READ_MODE_BOUND_MS = 2_592_000_000;
+
+/**
+ * The Envelope's `expires_at` (ms, 0 = none) and `read_ttl_s` (s, 0 = none) mirrored from the
+ * message timer `exp{t, m}` (§7, §8): send mode `ts + 1000·t` and 0; read mode `ts + 1000·t + 30 d` and `t`.
+ */
+export function envelopeExpiry(c: { ts: number; exp?: { t: number; m: 'send' | 'read' } }): { expiresAt: number; readTtlS: number } {
+  if (!Number.isSafeInteger(c.ts) || c.ts < 0) throw new CryptoError('MALFORMED', 'content ts');
+  if (!c.exp) return { expiresAt: 0, readTtlS: 0 };
+  const { t, m } = c.exp;
+  if (!Number.isInteger(t) || t < 1 || t > 0xffff_ffff) throw new CryptoError('MALFORMED', 'exp.t must be an integer in [1, 2^32-1]');
+  if (m === 'send') return { expiresAt: c.ts + 1000 * t, readTtlS: 0 };
+  if (m === 'read') return { expiresAt: c.ts + 1000 * t + READ_MODE_BOUND_MS, readTtlS: t };
+  throw new CryptoError('MALFORMED', 'exp.m must be "send" or "read"');
+}
+
+/** The lowered expiry after a read report at server time `readAt` (§7): min(expires_at, read_at + 1000·read_ttl_s), expires_at 0 = no bound. */
+export function expiryAfterRead(expiresAt: number, readTtlS: number, readAt: number): number {
+  if (readTtlS === 0) return expiresAt;
+  const byRead = readAt + 1000 * readTtlS;
+  return expiresAt === 0 ? byRead : Math.min(expiresAt, byRead);
+}

@@ -75,10 +75,11 @@ export function encodeDeviceCertTbs(t: DeviceCertTbs): Uint8Array {
   return concatBytes(u8(1), u16(t.suite), t.aik, u32(t.deviceId), t.dik, u64(t.createdAt), u32(t.flags));
 }
 
-export function createDeviceCertificate(tbs: DeviceCertTbs, aikSk: Uint8Array, dikSk: Uint8Array): Uint8Array {
+/** `aux` (BIP340 auxiliary randomness) is fresh per signature unless given (test vectors use 0x00×32). */
+export function createDeviceCertificate(tbs: DeviceCertTbs, aikSk: Uint8Array, dikSk: Uint8Array, aux?: Uint8Array): Uint8Array {
   if (tbs.deviceId === 0) throw new CryptoError('MALFORMED', 'device_id must be non-zero');
   const t = encodeDeviceCertTbs(tbs);
-  return concatBytes(t, sign(aikSk, 'device-cert', t), sign(dikSk, 'device-pop', t));
+  return concatBytes(t, sign(aikSk, 'device-cert', t, aux), sign(dikSk, 'device-pop', t, aux));
 }
 
 function readDeviceCertificate(r: ByteReader): DeviceCertificate {
@@ -126,10 +127,10 @@ export interface SignedDeviceList {
   bytes: Uint8Array;
 }
 
-export function createSignedDeviceList(input: { aik: Uint8Array; listVersion: number; issuedAt: number; certificates: Uint8Array[] }, aikSk: Uint8Array): Uint8Array {
+export function createSignedDeviceList(input: { aik: Uint8Array; listVersion: number; issuedAt: number; certificates: Uint8Array[] }, aikSk: Uint8Array, aux?: Uint8Array): Uint8Array {
   fixed32(input.aik, 'AIK');
   const tbs = concatBytes(u8(1), u16(SUITE_V1), input.aik, u64(input.listVersion), u64(input.issuedAt), u16(input.certificates.length), ...input.certificates);
-  return concatBytes(tbs, sign(aikSk, 'device-list', tbs));
+  return concatBytes(tbs, sign(aikSk, 'device-list', tbs, aux));
 }
 
 export function parseSignedDeviceList(bytes: Uint8Array): SignedDeviceList {
@@ -198,11 +199,11 @@ export interface SignedHandleClaim {
   bytes: Uint8Array;
 }
 
-export function createSignedHandleClaim(input: { handle: string; accountId: Uint8Array; claimVersion: number; issuedAt: number }, aikSk: Uint8Array): Uint8Array {
+export function createSignedHandleClaim(input: { handle: string; accountId: Uint8Array; claimVersion: number; issuedAt: number }, aikSk: Uint8Array, aux?: Uint8Array): Uint8Array {
   const handle = ascii(canonicalHandle(input.handle));
   fixed32(input.accountId, 'account id');
   const tbs = concatBytes(u8(1), u16(SUITE_V1), u8(handle.length), handle, input.accountId, u64(input.claimVersion), u64(input.issuedAt));
-  return concatBytes(tbs, sign(aikSk, 'handle-claim', tbs));
+  return concatBytes(tbs, sign(aikSk, 'handle-claim', tbs, aux));
 }
 
 export function parseSignedHandleClaim(bytes: Uint8Array): SignedHandleClaim {
@@ -248,13 +249,13 @@ export interface AuthResponse {
   tbsBytes: Uint8Array;
 }
 
-export function createAuthResponse(input: { origin: string; accountId: Uint8Array; deviceId: number; nonce: Uint8Array; clientTime: number }, dikSk: Uint8Array): Uint8Array {
+export function createAuthResponse(input: { origin: string; accountId: Uint8Array; deviceId: number; nonce: Uint8Array; clientTime: number }, dikSk: Uint8Array, aux?: Uint8Array): Uint8Array {
   const origin = ascii(input.origin);
   if (origin.length < 1 || origin.length > 255) throw new CryptoError('MALFORMED', 'origin must be 1–255 bytes');
   fixed32(input.accountId, 'account id');
   fixed32(input.nonce, 'nonce');
   const tbs = concatBytes(u8(1), u16(SUITE_V1), u8(origin.length), origin, input.accountId, u32(input.deviceId), input.nonce, u64(input.clientTime));
-  return concatBytes(tbs, sign(dikSk, 'auth', tbs));
+  return concatBytes(tbs, sign(dikSk, 'auth', tbs, aux));
 }
 
 export function parseAuthResponse(bytes: Uint8Array): AuthResponse {

@@ -17,10 +17,11 @@ export interface PendingLink extends LinkQr {
   dikSk: Uint8Array;
 }
 
-export function createPendingLink(deviceId: number): { pending: PendingLink; qr: string } {
+/** `rand` fixes the two key pairs (test vectors only). */
+export function createPendingLink(deviceId: number, rand: { ephSk?: Uint8Array; dikSk?: Uint8Array } = {}): { pending: PendingLink; qr: string } {
   if (deviceId === 0) throw new CryptoError('MALFORMED', 'device_id must be non-zero');
-  const ephSk = generateSecretKey();
-  const dikSk = generateSecretKey();
+  const ephSk = rand.ephSk ?? generateSecretKey();
+  const dikSk = rand.dikSk ?? generateSecretKey();
   const pending = { ephSk, dikSk, eph: pub(ephSk), dik: pub(dikSk), deviceId };
   return { pending, qr: QR_PREFIX + b64uEncode(concatBytes(pending.eph, pending.dik, u32(deviceId))) };
 }
@@ -46,14 +47,14 @@ function provisionKey(s: Uint8Array, e: Uint8Array, qr: LinkQr): { key: Uint8Arr
 export function createProvisioningMessage(
   qr: LinkQr,
   holder: { aik: Uint8Array; aikSk: Uint8Array },
-  opts: { flags?: number; createdAt: number; shareAikSk?: boolean; state?: Uint8Array },
+  opts: { flags?: number; createdAt: number; shareAikSk?: boolean; state?: Uint8Array; /** test vectors only */ eSk?: Uint8Array; /** test vectors only */ aux?: Uint8Array },
 ): { message: Uint8Array; tbs: DeviceCertTbs } {
   const flags = (opts.flags ?? 0) | (opts.shareAikSk ? DEVICE_FLAG_AIK_HOLDER : 0);
   const tbs: DeviceCertTbs = { suite: SUITE_V1, aik: holder.aik, deviceId: qr.deviceId, dik: qr.dik, createdAt: opts.createdAt, flags };
   const tbsBytes = encodeDeviceCertTbs(tbs);
   const state = opts.state ?? new TextEncoder().encode('{}');
-  const payload = concatBytes(tbsBytes, sign(holder.aikSk, 'device-cert', tbsBytes), u8(opts.shareAikSk ? 1 : 0), opts.shareAikSk ? holder.aikSk : new Uint8Array(0), u32(state.length), state);
-  const eSk = generateSecretKey();
+  const payload = concatBytes(tbsBytes, sign(holder.aikSk, 'device-cert', tbsBytes, opts.aux), u8(opts.shareAikSk ? 1 : 0), opts.shareAikSk ? holder.aikSk : new Uint8Array(0), u32(state.length), state);
+  const eSk = opts.eSk ?? generateSecretKey();
   const e = pub(eSk);
   const { key, nonce } = provisionKey(ecdh(eSk, qr.eph), e, qr);
   const ct = aesGcmEncrypt(key, nonce, new Uint8Array(0), payload);
@@ -77,7 +78,7 @@ export function openProvisioningMessage(message: Uint8Array, pending: PendingLin
   const state = p.opaque(4);
   p.end();
   const t = new ByteReader(tbsBytes);
-  t.u8();
+  if (t.u8() !== 1) throw new CryptoError('UNSUPPORTED_VERSION', 'provisioned certificate version');
   const tbs: DeviceCertTbs = { suite: t.u16(), aik: t.fixed(32), deviceId: t.u32(), dik: t.fixed(32), createdAt: t.u64n(), flags: t.u32() };
   if (tbs.suite !== SUITE_V1) throw new CryptoError('UNSUPPORTED_SUITE', 'provisioned certificate suite');
   if (!bytesEqual(tbs.dik, pending.dik) || tbs.deviceId !== pending.deviceId) throw new CryptoError('MALFORMED', 'the certificate is not for this device');
@@ -88,17 +89,17 @@ export function openProvisioningMessage(message: Uint8Array, pending: PendingLin
 }
 
 /** LinkReply = u8 1 ‖ pop_sig, proving N holds its DIK. */
-export function createLinkReply(tbsBytes: Uint8Array, dikSk: Uint8Array): Uint8Array {
-  return concatBytes(u8(1), sign(dikSk, 'device-pop', tbsBytes));
+export function createLinkReply(tbsBytes: Uint8Array, dikSk: Uint8Array, aux?: Uint8Array): Uint8Array {
+  return concatBytes(u8(1), sign(dikSk, 'device-pop', tbsBytes, aux));
 }
 
 /** The holder checks pop_sig and gets N's full certificate. */
-export function completeLink(reply: Uint8Array, tbs: DeviceCertTbs, aikSk: Uint8Array): Uint8Array {
+export function completeLink(reply: Uint8Array, tbs: DeviceCertTbs, aikSk: Uint8Array, aux?: Uint8Array): Uint8Array {
   const r = new ByteReader(reply);
   if (r.u8() !== 1) throw new CryptoError('UNSUPPORTED_VERSION', 'LinkReply version');
   const popSig = r.fixed(64);
   r.end();
   const tbsBytes = encodeDeviceCertTbs(tbs);
   if (!verify(tbs.dik, 'device-pop', tbsBytes, popSig)) throw new CryptoError('BAD_SIGNATURE', 'pop_sig does not verify under the new device key');
-  return concatBytes(tbsBytes, sign(aikSk, 'device-cert', tbsBytes), popSig);
+  return concatBytes(tbsBytes, sign(aikSk, 'device-cert', tbsBytes, aux), popSig);
 }

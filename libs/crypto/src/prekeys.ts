@@ -39,9 +39,9 @@ function encodeTbs(f: PreKeyFields): Uint8Array {
 }
 
 /** Signs a PreKeyRecord (kinds 1, 2) or KemPreKeyRecord (kinds 3, 4) with the device key. */
-export function createPreKeyRecord(fields: PreKeyFields, dikSk: Uint8Array): Uint8Array {
+export function createPreKeyRecord(fields: PreKeyFields, dikSk: Uint8Array, aux?: Uint8Array): Uint8Array {
   const tbs = encodeTbs(fields);
-  return concatBytes(tbs, sign(dikSk, isKem(fields.kind) ? 'kem-prekey' : 'prekey', tbs));
+  return concatBytes(tbs, sign(dikSk, isKem(fields.kind) ? 'kem-prekey' : 'prekey', tbs, aux));
 }
 
 function readRecord(r: ByteReader, kem: boolean): PreKeyRecord {

@@ -1,5 +1,5 @@
 import { sha512 } from '@noble/hashes/sha2.js';
-import { b64uEncode, bytesEqual, concatBytes, u16 } from './bytes';
+import { b64uDecode, b64uEncode, bytesEqual, concatBytes, u16 } from './bytes';
 import { accountIdOf } from './identity';
 import { SUITE_V1 } from './primitives';
 
@@ -35,10 +35,15 @@ export function safetyNumber(localAik: Uint8Array, remoteAik: Uint8Array): { dig
 
 /** True when a scanned QR (from the peer's device) matches ours with local and remote swapped. */
 export function verifySafetyQr(ours: string, scanned: string): boolean {
-  const decode = (s: string) => Uint8Array.from(atob(s.slice('umbra-sn:1:'.length).replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil((s.length - 11) / 4) * 4, '=')), (c) => c.charCodeAt(0));
-  if (!ours.startsWith('umbra-sn:1:') || !scanned.startsWith('umbra-sn:1:')) return false;
-  const o = decode(ours);
-  const t = decode(scanned);
-  if (o.length !== 66 || t.length !== 66) return false;
+  if (typeof ours !== 'string' || typeof scanned !== 'string' || !ours.startsWith('umbra-sn:1:') || !scanned.startsWith('umbra-sn:1:')) return false;
+  let o: Uint8Array;
+  let t: Uint8Array;
+  try {
+    o = b64uDecode(ours.slice('umbra-sn:1:'.length));
+    t = b64uDecode(scanned.slice('umbra-sn:1:'.length));
+  } catch {
+    return false;
+  }
+  if (o.length !== 66 || t.length !== 66 || o[0] !== 0 || o[1] !== 1 || t[0] !== 0 || t[1] !== 1) return false;
   return bytesEqual(o.slice(2, 34), t.slice(34, 66)) && bytesEqual(o.slice(34, 66), t.slice(2, 34));
 }

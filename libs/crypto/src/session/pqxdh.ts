@@ -1,9 +1,8 @@
-import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import { ByteReader, bytesEqual, concatBytes, u16, u32, u8 } from '../bytes';
 import { CryptoError } from '../errors';
 import { DEVICE_CERT_BYTES, DEVICE_FLAG_HEADER_ENCRYPTION, accountIdOf, parseDeviceCertificate, verifyDeviceCertificate, type DeviceCertificate } from '../identity';
 import { PREKEY_KIND, verifyPreKeyRecord, type PreKeyBundle } from '../prekeys';
-import { SUITE_V1, ascii, ecdh, generateSecretKey, hkdf, pub, sha256 } from '../primitives';
+import { SUITE_V1, ascii, ecdh, generateSecretKey, hkdf, kemDecapsulate, kemEncapsulate, pub, sha256 } from '../primitives';
 
 export const KEM_CIPHERTEXT_BYTES = 1568;
 
@@ -105,12 +104,7 @@ export function pqxdhInitiate(
   const dh = [ecdh(self.dikSk, spk), ecdh(ekSk, b.dik), ecdh(ekSk, spk)];
   const opk = bundle.oneTimePreKey ? { pk: bundle.oneTimePreKey.publicKey, id: bundle.oneTimePreKey.keyId } : undefined;
   if (opk) dh.push(ecdh(ekSk, opk.pk));
-  let enc: { cipherText: Uint8Array; sharedSecret: Uint8Array };
-  try {
-    enc = ml_kem1024.encapsulate(bundle.kemPreKey.publicKey, rand.kemM);
-  } catch {
-    throw new CryptoError('BAD_KEY', 'KEM prekey fails the encapsulation key check');
-  }
+  const enc = kemEncapsulate(bundle.kemPreKey.publicKey, rand.kemM);
   const secrets = derive(
     [...dh, enc.sharedSecret],
     info(addr(self.cert), addr(b), spk, bundle.signedPreKey.keyId, ek, opk, bundle.kemPreKey.kind, bundle.kemPreKey.keyId, bundle.kemPreKey.publicKey, enc.cipherText),
@@ -139,8 +133,7 @@ export function pqxdhRespond(
     dh.push(ecdh(keys.opkSk, msg.ek));
     opk = { pk: pub(keys.opkSk), id: msg.opkId };
   }
-  const dk = keys.kemSeedOrSk.length === 64 ? ml_kem1024.keygen(keys.kemSeedOrSk).secretKey : keys.kemSeedOrSk;
-  const ss = ml_kem1024.decapsulate(msg.ct, dk);
+  const ss = kemDecapsulate(msg.ct, keys.kemSeedOrSk);
   const secrets = derive(
     [...dh, ss],
     info(addr(msg.cert), addr(self.cert), spk, msg.spkId, msg.ek, opk, msg.pqKind, msg.pqKeyId, keys.kemPk, msg.ct),

@@ -21,10 +21,12 @@ export interface SenderChain {
   sent: number;
 }
 
-export function newSenderChain(gid: Uint8Array, epoch: number, now: number): SenderChain {
-  const ssk = generateSecretKey();
+/** `rand` fixes the chain's secrets (test vectors only). */
+export function newSenderChain(gid: Uint8Array, epoch: number, now: number, rand: { ssk?: Uint8Array; chainId?: number; ck?: Uint8Array } = {}): SenderChain {
+  const ssk = rand.ssk ?? generateSecretKey();
   const idBytes = randomBytes(4);
-  return { gid, epoch, chainId: new DataView(idBytes.buffer).getUint32(0), it: 0, ck: randomBytes(32), sigPk: pub(ssk), ssk, skipped: [], created: now, sent: 0 };
+  const chainId = rand.chainId ?? new DataView(idBytes.buffer).getUint32(0);
+  return { gid, epoch, chainId, it: 0, ck: rand.ck ?? randomBytes(32), sigPk: pub(ssk), ssk, skipped: [], created: now, sent: 0 };
 }
 
 /** The SKDM fields (Content k:"skdm") for distributing a chain at its current iteration. */
@@ -58,13 +60,13 @@ function ad(gid: Uint8Array, epoch: number, sender: Uint8Array, chainId: number,
 }
 
 /** Encrypts with the chain's current key (iteration `it`), then advances it. `sender` = Addr(sender). */
-export function senderKeyEncrypt(chain: SenderChain, sender: Uint8Array, content: Uint8Array): { chain: SenderChain; message: Uint8Array } {
+export function senderKeyEncrypt(chain: SenderChain, sender: Uint8Array, content: Uint8Array, aux?: Uint8Array): { chain: SenderChain; message: Uint8Array } {
   if (!chain.ssk) throw new CryptoError('MALFORMED', 'not our chain');
   const { mk, next } = step(chain.ck);
   const { key, nonce } = keys(mk);
   const ct = aesGcmEncrypt(key, nonce, ad(chain.gid, chain.epoch, sender, chain.chainId, chain.it), pad(content));
   const body = concatBytes(u8(1), u16(SUITE_V1), chain.gid, u32(chain.epoch), u32(chain.chainId), u32(chain.it), u32(ct.length), ct);
-  return { chain: { ...chain, ck: next, it: chain.it + 1, sent: chain.sent + 1 }, message: concatBytes(body, sign(chain.ssk, 'sender-key', body)) };
+  return { chain: { ...chain, ck: next, it: chain.it + 1, sent: chain.sent + 1 }, message: concatBytes(body, sign(chain.ssk, 'sender-key', body, aux)) };
 }
 
 export interface SenderKeyHeader {

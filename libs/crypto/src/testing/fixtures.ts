@@ -17,11 +17,11 @@ export interface TestDevice {
 }
 
 /** A device with a certificate and a full prekey bundle, for tests and benchmarks. */
-export function testDevice(now = Date.now()): TestDevice {
+export function testDevice(now = Date.now(), flags: number = DEVICE_FLAG_AIK_HOLDER): TestDevice {
   const aikSk = generateSecretKey();
   const dikSk = generateSecretKey();
   const cert = parseDeviceCertificate(
-    createDeviceCertificate({ suite: SUITE_V1, aik: pub(aikSk), deviceId: 1 + (randomBytes(2)[0]! << 8) + randomBytes(1)[0]!, dik: pub(dikSk), createdAt: now, flags: DEVICE_FLAG_AIK_HOLDER }, aikSk, dikSk),
+    createDeviceCertificate({ suite: SUITE_V1, aik: pub(aikSk), deviceId: 1 + (randomBytes(2)[0]! << 8) + randomBytes(1)[0]!, dik: pub(dikSk), createdAt: now, flags }, aikSk, dikSk),
   );
   const spkSk = generateSecretKey();
   const opkSk = generateSecretKey();
@@ -33,15 +33,17 @@ export function testDevice(now = Date.now()): TestDevice {
   return { aikSk, dikSk, cert, spkSk, opkSk, kemSeed, kemPk, bundle };
 }
 
-/** Two ratchet states after PQXDH and one message from the initiator (so both can send). */
+/** Two ratchet states after PQXDH and one message from the initiator (so both can send); header encryption as negotiated (§4.4). */
 export function establishedPair(a: TestDevice, b: TestDevice, now = Date.now()): { a: RatchetState; b: RatchetState; prekeyMessage: Uint8Array } {
   const init = pqxdhInitiate({ cert: a.cert, dikSk: a.dikSk }, parsePreKeyBundle(b.bundle));
-  let sa = initInitiator({ rk0: init.rk0, peerSpk: init.spk, self: addr(a.cert), peer: addr(b.cert), baseKey: init.baseKey, pendingPrekey: new Uint8Array(0), now });
+  const headerKeys = init.headerEncryption ? { headerKeys: { hkA: init.hkA, hkB: init.hkB } } : {};
+  let sa = initInitiator({ rk0: init.rk0, peerSpk: init.spk, self: addr(a.cert), peer: addr(b.cert), baseKey: init.baseKey, pendingPrekey: new Uint8Array(0), now, ...headerKeys });
   const first = ratchetEncrypt(sa, new TextEncoder().encode('hello'), now);
   sa = first.state;
   const prekeyMessage = encodePreKeyMessage(init.fields, first.message);
   const msg = parsePreKeyMessage(prekeyMessage);
   const resp = pqxdhRespond({ cert: b.cert, dikSk: b.dikSk }, msg, { spkSk: b.spkSk, opkSk: b.opkSk, kemSeedOrSk: b.kemSeed, kemPk: b.kemPk });
-  const sb = ratchetDecrypt(initResponder({ rk0: resp.rk0, spkSk: b.spkSk, self: addr(b.cert), peer: addr(a.cert), baseKey: msg.ek, now }), msg.ratchetMessage, now).state;
+  if (resp.headerEncryption !== init.headerEncryption) throw new Error('header-encryption mode differs between the two sides');
+  const sb = ratchetDecrypt(initResponder({ rk0: resp.rk0, spkSk: b.spkSk, self: addr(b.cert), peer: addr(a.cert), baseKey: msg.ek, now, ...(resp.headerEncryption ? { headerKeys: { hkA: resp.hkA, hkB: resp.hkB } } : {}) }), msg.ratchetMessage, now).state;
   return { a: sa, b: sb, prekeyMessage };
 }
