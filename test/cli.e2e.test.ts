@@ -85,4 +85,37 @@ describe('umbra CLI (built) against a running stack', () => {
       listener2.kill('SIGTERM');
     }
   });
+
+  it('sets a vanishing timer the peer adopts; the message is gone from both histories when it fires', async () => {
+    const a = mkdtempSync(path.join(tmpdir(), 'umbra-va-'));
+    const b = mkdtempSync(path.join(tmpdir(), 'umbra-vb-'));
+    const alice = await umbra(a, 'init');
+    const bob = await umbra(b, 'init');
+    await umbra(a, 'register');
+    await umbra(b, 'register');
+    await expect(umbra(a, 'timer', bob, 'forever')).rejects.toThrow(/not a duration/);
+    expect(JSON.parse(await umbra(a, 'timer', bob, '6s'))).toEqual({ timer: { t: 6, m: 'send' } });
+
+    const listener = spawn(process.execPath, [CLI, '--home', b, '--server', stack.origin, 'listen']);
+    let out = '';
+    listener.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    let sentAt = 0;
+    try {
+      await waitFor(() => out.includes('"timer"'), 10_000, 'bob adopts the timer');
+      expect(out).toContain(JSON.stringify({ conversation: alice, timer: { t: 6, m: 'send' } }));
+      sentAt = Date.now();
+      await umbra(a, 'send', bob, 'this will vanish');
+      await waitFor(() => out.includes('this will vanish'), 10_000, 'the vanishing message');
+    } finally {
+      listener.kill('SIGTERM');
+      await new Promise<void>((resolve) => listener.on('exit', () => resolve()));
+    }
+    const lines = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { text: string | null; vanishesAt: number | null });
+    const seen = lines(await umbra(b, 'history', alice)).find((e) => e.text === 'this will vanish');
+    expect(seen?.vanishesAt).toBeGreaterThan(sentAt);
+    expect(lines(await umbra(a, 'history', bob)).some((e) => e.text === 'this will vanish')).toBe(true);
+    await new Promise((r) => setTimeout(r, Math.max(0, seen!.vanishesAt! - Date.now() + 100)));
+    expect(lines(await umbra(b, 'history', alice)).some((e) => e.text === 'this will vanish')).toBe(false);
+    expect(lines(await umbra(a, 'history', bob)).some((e) => e.text === 'this will vanish')).toBe(false);
+  });
 });

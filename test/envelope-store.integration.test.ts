@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createDataSource, EnvelopesRepository, type DeviceAddress, type StoreSend } from '@umbra/server';
+import { createDataSource, EnvelopeSealer, EnvelopesRepository, ExpiryKeysRepository, type DeviceAddress, type StoreSend } from '@umbra/server';
 import type { DataSource } from 'typeorm';
 import { TEST_DATABASE_URL, migrateTestDatabase } from './support/harness';
 
@@ -23,12 +23,15 @@ function send(sender: DeviceAddress, to: DeviceAddress[], over: Partial<StoreSen
 describe('envelope store (real Postgres)', () => {
   let ds: DataSource;
   let repo: EnvelopesRepository;
+  let keys: ExpiryKeysRepository;
+  const WINDOW = 60_000;
 
   beforeAll(async () => {
     await migrateTestDatabase();
     ds = createDataSource(TEST_DATABASE_URL, 4);
     await ds.initialize();
-    repo = new EnvelopesRepository(ds);
+    keys = new ExpiryKeysRepository(ds);
+    repo = new EnvelopesRepository(ds, new EnvelopeSealer(keys, WINDOW));
   });
   afterAll(() => ds.destroy());
 
@@ -80,5 +83,117 @@ describe('envelope store (real Postgres)', () => {
     }
     expect(swept).toBeGreaterThanOrEqual(2);
     expect(await repo.queueDepth(b)).toBe(0);
+  });
+
+  it('seals contents at rest with the key of the expiry window; destroying the key makes a copied row unreadable', async () => {
+    const a = device();
+    const b = device();
+    const now = Date.now();
+    const marker = Buffer.from('plaintext-marker-0123456789');
+    const s1 = send(a, [b], { expiresAt: now + 90_000 });
+    s1.recipients[0]!.content = marker;
+    const [r] = await repo.storeBatch([s1], now, 30 * DAY);
+    const seq = r!.envelopes[0]!.seq;
+    expect(Buffer.from(r!.envelopes[0]!.content)).toEqual(marker);
+
+    const [row] = (await ds.query(`SELECT content, key_window AS "keyWindow" FROM envelopes WHERE seq = $1`, [seq])) as { content: Buffer; keyWindow: number }[];
+    expect(row!.content.includes(marker)).toBe(false);
+    expect(row!.keyWindow).toBe(Math.ceil((now + 90_000) / WINDOW));
+    expect((await repo.fetchPage(b, 0, 10, now)).envelopes.map((e) => Buffer.from(e.content))).toEqual([marker]);
+
+    // A copy of the row taken before expiry (a backup, a replica, the WAL) …
+    const copied = Buffer.from(row!.content);
+    const windowEnd = row!.keyWindow * WINDOW;
+    expect(await keys.get(row!.keyWindow)).toBeDefined();
+    await keys.destroyEnded(windowEnd - 1, WINDOW);
+    expect(await keys.get(row!.keyWindow)).toBeDefined();
+    await keys.destroyEnded(windowEnd, WINDOW);
+    // … is unreadable once the window has ended: the key is gone from Postgres and from every cache.
+    expect(await keys.get(row!.keyWindow)).toBeUndefined();
+    const fresh = new EnvelopeSealer(keys, WINDOW);
+    expect(await fresh.open(row!.keyWindow, now, b, s1.clientMessageId, copied)).toBeUndefined();
+    expect(await new EnvelopeSealer(keys, WINDOW).open(row!.keyWindow, windowEnd, b, s1.clientMessageId, copied)).toBeUndefined();
+  });
+
+  it('binds a sealed row to its recipient and message: a row moved to another queue does not open', async () => {
+    const a = device();
+    const b = device();
+    const mallory = device();
+    const now = Date.now();
+    const s1 = send(a, [b]);
+    const [r] = await repo.storeBatch([s1], now, DAY);
+    const seq = r!.envelopes[0]!.seq;
+    await ds.query(`UPDATE envelopes SET recipient_account = $1, recipient_device = $2 WHERE seq = $3`, [mallory.accountId, mallory.deviceId, seq]);
+    expect((await repo.fetchPage(mallory, 0, 10, now)).envelopes).toEqual([]);
+  });
+
+  it('expires a vanishing message: every copy and the send record, reported exactly once, with the devices it never reached', async () => {
+    const a = device();
+    const b1 = device();
+    const b2 = { accountId: b1.accountId, deviceId: b1.deviceId + 1 };
+    const c = device();
+    const now = Date.now();
+    const s1 = send(a, [b1, b2, c], { expiresAt: now + 5_000, attachments: ['AAAAAAAAAAAAAAAAAAAAAA'] });
+    await repo.storeBatch([s1], now, 30 * DAY);
+    // c received its copy; b's two devices never did.
+    const cPage = await repo.fetchPage(c, 0, 10, now);
+    await repo.ack([{ recipient: c, seqs: cPage.envelopes.map((e) => e.seq) }]);
+    const key = { sender: a, clientMessageId: s1.clientMessageId };
+    expect(await repo.expireMessages([key], now + 4_999)).toEqual({ copies: [], messages: [] });
+    const [first, second] = await Promise.all([repo.expireMessages([key], now + 5_000), repo.expireMessages([key], now + 5_000)]);
+    const outcome = first!.messages.length > 0 ? first! : second!;
+    const other = first!.messages.length > 0 ? second! : first!;
+    expect(other).toEqual({ copies: [], messages: [] });
+    expect(outcome.copies.map((x) => x.recipient.deviceId).sort()).toEqual([b1.deviceId, b2.deviceId].sort());
+    expect(outcome.messages).toHaveLength(1);
+    expect(outcome.messages[0]!.recipientCounts).toEqual({ [Buffer.from(b1.accountId).toString('hex')]: 2, [Buffer.from(c.accountId).toString('hex')]: 1 });
+    expect(outcome.messages[0]!.attachments).toEqual(['AAAAAAAAAAAAAAAAAAAAAA']);
+    const left = (await ds.query(`SELECT count(*)::int AS n FROM envelopes WHERE client_message_id = $1`, [s1.clientMessageId])) as { n: number }[];
+    const sends = (await ds.query(`SELECT count(*)::int AS n FROM message_sends WHERE client_message_id = $1`, [s1.clientMessageId])) as { n: number }[];
+    expect([left[0]!.n, sends[0]!.n]).toEqual([0, 0]);
+  });
+
+  it('the sweep expires due vanishing messages from Postgres alone, and concurrent sweeps never take the same message', async () => {
+    const a = device();
+    const b = device();
+    const now = Date.now();
+    const batch = Array.from({ length: 40 }, () => send(a, [b], { expiresAt: now + 1_000 }));
+    await repo.storeBatch(batch, now, DAY);
+    const later = now + 1_000;
+    const results = await Promise.all(Array.from({ length: 4 }, () => repo.expireDueMessages(later, 15)));
+    const again = await repo.expireDueMessages(later, 1000);
+    const taken = [...results, again].flatMap((o) =>
+      o.messages.filter((m) => Buffer.from(m.message.sender.accountId).equals(a.accountId)).map((m) => Buffer.from(m.message.clientMessageId).toString('hex')),
+    );
+    expect(taken).toHaveLength(40);
+    expect(new Set(taken).size).toBe(40);
+    expect(await repo.queueDepth(b)).toBe(0);
+  });
+
+  it('a read report lowers only read-mode copies of the reporting device, and reseals them under the earlier window', async () => {
+    const a = device();
+    const b = device();
+    const other = device();
+    const now = Date.now();
+    const upper = now + 3600_000;
+    const readMode = send(a, [b, other], { expiresAt: upper, readTtlS: 30 });
+    const sendMode = send(a, [b], { expiresAt: upper });
+    await repo.storeBatch([readMode, sendMode], now, DAY);
+    const page = await repo.fetchPage(b, 0, 10, now);
+    const seqs = page.envelopes.map((e) => e.seq);
+    const otherSeq = (await repo.fetchPage(other, 0, 10, now)).envelopes[0]!.seq;
+    expect(await repo.lowerOnRead(other, seqs, now)).toEqual([]);
+    const lowered = await repo.lowerOnRead(b, [...seqs, otherSeq], now + 1000);
+    expect(lowered).toHaveLength(1);
+    expect(lowered[0]!.deleteAt).toBe(now + 1000 + 30_000);
+    const rows = (await ds.query(`SELECT seq, delete_at AS "deleteAt", key_window AS "keyWindow" FROM envelopes WHERE seq = ANY($1::bigint[]) ORDER BY seq`, [[...seqs, otherSeq]])) as { seq: number; deleteAt: number; keyWindow: number }[];
+    const bySeq = new Map(rows.map((r) => [Number(r.seq), r]));
+    const readSeq = page.envelopes.find((e) => e.readTtlS > 0)!.seq;
+    expect(Number(bySeq.get(readSeq)!.deleteAt)).toBe(now + 31_000);
+    expect(Number(bySeq.get(readSeq)!.keyWindow)).toBe(Math.ceil((now + 31_000) / WINDOW));
+    expect(Number(bySeq.get(otherSeq)!.deleteAt)).toBe(upper);
+    expect((await repo.fetchPage(b, 0, 10, now + 31_000)).envelopes.map((e) => e.readTtlS)).toEqual([0]);
+    // A second report never extends the deadline.
+    expect(await repo.lowerOnRead(b, seqs, now + 20_000)).toEqual([]);
   });
 });

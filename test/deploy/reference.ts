@@ -30,6 +30,12 @@ export const ENV_DOCS: Record<string, { services: string; description: string }>
   RELAY_TIMEOUT_MS: { services: 'gateway', description: 'How long a send waits for "stored" before answering `UNAVAILABLE`.' },
   SWEEP_INTERVAL_MS: { services: 'expiry-worker', description: 'Period of the retention/expiry sweep.' },
   SWEEP_BATCH: { services: 'expiry-worker', description: 'Rows deleted per sweep statement.' },
+  EXPIRY_KEY_WINDOW_S: {
+    services: 'gateway, message-relay, expiry-worker',
+    description: 'Width of a crypto-shredding window: stored envelopes are sealed with the key of their deadline\'s window, destroyed when the window ends.',
+  },
+  EXPIRY_CONCURRENCY: { services: 'expiry-worker', description: 'Per-message expiry jobs one expiry-worker runs at once (they are coalesced into batched deletes).' },
+  EXPIRY_BATCH_MAX: { services: 'expiry-worker', description: 'Messages expired per delete statement.' },
   RATE_LIMIT_REGISTER_PER_IP_PER_HOUR: { services: 'key-directory', description: 'Registrations per client IP per hour.' },
   RATE_LIMIT_REGISTER_PER_ACCOUNT_PER_HOUR: { services: 'key-directory', description: 'Registration attempts per account id per hour.' },
   RATE_LIMIT_CHALLENGE_PER_IP_PER_MINUTE: { services: 'gateway', description: 'Auth challenges per client IP per minute.' },
@@ -45,6 +51,17 @@ export const ENV_DOCS: Record<string, { services: string; description: string }>
   S3_ACCESS_KEY_ID: { services: 'media-upload', description: '**Secret.** S3 access key.' },
   S3_SECRET_ACCESS_KEY: { services: 'media-upload', description: '**Secret.** S3 secret key.' },
   S3_FORCE_PATH_STYLE: { services: 'media-upload', description: 'Path-style URLs (MinIO and most non-AWS stores need `true`).' },
+  S3_PUBLIC_ENDPOINT: { services: 'media-upload', description: 'Endpoint clients reach, named in pre-signed URLs (defaults to `S3_ENDPOINT`; set it when services reach the store by an internal name).' },
+  ATTACHMENT_MAX_BYTES: { services: 'media-upload', description: 'Largest encrypted attachment (esize) in bytes; at most 10,000 parts of `ATTACHMENT_PART_BYTES`.' },
+  ATTACHMENT_MULTIPART_THRESHOLD_BYTES: { services: 'media-upload', description: 'Blobs of at least this size upload in parts; smaller ones with one pre-signed PUT.' },
+  ATTACHMENT_PART_BYTES: { services: 'media-upload', description: 'Multipart part size (S3 minimum 5 MiB).' },
+  ATTACHMENT_QUOTA_BYTES_PER_DAY: { services: 'media-upload', description: 'Attachment bytes one account may declare per UTC day (deleting does not give them back).' },
+  ATTACHMENT_MAX_PENDING_UPLOADS: { services: 'media-upload', description: 'Unfinished uploads one account may have at once.' },
+  ATTACHMENT_UPLOAD_TIMEOUT_S: { services: 'media-upload', description: 'An upload not completed within this is aborted and its parts removed.' },
+  ATTACHMENT_UPLOAD_URL_TTL_S: { services: 'media-upload', description: 'Lifetime of pre-signed upload URLs (a resume gets fresh ones).' },
+  ATTACHMENT_DOWNLOAD_URL_TTL_S: { services: 'media-upload', description: 'Lifetime of pre-signed download URLs.' },
+  ATTACHMENT_REAP_INTERVAL_MS: { services: 'media-upload', description: 'Period of the cleanup of abandoned uploads and expired attachments (after `expiresAt` or `MAX_RETENTION_S`).' },
+  ATTACHMENT_REAP_BATCH: { services: 'media-upload', description: 'Attachments deleted per cleanup batch.' },
 };
 
 function defaultOf(key: string): string {

@@ -15,12 +15,17 @@ export interface E2eeDevice {
   errors: unknown[];
 }
 
-async function wire(origin: string, setup: (c: UmbraClient) => Promise<void>): Promise<E2eeDevice> {
+export interface DeviceOptions {
+  /** Injected time for the SDK (share the stack's ManualClock). */
+  now?: () => number;
+}
+
+async function wire(origin: string, setup: (c: UmbraClient) => Promise<void>, opts: DeviceOptions = {}): Promise<E2eeDevice> {
   const store = new MemoryStore();
-  const client = await UmbraClient.open({ serverUrl: origin, store, sendTimeoutMs: 10_000 });
+  const client = await UmbraClient.open({ serverUrl: origin, store, sendTimeoutMs: 10_000, ...(opts.now ? { now: opts.now } : {}) });
   await setup(client);
   await client.refillPrekeys();
-  const messenger = await Messenger.open(client, store);
+  const messenger = await Messenger.open(client, store, opts.now);
   const d: E2eeDevice = { store, client, messenger, inbox: [], errors: [] };
   messenger.on('message', (m) => {
     d.inbox.push(m);
@@ -31,15 +36,15 @@ async function wire(origin: string, setup: (c: UmbraClient) => Promise<void>): P
 }
 
 /** A new registered account with its first device, prekeys uploaded, connected. */
-export function newAccount(origin: string): Promise<E2eeDevice> {
+export function newAccount(origin: string, opts: DeviceOptions = {}): Promise<E2eeDevice> {
   return wire(origin, async (c) => {
     await c.createIdentity();
     await c.register();
-  });
+  }, opts);
 }
 
 /** Certifies a new device with the owner's account key and publishes the longer list. */
-export async function linkDevice(origin: string, owner: E2eeDevice): Promise<E2eeDevice> {
+export async function linkDevice(origin: string, owner: E2eeDevice, opts: DeviceOptions = {}): Promise<E2eeDevice> {
   const id = owner.client.identity;
   const dikSk = generateSecretKey();
   const deviceId = randomDeviceId();
@@ -51,5 +56,5 @@ export async function linkDevice(origin: string, owner: E2eeDevice): Promise<E2e
   const list = createSignedDeviceList({ aik: id.aik, listVersion, issuedAt: now, certificates: certs }, id.aikSk!);
   await owner.client.publishDeviceList(list, listVersion);
   const identity: LocalIdentity = { accountId: id.accountId, accountIdText: id.accountIdText, aik: id.aik, device: { deviceId, dikSk, dik: pub(dikSk), flags: 0, certificate }, deviceList: list, listVersion };
-  return wire(origin, (c) => c.setIdentity(identity));
+  return wire(origin, (c) => c.setIdentity(identity), opts);
 }

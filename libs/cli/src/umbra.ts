@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { b64uDecode, canonicalHandle, verifySignedDeviceList } from '@umbra/crypto';
-import { EncryptedStore, FileStore, Messenger, UmbraApiError, UmbraClient, linkNewDevice, linkThisDevice } from '@umbra/sdk';
+import { EncryptedStore, FileStore, Messenger, UmbraApiError, UmbraClient, attachmentContent, downloadFile, linkNewDevice, linkThisDevice, pointerOf, sendFile, type FileProgress } from '@umbra/sdk';
 
 const USAGE = `umbra — the reference Umbra client
 
@@ -15,7 +15,17 @@ usage: umbra [--home DIR] [--server URL] <command> [args]
   whoami                        account id, device id, handle
   send <account-id|@handle> <text>
                                 send an end-to-end encrypted message to every device of the peer
-  listen                        print incoming messages as JSON lines until stopped
+  send-file <account-id|@handle> <path> [--type MIME] [--expires-in SECONDS]
+                                encrypt a file of any size as it streams, upload it (resumable: run the
+                                same command again after a crash) and send the pointer end to end; the
+                                file vanishes with the message (conversation timer, or --expires-in)
+  timer <account-id|@handle> <off|30s|5m|1h|7d> [--read]
+                                vanishing messages in this conversation: deleted that long after sending
+                                (or, with --read, after the peer's device first shows them), on every
+                                device and on the servers; the peer's app adopts the setting
+  history <account-id|@handle>  this device's copy of a conversation (vanished messages are gone)
+  listen [--download DIR]       print incoming messages as JSON lines until stopped; with --download,
+                                save received files into DIR (verified before they appear)
   devices [account-id|@handle]  the verified device list of an account (default: yours)
   safety-number <account-id|@handle>
                                 the 60-digit safety number to compare with the peer
@@ -79,6 +89,38 @@ async function resolvePeer(client: UmbraClient, peer: string): Promise<string> {
   return peer;
 }
 
+/** A progress bar on stderr when it is a terminal; nothing otherwise (stdout stays JSON lines). */
+function progressBar(label: string): ((p: FileProgress) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  let last = -1;
+  return ({ done, total }) => {
+    const pct = total === 0 ? 100 : Math.floor((done / total) * 100);
+    if (pct === last) return;
+    last = pct;
+    const width = 30;
+    const fill = Math.round((pct / 100) * width);
+    process.stderr.write(`\r${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${pct}%${pct === 100 ? '\n' : ''}`);
+  };
+}
+
+/** A file name from a peer, reduced to a safe base name inside the download directory. */
+function safeName(dir: string, name: string | undefined, oid: string): string {
+  const base = path.basename(name ?? '').replace(/[^A-Za-z0-9._ -]/g, '_').replace(/^\.+/, '').slice(0, 128) || `attachment-${oid.slice(0, 8)}`;
+  let candidate = path.join(dir, base);
+  for (let i = 1; existsSync(candidate); i++) candidate = path.join(dir, `${i}-${base}`);
+  return candidate;
+}
+
+/** "30s", "5m", "1h", "7d" or a number of seconds; "off" is 0. */
+function parseDuration(text: string): number {
+  if (text === 'off' || text === '0') return 0;
+  const m = /^(\d+)([smhdw]?)$/.exec(text);
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 }[m?.[2] ?? ''];
+  const t = m && unit ? Number(m[1]) * unit : NaN;
+  if (!Number.isInteger(t) || t < 1 || t > 0xffff_ffff) throw new Error(`not a duration: ${text} (use off, 30s, 5m, 1h, 7d)`);
+  return t;
+}
+
 function out(v: unknown): void {
   process.stdout.write(`${typeof v === 'string' ? v : JSON.stringify(v)}\n`);
 }
@@ -116,10 +158,68 @@ async function main(): Promise<void> {
         out({ sent: true, serverTimestamp: res.serverTimestamp });
         return;
       }
+      case 'send-file': {
+        const [peer, file] = args.rest;
+        if (!peer || !file) throw new Error('usage: umbra send-file <account-id|@handle> <path>');
+        const messenger = await Messenger.open(client, store);
+        await client.connect();
+        const to = await resolvePeer(client, peer);
+        const expiresIn = Number(args.flags.get('expires-in') ?? 0);
+        mkdirSync(path.join(args.home, 'uploads'), { recursive: true, mode: 0o700 });
+        const statePath = path.join(args.home, 'uploads', `${Buffer.from(path.resolve(file)).toString('base64url').slice(-100)}.json`);
+        const bar = progressBar(`uploading ${path.basename(file)}`);
+        // --expires-in makes this one message vanish; otherwise the conversation's timer applies.
+        const { pointer, result: res } = await sendFile(messenger, to, file, {
+          statePath,
+          ...(args.flags.get('type') ? { contentType: args.flags.get('type')! } : {}),
+          ...(expiresIn > 0 ? { timer: { t: expiresIn, m: 'send' as const } } : {}),
+          ...(bar ? { onProgress: bar } : {}),
+        });
+        out({ sent: true, attachment: pointer.oid, size: pointer.size, serverTimestamp: res.serverTimestamp });
+        return;
+      }
+      case 'timer': {
+        const [peer, duration] = args.rest;
+        if (!peer || !duration) throw new Error('usage: umbra timer <account-id|@handle> <off|30s|5m|1h|7d> [--read]');
+        const t = parseDuration(duration);
+        const messenger = await Messenger.open(client, store);
+        await client.connect();
+        const timer = t > 0 ? { t, m: args.flags.has('read') ? ('read' as const) : ('send' as const) } : null;
+        await messenger.setTimer(await resolvePeer(client, peer), timer);
+        out({ timer });
+        return;
+      }
+      case 'history': {
+        if (!args.rest[0]) throw new Error('usage: umbra history <account-id|@handle>');
+        const messenger = await Messenger.open(client, store);
+        for (const e of await messenger.history.list(await resolvePeer(client, args.rest[0]))) {
+          out({ from: e.from, outgoing: e.outgoing, kind: e.content.k, text: e.content.text ?? null, ts: e.content.ts, vanishesAt: e.deleteAt });
+        }
+        return;
+      }
       case 'listen': {
         const messenger = await Messenger.open(client, store);
-        messenger.on('message', (m) => out({ from: m.from, device: m.fromDevice, text: m.content.text ?? null, kind: m.content.k, ...(m.content.gid ? { group: m.content.gid } : {}), ts: m.content.ts, sync: m.sync, verified: m.verified }));
+        const downloadDir = args.flags.get('download');
+        if (downloadDir) mkdirSync(downloadDir, { recursive: true });
+        let downloads = Promise.resolve();
+        messenger.on('message', (m) => {
+          out({ from: m.from, device: m.fromDevice, text: m.content.text ?? null, kind: m.content.k, ...(m.content.gid ? { group: m.content.gid } : {}), ts: m.content.ts, sync: m.sync, verified: m.verified });
+          const pointer = downloadDir ? pointerOf(m.content) : undefined;
+          if (!pointer || !downloadDir) return;
+          downloads = downloads.then(async () => {
+            const dest = safeName(downloadDir, pointer.name, pointer.oid);
+            const bar = progressBar(`downloading ${path.basename(dest)}`);
+            try {
+              await downloadFile(client, pointer, dest, bar ? { onProgress: bar } : {});
+              out({ saved: dest, from: m.from, size: pointer.size, type: pointer.ct });
+            } catch (err) {
+              process.stderr.write(`could not download ${pointer.name ?? pointer.oid}: ${String(err)}\n`);
+            }
+          });
+        });
         messenger.on('error', (err) => process.stderr.write(`could not decrypt a message: ${String(err)}\n`));
+        messenger.on('expiryReceipt', (r) => out({ expiredUnread: r.clientMessageId, accounts: r.accountIds }));
+        messenger.on('timer', (conv, timer) => out({ conversation: conv, timer }));
         client.on('revoked', (reason) => {
           process.stderr.write(`this device was revoked (${reason})\n`);
           process.exit(2);

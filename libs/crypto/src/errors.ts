@@ -9,7 +9,10 @@ export type CryptoErrorCode =
   | 'EQUIVOCATION'
   | 'DECRYPT_FAILED'
   | 'REPLAY'
-  | 'TOO_MANY_SKIPPED';
+  | 'TOO_MANY_SKIPPED'
+  | 'BAD_COMMITMENT'
+  | 'BAD_DIGEST'
+  | 'TRUNCATED';
 
 /** The only error the library throws on bad input; `code` is stable. */
 export class CryptoError extends Error {

@@ -9,3 +9,4 @@ export * from './session/pqxdh';
 export * from './session/ratchet';
 export * from './session/sender-keys';
 export * from './linking';
+export * from './attachment';

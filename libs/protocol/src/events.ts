@@ -4,6 +4,9 @@ import {
   AckResultSchema,
   AccountIdSchema,
   DeliveredEnvelopeSchema,
+  ExpiredMessageRefSchema,
+  ReadRequestSchema,
+  ReadResultSchema,
   SendRequestSchema,
   SendResultSchema,
 } from './schemas';
@@ -16,24 +19,31 @@ export const WS_PATH = '/v1/ws';
 /** Acknowledgement of every client → server event that takes a callback. */
 export type WsAck<T> = { ok: true; data: T } | { ok: false; error: { code: ErrorCode; message: string; details?: unknown } };
 
-export const ClientEvent = { Send: 'send', Ack: 'ack' } as const;
+export const ClientEvent = { Send: 'send', Ack: 'ack', Read: 'read' } as const;
 export const ServerEvent = {
   Messages: 'messages',
   QueueEmpty: 'queue-empty',
   DevicesChanged: 'devices-changed',
   Revoked: 'revoked',
   KeysLow: 'keys-low',
+  Expired: 'expired',
 } as const;
 
 export const MessagesEventSchema = z.object({ messages: z.array(DeliveredEnvelopeSchema) });
 export const QueueEmptyEventSchema = z.object({});
 export const DevicesChangedEventSchema = z.object({ accountId: AccountIdSchema, listVersion: z.number().int() });
 export const KeysLowEventSchema = z.object({ oneTimePreKeys: z.number().int(), oneTimeKemPreKeys: z.number().int() });
+export const ExpiredEventSchema = z.object({
+  ids: z.array(z.string()).meta({ description: 'envelope ids of this device that expired before it acknowledged them' }),
+  messages: z.array(ExpiredMessageRefSchema).meta({ description: 'the messages they belonged to: delete any local copy' }),
+});
+export type ExpiredEvent = z.infer<typeof ExpiredEventSchema>;
 export const RevokedEventSchema = z.object({ reason: z.enum(['device_removed', 'token_expired']) });
 
 export interface ClientToServerEvents {
   [ClientEvent.Send]: (payload: z.infer<typeof SendRequestSchema>, ack: (res: WsAck<z.infer<typeof SendResultSchema>>) => void) => void;
   [ClientEvent.Ack]: (payload: z.infer<typeof AckRequestSchema>, ack?: (res: WsAck<z.infer<typeof AckResultSchema>>) => void) => void;
+  [ClientEvent.Read]: (payload: z.infer<typeof ReadRequestSchema>, ack?: (res: WsAck<z.infer<typeof ReadResultSchema>>) => void) => void;
 }
 
 export interface ServerToClientEvents {
@@ -42,6 +52,7 @@ export interface ServerToClientEvents {
   [ServerEvent.DevicesChanged]: (payload: z.infer<typeof DevicesChangedEventSchema>) => void;
   [ServerEvent.Revoked]: (payload: z.infer<typeof RevokedEventSchema>) => void;
   [ServerEvent.KeysLow]: (payload: z.infer<typeof KeysLowEventSchema>) => void;
+  [ServerEvent.Expired]: (payload: z.infer<typeof ExpiredEventSchema>) => void;
 }
 
 export interface WsEventDoc {
@@ -64,7 +75,7 @@ export const WS_EVENTS: WsEventDoc[] = [
       '(for the sender\'s own account: all devices but the sender), else DEVICE_MISMATCH with details {missing, extra}.',
     payload: SendRequestSchema,
     ack: SendResultSchema,
-    errors: ['VALIDATION_FAILED', 'BAD_ENCODING', 'ENVELOPE_TOO_LARGE', 'TOO_MANY_RECIPIENTS', 'PAYLOAD_TOO_LARGE', 'DUPLICATE_RECIPIENT', 'ACCOUNT_NOT_FOUND', 'DEVICE_MISMATCH', 'RATE_LIMITED', 'UNAVAILABLE'],
+    errors: ['VALIDATION_FAILED', 'BAD_ENCODING', 'ENVELOPE_TOO_LARGE', 'TOO_MANY_RECIPIENTS', 'PAYLOAD_TOO_LARGE', 'DUPLICATE_RECIPIENT', 'ALREADY_EXPIRED', 'ACCOUNT_NOT_FOUND', 'DEVICE_MISMATCH', 'RATE_LIMITED', 'UNAVAILABLE'],
   },
   {
     name: ClientEvent.Ack,
@@ -72,6 +83,14 @@ export const WS_EVENTS: WsEventDoc[] = [
     summary: 'Acknowledge received envelopes by id; the server deletes them. Ids of other devices are ignored.',
     payload: AckRequestSchema,
     ack: AckResultSchema,
+    errors: ['VALIDATION_FAILED'],
+  },
+  {
+    name: ClientEvent.Read,
+    direction: 'client→server',
+    summary: 'Read report (PROTOCOL.md §8): this device displayed these envelopes; read-mode copies still stored now vanish readTtlS seconds from now (never later than their expiresAt).',
+    payload: ReadRequestSchema,
+    ack: ReadResultSchema,
     errors: ['VALIDATION_FAILED'],
   },
   {
@@ -103,6 +122,15 @@ export const WS_EVENTS: WsEventDoc[] = [
     direction: 'server→client',
     summary: `Fewer than ${LIMITS.PREKEY_LOW_THRESHOLD} one-time prekeys (EC or KEM) of this device are left; upload more (PUT /v1/keys).`,
     payload: KeysLowEventSchema,
+  },
+  {
+    name: ServerEvent.Expired,
+    direction: 'server→client',
+    summary:
+      'Envelopes of this device were deleted because their message vanished (its timer passed) before the device acknowledged them. ' +
+      'Delete any local copy of these messages. The sender of a message that expired before any device of an account received it gets ' +
+      'an expiry receipt: an envelope of type 5 (no sender) whose content is the UTF-8 JSON {k:"expired", clientMessageId, expiresAt, accountIds}.',
+    payload: ExpiredEventSchema,
   },
 ];
 

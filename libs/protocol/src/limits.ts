@@ -34,6 +34,8 @@ export const LIMITS = {
   DEFAULT_MAX_RETENTION_S: 30 * 24 * 3600,
   /** Largest expiresAt accepted: retention is capped anyway, this only rejects nonsense. */
   MAX_EXPIRES_AT_MS: 8_640_000_000_000_000,
+  /** Attachment ids one message may reference (deleted with it when it vanishes). */
+  MAX_ATTACHMENTS_PER_MESSAGE: 32,
   /** Largest read-mode timer, u32 seconds (PROTOCOL.md §7). */
   MAX_READ_TTL_S: 0xffff_ffff,
   /** One-time prekeys (EC or KEM) per kind in one upload (PROTOCOL.md §2). */
@@ -44,6 +46,18 @@ export const LIMITS = {
   PROVISIONING_TTL_S: 600,
   /** Bytes of a ProvisioningMessage (certificate, keys, contacts and group state). */
   MAX_PROVISIONING_MESSAGE_BYTES: 64 * 1024,
+  /** Attachments (PROTOCOL.md §9): default largest encrypted blob; ATTACHMENT_MAX_BYTES configures it. */
+  DEFAULT_ATTACHMENT_MAX_BYTES: 8 * 1024 ** 3,
+  /** Smallest blob: an empty file (56-byte header, 541 padded bytes, one 16-byte tag). */
+  MIN_ATTACHMENT_BYTES: 613,
+  /** Default multipart part size (S3 accepts 5 MiB to 5 GiB, except the last part). */
+  DEFAULT_ATTACHMENT_PART_BYTES: 16 * 1024 * 1024,
+  /** S3's smallest part (every part but the last). */
+  MIN_ATTACHMENT_PART_BYTES: 5 * 1024 * 1024,
+  /** S3's most parts in one multipart upload. */
+  MAX_ATTACHMENT_PARTS: 10_000,
+  /** Blobs at or above this size are uploaded in parts by default; smaller ones with one PUT. */
+  DEFAULT_ATTACHMENT_MULTIPART_THRESHOLD_BYTES: 16 * 1024 * 1024,
   /** Maximum HTTP request body. */
   MAX_HTTP_BODY_BYTES: 8 * 1024 * 1024,
 } as const;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import * as S from './schemas';
+import * as AT from './attachments';
 import { ERROR_STATUS, type ErrorCode } from './errors';
 import { LIMITS, RATE_LIMITS } from './limits';
 
@@ -40,7 +41,7 @@ export const ROUTES = {
     method: 'post', path: '/v1/messages', service: 'gateway', auth: true, status: 200,
     summary: 'Send one message (same as the WebSocket `send` event). Answers once every envelope is stored.',
     body: S.SendRequestSchema, response: S.SendResultSchema,
-    errors: [...BODY_ERRORS, ...AUTH_ERRORS, 'ENVELOPE_TOO_LARGE', 'TOO_MANY_RECIPIENTS', 'DUPLICATE_RECIPIENT', 'ACCOUNT_NOT_FOUND', 'DEVICE_MISMATCH', 'RATE_LIMITED', 'UNAVAILABLE'],
+    errors: [...BODY_ERRORS, ...AUTH_ERRORS, 'ENVELOPE_TOO_LARGE', 'TOO_MANY_RECIPIENTS', 'DUPLICATE_RECIPIENT', 'ALREADY_EXPIRED', 'ACCOUNT_NOT_FOUND', 'DEVICE_MISMATCH', 'RATE_LIMITED', 'UNAVAILABLE'],
   },
   fetchMessages: {
     method: 'get', path: '/v1/messages', service: 'gateway', auth: true, status: 200,
@@ -51,6 +52,11 @@ export const ROUTES = {
     method: 'post', path: '/v1/messages/ack', service: 'gateway', auth: true, status: 200,
     summary: 'Acknowledge envelopes; the server deletes them. Ids of other devices are ignored.',
     body: S.AckRequestSchema, response: S.AckResultSchema, errors: [...BODY_ERRORS, ...AUTH_ERRORS],
+  },
+  readMessages: {
+    method: 'post', path: '/v1/messages/read', service: 'gateway', auth: true, status: 200,
+    summary: 'Read report (PROTOCOL.md §8): this device displayed these envelopes. Read-mode copies still stored get the deadline min(expiresAt, now + readTtlS). Ids of other devices are ignored.',
+    body: S.ReadRequestSchema, response: S.ReadResultSchema, errors: [...BODY_ERRORS, ...AUTH_ERRORS],
   },
   powChallenge: {
     method: 'get', path: '/v1/accounts/pow', service: 'key-directory', auth: false, status: 200,
@@ -127,6 +133,37 @@ export const ROUTES = {
     method: 'get', path: '/v1/provisioning/{channel}/reply', service: 'key-directory', auth: true, status: 200,
     summary: 'Device linking: the account-key holder polls for the LinkReply; 404 until it is there.',
     params: S.ProvisioningParamSchema, response: S.LinkReplySchema, errors: ['VALIDATION_FAILED', ...AUTH_ERRORS, 'NOT_FOUND'],
+  },
+  createAttachment: {
+    method: 'post', path: '/v1/attachments', service: 'media-upload', auth: true, status: 201,
+    summary:
+      'Start an upload of an encrypted attachment blob (PROTOCOL.md §9): a random id and pre-signed URLs to the object store — one PUT below the multipart threshold, else one per part. ' +
+      'Per-account quotas: bytes per day and unfinished uploads (docs/operations.md).',
+    body: AT.CreateAttachmentRequestSchema, response: AT.CreateAttachmentResponseSchema,
+    errors: [...BODY_ERRORS, ...AUTH_ERRORS, 'ATTACHMENT_TOO_LARGE', 'ATTACHMENT_QUOTA_EXCEEDED', 'TOO_MANY_PENDING_UPLOADS', 'UNAVAILABLE'],
+  },
+  attachmentParts: {
+    method: 'get', path: '/v1/attachments/{id}/parts', service: 'media-upload', auth: true, status: 200,
+    summary: 'Resume an upload: which parts are stored, and fresh pre-signed URLs for the others. Uploader only.',
+    params: AT.AttachmentParamSchema, response: AT.AttachmentPartsResponseSchema,
+    errors: ['VALIDATION_FAILED', ...AUTH_ERRORS, 'ATTACHMENT_NOT_FOUND', 'NOT_UPLOADER', 'ATTACHMENT_ALREADY_COMPLETE'],
+  },
+  completeAttachment: {
+    method: 'post', path: '/v1/attachments/{id}/complete', service: 'media-upload', auth: true, status: 200,
+    summary: 'Finish an upload: the stored object must have exactly the declared size (else it is deleted and the upload refused); only then can it be downloaded. Uploader only; idempotent.',
+    params: AT.AttachmentParamSchema, response: AT.CompleteAttachmentResponseSchema,
+    errors: ['VALIDATION_FAILED', ...AUTH_ERRORS, 'ATTACHMENT_NOT_FOUND', 'NOT_UPLOADER', 'UPLOAD_INCOMPLETE', 'UPLOAD_SIZE_MISMATCH'],
+  },
+  deleteAttachment: {
+    method: 'delete', path: '/v1/attachments/{id}', service: 'media-upload', auth: true, status: 204,
+    summary: 'Abort an upload or delete an attachment, with its stored bytes. Uploader only.',
+    params: AT.AttachmentParamSchema, errors: ['VALIDATION_FAILED', ...AUTH_ERRORS, 'ATTACHMENT_NOT_FOUND', 'NOT_UPLOADER'],
+  },
+  getAttachment: {
+    method: 'get', path: '/v1/attachments/{id}', service: 'media-upload', auth: true, status: 200,
+    summary: 'A short-lived pre-signed GET of a completed attachment, for any authenticated account that knows its (unguessable) id.',
+    params: AT.AttachmentParamSchema, response: AT.DownloadAttachmentResponseSchema,
+    errors: ['VALIDATION_FAILED', ...AUTH_ERRORS, 'ATTACHMENT_NOT_FOUND', 'ATTACHMENT_NOT_READY'],
   },
 } satisfies Record<string, RouteDef>;
 

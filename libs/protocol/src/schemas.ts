@@ -58,6 +58,9 @@ export const EnvelopeIdSchema = z.string().regex(/^[1-9][0-9]{0,18}$/, 'not an e
 
 export const TimestampMsSchema = z.number().int().min(0).max(LIMITS.MAX_EXPIRES_AT_MS);
 
+/** A server-issued attachment id: 128 random bits, base64url. */
+export const AttachmentIdSchema = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'not an attachment id');
+
 export const RecipientEnvelopeSchema = z
   .object({
     accountId: AccountIdSchema,
@@ -81,6 +84,11 @@ export const SendRequestSchema = z
       .meta({ description: `1–${LIMITS.MAX_RECIPIENTS_PER_SEND} recipient devices` }),
     expiresAt: TimestampMsSchema.optional().meta({ description: 'absolute expiry in ms since the epoch; 0 or absent = none' }),
     readTtlS: z.number().int().min(0).max(LIMITS.MAX_READ_TTL_S).optional().meta({ description: 'read-mode timer in seconds; 0 or absent = none' }),
+    attachments: z
+      .array(AttachmentIdSchema)
+      .max(LIMITS.MAX_ATTACHMENTS_PER_MESSAGE)
+      .optional()
+      .meta({ description: 'ids of attachments (uploaded by this account) the message references; they are deleted when the message vanishes' }),
   })
   .strict();
 export type SendRequest = z.infer<typeof SendRequestSchema>;
@@ -121,6 +129,25 @@ export type FetchResponse = z.infer<typeof FetchResponseSchema>;
 export const AckRequestSchema = z.object({ ids: z.array(EnvelopeIdSchema).min(1).max(LIMITS.MAX_ACK_IDS) }).strict();
 export type AckRequest = z.infer<typeof AckRequestSchema>;
 export const AckResultSchema = z.object({ acked: z.number().int() });
+
+export const ReadRequestSchema = z.object({ ids: z.array(EnvelopeIdSchema).min(1).max(LIMITS.MAX_ACK_IDS) }).strict();
+export type ReadRequest = z.infer<typeof ReadRequestSchema>;
+export const ReadResultSchema = z.object({ lowered: z.number().int().meta({ description: 'read-mode copies whose deadline moved earlier' }) });
+
+/** Envelope types the server itself writes into a queue (no sender; content is UTF-8 JSON, not ciphertext). */
+export const NoticeType = { ExpiryReceipt: 5 } as const;
+
+/** Content of a NoticeType.ExpiryReceipt envelope: a message expired before any device of these accounts received it. */
+export const ExpiryReceiptSchema = z.object({
+  k: z.literal('expired'),
+  clientMessageId: z.string(),
+  expiresAt: z.number().int(),
+  accountIds: z.array(z.string()),
+});
+export type ExpiryReceipt = z.infer<typeof ExpiryReceiptSchema>;
+
+export const ExpiredMessageRefSchema = z.object({ senderAccountId: z.string(), senderDeviceId: z.number().int(), clientMessageId: z.string() });
+export type ExpiredMessageRef = z.infer<typeof ExpiredMessageRefSchema>;
 
 export const ChallengeResponseSchema = z.object({ nonce: z.string(), expiresAt: z.number().int() });
 export type ChallengeResponse = z.infer<typeof ChallengeResponseSchema>;

@@ -11,6 +11,7 @@ import {
   type ClientToServerEvents,
   type DeliveredEnvelope,
   type ErrorCode,
+  type ExpiredEvent,
   type FetchResponse,
   type KeyCountsResponse,
   type BundlesResponse,
@@ -52,7 +53,7 @@ const KEY_IDENTITY = 'identity';
 const KEY_TOKEN = 'token';
 const KEY_SEEN = 'seen';
 const OUTBOX = 'outbox/';
-const PERMANENT_SEND_ERRORS = new Set<ErrorCode>(['DEVICE_MISMATCH', 'ACCOUNT_NOT_FOUND']);
+const PERMANENT_SEND_ERRORS = new Set<ErrorCode>(['DEVICE_MISMATCH', 'ACCOUNT_NOT_FOUND', 'ALREADY_EXPIRED']);
 
 /**
  * The Umbra client: identity, registration (with proof of work), authentication, a socket that
@@ -64,7 +65,13 @@ export class UmbraClient {
   private identityValue: LocalIdentity | undefined;
   private token: { token: string; expiresAt: number } | undefined;
   private socket: Socket<ServerToClientEvents, ClientToServerEvents> | undefined;
-  private readonly handlers = { message: new Set<MessageHandler>(), queueEmpty: new Set<() => void>(), devicesChanged: new Set<(v: number) => void>(), revoked: new Set<(reason: string) => void>() };
+  private readonly handlers = {
+    message: new Set<MessageHandler>(),
+    queueEmpty: new Set<() => void>(),
+    devicesChanged: new Set<(v: number) => void>(),
+    revoked: new Set<(reason: string) => void>(),
+    expired: new Set<(ev: ExpiredEvent) => void | Promise<void>>(),
+  };
   private readonly seen: string[] = [];
   private readonly seenSet = new Set<string>();
   private inbox: Promise<void> = Promise.resolve();
@@ -233,6 +240,8 @@ export class UmbraClient {
   on(event: 'queueEmpty', handler: () => void): void;
   on(event: 'devicesChanged', handler: (listVersion: number) => void): void;
   on(event: 'revoked', handler: (reason: string) => void): void;
+  /** The server deleted envelopes of this device because their messages vanished. */
+  on(event: 'expired', handler: (ev: ExpiredEvent) => void | Promise<void>): void;
   on(event: keyof UmbraClient['handlers'], handler: (...args: never[]) => unknown): void {
     (this.handlers[event] as Set<unknown>).add(handler);
   }
@@ -287,6 +296,11 @@ export class UmbraClient {
         .catch(() => undefined)
         .finally(() => (this.refilling = undefined));
     });
+    socket.on(ServerEvent.Expired, (ev) => {
+      this.inbox = this.inbox.then(async () => {
+        for (const h of this.handlers.expired) await Promise.resolve(h(ev)).catch(() => undefined);
+      });
+    });
     socket.on(ServerEvent.DevicesChanged, ({ listVersion }) => {
       for (const h of this.handlers.devicesChanged) h(listVersion);
     });
@@ -315,13 +329,29 @@ export class UmbraClient {
     return this.deliverEntry(entry);
   }
 
-  /** Entries left by an earlier run are retried on every (re)connect. */
+  /** Entries left by an earlier run are retried on every (re)connect; vanished ones are dropped. */
   private async flushOutbox(): Promise<void> {
     for (const key of await this.opts.store.keys(OUTBOX)) {
       const raw = await this.opts.store.get(key);
       if (!raw || this.inFlight.has(key)) continue;
-      this.deliverEntry(JSON.parse(raw) as OutboxEntry).catch(() => undefined);
+      const entry = JSON.parse(raw) as OutboxEntry;
+      if (entry.request.expiresAt && entry.request.expiresAt <= this.now()) {
+        await this.opts.store.delete(key);
+        continue;
+      }
+      this.deliverEntry(entry).catch(() => undefined);
     }
+  }
+
+  /** Read report (PROTOCOL.md §8): these envelopes were displayed; read-mode copies still stored start their timer. */
+  async markRead(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const socket = this.socket;
+    if (socket?.connected) {
+      await new Promise<void>((resolve) => socket.timeout(5000).emit(ClientEvent.Read, { ids }, () => resolve()));
+      return;
+    }
+    await this.api('POST', ROUTES.readMessages.path, { ids });
   }
 
   private readonly inFlight = new Map<string, Promise<SendResult>>();

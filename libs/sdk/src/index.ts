@@ -7,3 +7,5 @@ export * from './prekeys';
 export * from './messenger';
 export * from './mutex';
 export * from './linking';
+export * from './history';
+export * from './files';

@@ -12,6 +12,7 @@ import {
   decodeContent,
   deserializeRatchetState,
   encodeContent,
+  envelopeExpiry,
   encodePreKeyMessage,
   hexEncode,
   initInitiator,
@@ -45,9 +46,10 @@ import {
   type SignedDeviceList,
 } from '@umbra/crypto';
 import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
-import type { DeliveredEnvelope, SendResult } from '@umbra/protocol';
+import { ExpiryReceiptSchema, NoticeType, type DeliveredEnvelope, type ExpiryReceipt, type SendResult } from '@umbra/protocol';
 import type { UmbraClient } from './client';
 import { UmbraApiError } from './errors';
+import { History, type HistoryEntry, type Timer } from './history';
 import { Mutex } from './mutex';
 import type { KeyValueStore } from './store';
 
@@ -61,6 +63,15 @@ export interface ReceivedMessage {
   /** The sending device is in its account's current, verified device list. */
   verified: boolean;
   serverTimestamp: number;
+  /** For sync copies: the account our other device sent it to. */
+  dest?: string;
+  /** The envelope it arrived in (server id and clientMessageId). */
+  envelopeId?: string;
+  clientMessageId?: string;
+  /** The conversation: the peer account, or the group id. */
+  conv?: string;
+  /** When this device deletes it (vanishing messages), or null. */
+  deleteAt?: number | null;
 }
 
 interface SessionRecord {
@@ -75,7 +86,10 @@ const SEEN = 'seen-content';
 const GROUP = (gid: string) => `group/${gid}`;
 const OWN_CHAIN = (gid: string) => `skchain/own/${gid}`;
 const IN_CHAIN = (senderHex: string, device: number, gid: string, epoch: number, chainId: number) => `skchain/in/${senderHex}/${device}/${gid}/${epoch}/${chainId}`;
+const TIMER = (conv: string) => `timer/${conv}`;
 const REKEY_AFTER_MS = 7 * 86_400_000;
+/** Content kinds that are shown to the user (and kept in the history); the rest are control. */
+const USER_KINDS = new Set(['text', 'att', 'react', 'edit', 'call']);
 const REKEY_AFTER_MESSAGES = 1000;
 
 /** Group state under the single-writer admin model of §6. */
@@ -104,27 +118,70 @@ export class Messenger {
   private readonly errorHandlers = new Set<(err: unknown, env: DeliveredEnvelope) => void>();
   private seen: string[] = [];
   private readonly retryHandlers = new Set<(r: { from: string; device: number; failedClientMessageId?: string }) => void>();
+  private readonly receiptHandlers = new Set<(r: ExpiryReceipt) => void>();
+  private readonly timerHandlers = new Set<(conv: string, timer: Timer | null) => void>();
 
   private constructor(
     readonly client: UmbraClient,
     private readonly store: KeyValueStore,
     private readonly now: () => number,
+    /** This device's message history, with vanishing timers enforced (§8). */
+    readonly history: History,
   ) {}
 
   static async open(client: UmbraClient, store: KeyValueStore, now: () => number = () => Date.now()): Promise<Messenger> {
-    const m = new Messenger(client, store, now);
+    const m = new Messenger(client, store, now, await History.open(store, now));
     m.seen = JSON.parse((await store.get(SEEN)) ?? '[]') as string[];
     client.on('message', (env) => m.receive(env));
+    client.on('expired', async (ev) => {
+      await m.history.deleteByEnvelopes(ev.messages.map((r) => `${r.senderAccountId}:${r.senderDeviceId}:${r.clientMessageId}`));
+    });
     return m;
+  }
+
+  /** The vanishing timer of a conversation (peer account or group id), or null. */
+  async timer(conv: string): Promise<Timer | null> {
+    const raw = await this.store.get(TIMER(conv));
+    return raw ? (JSON.parse(raw) as Timer) : null;
+  }
+
+  /**
+   * Sets the conversation timer (§8) and tells the peer with an E2EE Content{k:"exp_set"}; every
+   * later message carries it inside the ciphertext and in the envelope for the servers.
+   */
+  async setTimer(peer: string, timer: Timer | null): Promise<SendResult> {
+    await this.saveTimer(peer, timer);
+    return this.sendContent(peer, { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'exp_set', t: timer?.t ?? 0, m: timer?.m ?? 'send' });
+  }
+
+  /** Marks a received message as displayed: a read-mode timer starts, here and for the copy the server may still hold. */
+  async markRead(conv: string, id: string): Promise<HistoryEntry | undefined> {
+    const e = await this.history.markRead(conv, id);
+    if (e?.envelopeId && e.content.exp?.m === 'read') await this.client.markRead([e.envelopeId]).catch(() => undefined);
+    return e;
+  }
+
+  private async saveTimer(conv: string, timer: Timer | null): Promise<void> {
+    const current = await this.timer(conv);
+    if (JSON.stringify(current) === JSON.stringify(timer)) return;
+    if (timer) await this.store.set(TIMER(conv), JSON.stringify(timer));
+    else await this.store.delete(TIMER(conv));
+    for (const h of this.timerHandlers) h(conv, timer);
   }
 
   on(event: 'message', handler: (m: ReceivedMessage) => void | Promise<void>): void;
   on(event: 'error', handler: (err: unknown, env: DeliveredEnvelope) => void): void;
   /** A peer could not decrypt one of our messages and started a new session; resend if it matters. */
   on(event: 'retry', handler: (r: { from: string; device: number; failedClientMessageId?: string }) => void): void;
-  on(event: 'message' | 'error' | 'retry', handler: unknown): void {
+  /** One of our messages vanished before any device of these accounts received it. */
+  on(event: 'expiryReceipt', handler: (r: ExpiryReceipt) => void): void;
+  /** A conversation's timer changed (set here, by the peer's exp_set, or adopted from a message). */
+  on(event: 'timer', handler: (conv: string, timer: Timer | null) => void): void;
+  on(event: 'message' | 'error' | 'retry' | 'expiryReceipt' | 'timer', handler: unknown): void {
     if (event === 'message') this.handlers.add(handler as (m: ReceivedMessage) => void);
     else if (event === 'error') this.errorHandlers.add(handler as (err: unknown, env: DeliveredEnvelope) => void);
+    else if (event === 'expiryReceipt') this.receiptHandlers.add(handler as (r: ExpiryReceipt) => void);
+    else if (event === 'timer') this.timerHandlers.add(handler as (conv: string, timer: Timer | null) => void);
     else this.retryHandlers.add(handler as (r: { from: string; device: number; failedClientMessageId?: string }) => void);
   }
 
@@ -144,8 +201,21 @@ export class Messenger {
     return safetyNumber(this.client.identity.aik, peerAik);
   }
 
+  /** Sends a text under the conversation's timer (unless `extra.exp` says otherwise) and keeps it in the history. */
   async sendText(peer: string, text: string, extra: Partial<Content> = {}): Promise<SendResult> {
-    return this.sendContent(peer, { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'text', text, ...extra });
+    return this.sendUserContent(peer, { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'text', text, ...extra });
+  }
+
+  /** Sends a user-visible Content (text, att, …) under the conversation's timer and records it in the history. */
+  async sendUserContent(peer: string, content: Content): Promise<SendResult> {
+    const timer = content.exp === undefined ? await this.timer(peer) : null;
+    const c: Content = timer ? { ...content, exp: timer } : content;
+    const result = await this.sendContent(peer, c);
+    await this.history.add({
+      conv: peer, id: c.id, from: this.client.identity.accountIdText, fromDevice: this.client.identity.device.deviceId, outgoing: true,
+      content: c, serverTimestamp: result.serverTimestamp, receivedAt: this.now(), deleteAt: History.deadline(c, result.serverTimestamp, this.now(), true),
+    });
+    return result;
   }
 
   /** Sends one Content to every device of `peer` and a sync copy to our other devices. */
@@ -191,7 +261,10 @@ export class Messenger {
         return out;
       });
       try {
-        return await this.client.send({ clientMessageId, recipients, ...(content.exp ? this.expiryFields(content) : {}) });
+        // A vanishing message names the attachment it carries, so the servers delete the file with it
+        // (only when this account uploaded it: a forwarded pointer is left alone).
+        const attachments = content.exp && content.k === 'att' && typeof content.oid === 'string' ? { attachments: [content.oid] } : {};
+        return await this.client.send({ clientMessageId, recipients, ...(content.exp ? this.expiryFields(content) : {}), ...attachments });
       } catch (err) {
         if (err instanceof UmbraApiError && err.code === 'DEVICE_MISMATCH' && attempt < 3) continue;
         throw err;
@@ -253,7 +326,10 @@ export class Messenger {
     if (!state) throw new Error('unknown group');
     const me = this.client.identity;
     const self = parseDeviceCertificate(me.device.certificate);
-    const content = encodeContent({ v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'text', text, gid });
+    const timer = await this.timer(gid);
+    const groupContent: Content = { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'text', text, gid, ...(timer ? { exp: timer } : {}) };
+    const content = encodeContent(groupContent);
+    const expiry = timer ? this.expiryFields(groupContent) : {};
     const clientMessageId = b64uEncode(randomBytes(16));
     for (let attempt = 0; ; attempt++) {
       const lists = new Map<string, SignedDeviceList>();
@@ -279,7 +355,12 @@ export class Messenger {
       await this.store.set(OWN_CHAIN(gid), JSON.stringify({ chain: serializeSenderChain(enc.chain), distributed } satisfies OwnChainRecord));
       const body = b64uEncode(enc.message);
       try {
-        return await this.client.send({ clientMessageId, recipients: targets.map((t) => ({ accountId: t.account, deviceId: t.deviceId, type: 3 as const, content: body })) });
+        const result = await this.client.send({ clientMessageId, recipients: targets.map((t) => ({ accountId: t.account, deviceId: t.deviceId, type: 3 as const, content: body })), ...expiry });
+        await this.history.add({
+          conv: gid, id: groupContent.id, from: me.accountIdText, fromDevice: me.device.deviceId, outgoing: true,
+          content: groupContent, serverTimestamp: result.serverTimestamp, receivedAt: this.now(), deleteAt: History.deadline(groupContent, result.serverTimestamp, this.now(), true),
+        });
+        return result;
       } catch (err) {
         if (err instanceof UmbraApiError && err.code === 'DEVICE_MISMATCH' && attempt < 3) continue;
         throw err;
@@ -299,6 +380,12 @@ export class Messenger {
       const chain = chainFromSkdm(c as never, this.now());
       const gid = b64uEncode(chain.gid);
       await this.store.set(IN_CHAIN(hexEncode(decodeAccountId(msg.from)), msg.fromDevice, gid, chain.epoch, chain.chainId), serializeSenderChain(chain));
+      return true;
+    }
+    if (c.k === 'exp_set') {
+      const conv = typeof c.gid === 'string' ? c.gid : msg.sync ? msg.dest : msg.from;
+      const t = typeof c.t === 'number' && Number.isInteger(c.t) && c.t >= 1 && c.t <= 0xffff_ffff ? c.t : 0;
+      if (conv) await this.saveTimer(conv, t > 0 ? { t, m: c.m === 'read' ? 'read' : 'send' } : null);
       return true;
     }
     if (c.k === 'retry') {
@@ -334,8 +421,7 @@ export class Messenger {
   }
 
   private expiryFields(c: Content): { expiresAt: number; readTtlS: number } {
-    const t = c.exp!.t;
-    return c.exp!.m === 'send' ? { expiresAt: c.ts + 1000 * t, readTtlS: 0 } : { expiresAt: c.ts + 1000 * t + 2_592_000_000, readTtlS: t };
+    return envelopeExpiry(c);
   }
 
   private startSession(cert: DeviceCertificate, bundleB64: string): RatchetState {
@@ -380,15 +466,23 @@ export class Messenger {
   }
 
   private async receive(env: DeliveredEnvelope): Promise<void> {
+    if (env.type === NoticeType.ExpiryReceipt && env.senderAccountId === null) {
+      const parsed = ExpiryReceiptSchema.safeParse(safeJson(b64uDecode(env.content)));
+      if (parsed.success) for (const h of this.receiptHandlers) h(parsed.data);
+      return;
+    }
     try {
       const msg = await this.lock.run(() => this.decrypt(env));
       if (!msg) return;
+      msg.envelopeId = env.id;
+      msg.clientMessageId = env.clientMessageId;
       const key = `${msg.from}:${msg.content.id}`;
       if (this.seen.includes(key)) return;
       this.seen.push(key);
       if (this.seen.length > 10_000) this.seen.shift();
       await this.store.set(SEEN, JSON.stringify(this.seen));
       if (await this.lock.run(() => this.applyControl(msg))) return;
+      if (!(await this.keep(msg))) return;
       for (const h of this.handlers) await h(msg);
     } catch (err) {
       for (const h of this.errorHandlers) h(err, env);
@@ -398,6 +492,27 @@ export class Messenger {
         });
       }
     }
+  }
+
+  /**
+   * Applies §8 to a user message: one whose deadline has passed is dropped unseen (a device that was
+   * offline never shows it); the conversation adopts the message's timer; the rest goes to the history.
+   */
+  private async keep(msg: ReceivedMessage): Promise<boolean> {
+    const c = msg.content;
+    if (!USER_KINDS.has(c.k)) return true;
+    const now = this.now();
+    const conv = typeof c.gid === 'string' ? c.gid : msg.sync ? (msg.dest ?? msg.from) : msg.from;
+    const deleteAt = History.deadline(c, msg.serverTimestamp, now, msg.sync);
+    msg.conv = conv;
+    msg.deleteAt = deleteAt;
+    if (deleteAt !== null && deleteAt <= now) return false;
+    const exp = c.exp && Number.isInteger(c.exp.t) && c.exp.t >= 1 ? { t: c.exp.t, m: c.exp.m === 'read' ? ('read' as const) : ('send' as const) } : null;
+    await this.saveTimer(conv, exp);
+    return this.history.add({
+      conv, id: c.id, from: msg.from, fromDevice: msg.fromDevice, outgoing: msg.sync, content: c, serverTimestamp: msg.serverTimestamp,
+      receivedAt: now, deleteAt, envelope: `${msg.from}:${msg.fromDevice}:${msg.clientMessageId ?? ''}`, ...(msg.envelopeId ? { envelopeId: msg.envelopeId } : {}),
+    });
   }
 
   private readonly lastRetry = new Map<string, number>();
@@ -483,7 +598,10 @@ export class Messenger {
     const verified = list.devices.some((d) => d.deviceId === env.senderDeviceId && bytesEqual(d.aik, senderCert.aik));
     if (content.k === 'sync') {
       if (!bytesEqual(senderId, me.accountId)) throw new CryptoError('MALFORMED', 'sync content from another account');
-      return { from: env.senderAccountId, fromDevice: env.senderDeviceId, content: content.inner as Content, sync: true, verified, serverTimestamp: env.serverTimestamp };
+      return {
+        from: env.senderAccountId, fromDevice: env.senderDeviceId, content: content.inner as Content, sync: true, verified, serverTimestamp: env.serverTimestamp,
+        ...(typeof content.dest === 'string' ? { dest: content.dest } : {}),
+      };
     }
     return { from: env.senderAccountId, fromDevice: env.senderDeviceId, content, sync: false, verified, serverTimestamp: env.serverTimestamp };
   }
@@ -494,5 +612,13 @@ export class Messenger {
     const cached = raw ? parseSignedDeviceList(b64uDecode(raw)) : undefined;
     if (cached && (deviceId === undefined || cached.devices.some((d) => d.deviceId === deviceId))) return cached;
     return this.deviceList(accountIdText);
+  }
+}
+
+function safeJson(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes)) as unknown;
+  } catch {
+    return undefined;
   }
 }

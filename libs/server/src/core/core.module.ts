@@ -8,6 +8,8 @@ import { createDataSource } from '../database/data-source';
 import { AccountsRepository } from '../database/accounts.repository';
 import { TokensRepository } from '../database/tokens.repository';
 import { EnvelopesRepository } from '../database/envelopes.repository';
+import { ExpiryKeysRepository } from '../database/expiry-keys.repository';
+import { EnvelopeSealer } from '../database/envelope-sealer';
 import { PrekeysRepository } from '../database/prekeys.repository';
 import { createRedis, type Redis } from '../redis/redis';
 import { Bus } from '../redis/bus';
@@ -20,6 +22,7 @@ import { AuthGuard } from '../auth/auth.guard';
 import { HealthService } from '../health/health.service';
 import { HealthController } from '../health/health.controller';
 import { QueueRegistry } from '../queues/queue.registry';
+import { ExpiryScheduler } from '../queues/expiry.scheduler';
 
 export const REDIS = Symbol('REDIS');
 export const REDIS_SUBSCRIBER = Symbol('REDIS_SUBSCRIBER');
@@ -78,7 +81,9 @@ export class CoreModule {
         },
         { provide: AccountsRepository, inject: [DataSource], useFactory: (ds: DataSource) => new AccountsRepository(ds) },
         { provide: TokensRepository, inject: [DataSource], useFactory: (ds: DataSource) => new TokensRepository(ds) },
-        { provide: EnvelopesRepository, inject: [DataSource], useFactory: (ds: DataSource) => new EnvelopesRepository(ds) },
+        { provide: ExpiryKeysRepository, inject: [DataSource], useFactory: (ds: DataSource) => new ExpiryKeysRepository(ds) },
+        { provide: EnvelopeSealer, inject: [ExpiryKeysRepository], useFactory: (k: ExpiryKeysRepository) => new EnvelopeSealer(k, config.EXPIRY_KEY_WINDOW_S * 1000) },
+        { provide: EnvelopesRepository, inject: [DataSource, EnvelopeSealer], useFactory: (ds: DataSource, s: EnvelopeSealer) => new EnvelopesRepository(ds, s) },
         { provide: PrekeysRepository, inject: [DataSource], useFactory: (ds: DataSource) => new PrekeysRepository(ds) },
         { provide: PresenceStore, inject: [REDIS], useFactory: (r: Redis) => new PresenceStore(r, prefix) },
         { provide: RateLimiter, inject: [REDIS], useFactory: (r: Redis) => new RateLimiter(r, prefix, (bucket) => metrics.rateLimited.inc({ bucket })) },
@@ -91,12 +96,13 @@ export class CoreModule {
         },
         { provide: HealthService, inject: [DataSource, REDIS], useFactory: (ds: DataSource, r: Redis) => new HealthService(ds, r) },
         { provide: QueueRegistry, useFactory: () => new QueueRegistry(config.REDIS_URL.reveal(), prefix) },
+        { provide: ExpiryScheduler, inject: [QueueRegistry], useFactory: (q: QueueRegistry) => new ExpiryScheduler(q) },
         AuthGuard,
         CoreLifecycle,
       ],
       exports: [
-        APP_CONFIG, LOGGER, Metrics, Clock, DataSource, REDIS, Bus, AccountsRepository, TokensRepository, EnvelopesRepository, PrekeysRepository,
-        PresenceStore, RateLimiter, ChallengeStore, TokenService, AuthResponseVerifier, HealthService, AuthGuard, QueueRegistry,
+        APP_CONFIG, LOGGER, Metrics, Clock, DataSource, REDIS, Bus, AccountsRepository, TokensRepository, EnvelopesRepository, PrekeysRepository, ExpiryKeysRepository, EnvelopeSealer,
+        PresenceStore, RateLimiter, ChallengeStore, TokenService, AuthResponseVerifier, HealthService, AuthGuard, QueueRegistry, ExpiryScheduler,
       ],
     };
   }

@@ -5,3 +5,6 @@ export * from './tokens.repository';
 export * from './prekeys.repository';
 export * from './envelopes.repository';
 export * from './envelope.mapper';
+export * from './expiry-keys.repository';
+export * from './envelope-sealer';
+export * from './attachments.repository';

@@ -24,6 +24,12 @@ export class Metrics {
   readonly jobDuration: Histogram<'queue'>;
   readonly sweptRows: Counter<'table'>;
   readonly registrations: Counter;
+  readonly attachmentUploads: Counter<'event'>;
+  readonly attachmentBytesUploaded: Counter;
+  readonly messagesExpired: Counter<'path'>;
+  readonly expiryLag: Histogram;
+  readonly expiryReceipts: Counter;
+  readonly expiryKeysDestroyed: Counter;
 
   constructor(service: string, defaults: boolean) {
     this.registry.setDefaultLabels({ service });
@@ -47,5 +53,11 @@ export class Metrics {
     this.jobDuration = new Histogram({ name: 'umbra_job_duration_seconds', help: 'Time a worker spent on a BullMQ job', labelNames: ['queue'], buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5], registers: r });
     this.sweptRows = new Counter({ name: 'umbra_swept_rows_total', help: 'Rows deleted by the retention/expiry sweep', labelNames: ['table'], registers: r });
     this.registrations = new Counter({ name: 'umbra_registrations_total', help: 'Accounts registered', registers: r });
+    this.attachmentUploads = new Counter({ name: 'umbra_attachment_uploads_total', help: 'Attachment uploads by event: started, completed, aborted (by the uploader), rejected (size mismatch), abandoned (timed out), expired', labelNames: ['event'], registers: r });
+    this.attachmentBytesUploaded = new Counter({ name: 'umbra_attachment_bytes_uploaded_total', help: 'Encrypted attachment bytes in completed uploads', registers: r });
+    this.messagesExpired = new Counter({ name: 'umbra_envelopes_expired_total', help: 'Stored envelopes deleted because their message vanished, by path (job or sweep)', labelNames: ['path'], registers: r });
+    this.expiryLag = new Histogram({ name: 'umbra_expiry_lag_seconds', help: 'Due time of a vanishing message to the deletion of its copies', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 60, 300], registers: r });
+    this.expiryReceipts = new Counter({ name: 'umbra_expiry_receipts_total', help: 'Expiry receipts: messages that vanished before any device of a recipient account received them', registers: r });
+    this.expiryKeysDestroyed = new Counter({ name: 'umbra_expiry_keys_destroyed_total', help: 'Crypto-shredding window keys destroyed', registers: r });
   }
 }

@@ -9,6 +9,7 @@ export const Jobs = {
   relayBatch: 'relay-batch',
   ackBatch: 'ack-batch',
   sweep: 'sweep',
+  expireMessage: 'expire-message',
 } as const;
 
 export interface RelaySend {
@@ -19,6 +20,7 @@ export interface RelaySend {
   clientMessageId: string;
   expiresAt: number;
   readTtlS: number;
+  attachments?: string[];
   recipients: { account: string; deviceId: number; type: number; content: string }[];
 }
 
@@ -32,3 +34,14 @@ export interface AckBatchJob {
 }
 
 export type SweepJob = Record<string, never>;
+
+/** Expire one vanishing message at `dueAt` (delayed job; id from expireJobId()). The job's data is deleted when it completes. */
+export interface ExpireMessageJob {
+  /** hex sender account */
+  a: string;
+  /** sender device */
+  d: number;
+  /** base64url clientMessageId */
+  c: string;
+  dueAt: number;
+}

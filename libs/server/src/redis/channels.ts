@@ -1,4 +1,4 @@
-import type { DeliveredEnvelope, ErrorCode, SendResult } from '@umbra/protocol';
+import type { DeliveredEnvelope, ErrorCode, ExpiredMessageRef, SendResult } from '@umbra/protocol';
 
 /**
  * Every pub/sub channel and its payload. Services publish and subscribe only through these.
@@ -30,7 +30,16 @@ export type StoredOutcome = { ok: true; result: SendResult } | { ok: false; code
 
 export type GatewayMessage =
   | { kind: 'deliver'; items: DeliverItem[] }
-  | { kind: 'stored'; results: { requestId: string; outcome: StoredOutcome }[] };
+  | { kind: 'stored'; results: { requestId: string; outcome: StoredOutcome }[] }
+  | { kind: 'expired'; items: ExpiredItem[] };
+
+/** Envelopes of one connected device deleted by expiry, and the messages they belonged to. */
+export interface ExpiredItem {
+  /** deviceKey() of the recipient */
+  to: string;
+  ids: string[];
+  messages: ExpiredMessageRef[];
+}
 
 export interface DevicesChangedMessage {
   /** hex account id */

@@ -1,10 +1,13 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { APP_CONFIG, Clock, EnvelopesRepository, LOGGER, Metrics, TokensRepository, type AppConfig, type Logger } from '@umbra/server';
+import { APP_CONFIG, AttachmentReaper, Clock, EnvelopesRepository, ExpiryKeysRepository, LOGGER, Metrics, TokensRepository, type AppConfig, type Logger } from '@umbra/server';
+import { ExpiryService } from '../expiry/expiry.service';
 
 /**
- * Deletes, in bounded batches, every envelope past its deadline (expiry or maximum retention),
- * expired send records and expired tokens. It runs on a timer in every instance and keeps no
- * state in Redis, so a flushed Redis delays nothing; batches of concurrent instances never overlap.
+ * Deletes, in bounded batches, every vanishing message past its expiry (with the same reports as the
+ * expiry jobs), every other envelope past its deadline (read-mode deadline or maximum retention),
+ * expired send records and tokens, then destroys the keys of ended expiry windows. It runs on a
+ * timer in every instance and keeps no state in Redis, so a flushed Redis delays nothing by more
+ * than SWEEP_INTERVAL_MS; batches of concurrent instances never overlap (SKIP LOCKED).
  */
 @Injectable()
 export class SweepService implements OnModuleInit, OnModuleDestroy {
@@ -16,6 +19,9 @@ export class SweepService implements OnModuleInit, OnModuleDestroy {
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(EnvelopesRepository) private readonly envelopes: EnvelopesRepository,
     @Inject(TokensRepository) private readonly tokens: TokensRepository,
+    @Inject(ExpiryKeysRepository) private readonly keys: ExpiryKeysRepository,
+    @Inject(ExpiryService) private readonly expiry: ExpiryService,
+    @Inject(AttachmentReaper) private readonly attachments: AttachmentReaper,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(Metrics) private readonly metrics: Metrics,
   ) {}
@@ -35,9 +41,16 @@ export class SweepService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** One full pass; returns what it deleted. */
-  async sweep(): Promise<{ envelopes: number; sends: number; tokens: number }> {
+  async sweep(): Promise<{ messages: number; envelopes: number; sends: number; tokens: number; keys: number; attachments: number }> {
     const now = this.clock.now();
-    const total = { envelopes: 0, sends: 0, tokens: 0 };
+    const total = { messages: 0, envelopes: 0, sends: 0, tokens: 0, keys: 0, attachments: 0 };
+    for (;;) {
+      const outcome = await this.envelopes.expireDueMessages(now, this.config.SWEEP_BATCH);
+      await this.expiry.report(outcome, now, 'sweep');
+      total.messages += outcome.messages.length;
+      total.envelopes += outcome.copies.length;
+      if (outcome.messages.length < this.config.SWEEP_BATCH) break;
+    }
     for (;;) {
       const n = await this.envelopes.deleteOverdue(now, this.config.SWEEP_BATCH);
       total.envelopes += n.envelopes;
@@ -49,10 +62,14 @@ export class SweepService implements OnModuleInit, OnModuleDestroy {
       total.tokens += n;
       if (n < this.config.SWEEP_BATCH) break;
     }
+    // media-upload reaps these too; whichever instance locks a row first deletes it.
+    total.attachments = await this.attachments.reapAll(now, this.config.SWEEP_BATCH);
+    total.keys = await this.keys.destroyEnded(now, this.config.EXPIRY_KEY_WINDOW_S * 1000);
+    this.metrics.expiryKeysDestroyed.inc(total.keys);
     this.metrics.sweptRows.inc({ table: 'envelopes' }, total.envelopes);
     this.metrics.sweptRows.inc({ table: 'message_sends' }, total.sends);
     this.metrics.sweptRows.inc({ table: 'auth_tokens' }, total.tokens);
-    if (total.envelopes + total.sends + total.tokens > 0) this.logger.info(total, 'sweep deleted overdue rows');
+    if (Object.values(total).some((n) => n > 0)) this.logger.info(total, 'sweep deleted overdue rows');
     return total;
   }
 

@@ -21,6 +21,7 @@ import {
   type AppConfig,
   type AuthContext,
   type DevicesChangedMessage,
+  type ExpiredItem,
   type GatewayMessage,
   type KeysLowMessage,
   type Logger,
@@ -68,6 +69,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
   async onModuleInit(): Promise<void> {
     this.relay.onMessage((msg: GatewayMessage) => {
       if (msg.kind === 'deliver') this.deliver(msg.items);
+      else if (msg.kind === 'expired') this.expired(msg.items);
     });
     await this.bus.subscribe<DevicesChangedMessage>(Channels.devicesChanged(this.config.REDIS_PREFIX), (msg) => this.onDevicesChanged(msg));
     await this.bus.subscribe<KeysLowMessage>(Channels.keysLow(this.config.REDIS_PREFIX), (msg) => {
@@ -171,6 +173,8 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     for (const item of items) {
       const conn = this.connections.get(item.to);
       if (!conn) continue;
+      // Never deliver what has vanished, even if its expiry job has not run yet.
+      if (item.envelope.expiresAt > 0 && item.envelope.expiresAt <= now) continue;
       if (conn.draining) {
         conn.buffered.push(item.envelope);
         continue;
@@ -187,6 +191,18 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
       conn.unacked += messages.length;
       conn.socket.emit(ServerEvent.Messages, { messages });
       this.metrics.messagesDelivered.inc({ path: 'live' }, messages.length);
+    }
+  }
+
+  private expired(items: ExpiredItem[]): void {
+    for (const item of items) {
+      const conn = this.connections.get(item.to);
+      if (!conn) continue;
+      if (conn.draining) {
+        const gone = new Set(item.ids);
+        conn.buffered = conn.buffered.filter((e) => !gone.has(e.id));
+      }
+      conn.socket.emit(ServerEvent.Expired, { ids: item.ids, messages: item.messages });
     }
   }
 

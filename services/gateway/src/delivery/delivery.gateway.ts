@@ -5,6 +5,7 @@ import {
   AckRequestSchema,
   ClientEvent,
   LIMITS,
+  ReadRequestSchema,
   SendRequestSchema,
   WS_PATH,
   type WsAck,
@@ -24,6 +25,7 @@ import {
   type AppConfig,
   type Logger,
 } from '@umbra/server';
+import { ReadService } from '../messages/read.service';
 import { SendService } from '../messages/send.service';
 import { AckClient } from './ack.client';
 import { ConnectionsService, type ClientSocket } from './connections.service';
@@ -49,6 +51,7 @@ export class DeliveryGateway implements OnGatewayInit, OnGatewayConnection, OnGa
     @Inject(ConnectionsService) private readonly connections: ConnectionsService,
     @Inject(SendService) private readonly sends: SendService,
     @Inject(AckClient) private readonly acks: AckClient,
+    @Inject(ReadService) private readonly reads: ReadService,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(Metrics) private readonly metrics: Metrics,
   ) {}
@@ -104,6 +107,17 @@ export class DeliveryGateway implements OnGatewayInit, OnGatewayConnection, OnGa
       } catch (err) {
         reply?.(this.failure(err));
       }
+    });
+
+    socket.on(ClientEvent.Read, (payload: unknown, ack: unknown) => {
+      const reply = typeof ack === 'function' ? (ack as (res: WsAck<unknown>) => void) : undefined;
+      withCorrelationId(newCorrelationId(), () => {
+        const work = async () => this.reads.markRead(auth, parseOrThrow(ReadRequestSchema, payload).ids);
+        work().then(
+          (data) => reply?.({ ok: true, data }),
+          (err: unknown) => reply?.(this.failure(err)),
+        );
+      });
     });
 
     this.connections.connect(socket, auth).catch((err: unknown) => {

@@ -1,7 +1,8 @@
 import { Body, Controller, Get, HttpCode, Inject, Post, Query, UseGuards } from '@nestjs/common';
-import { AckRequestSchema, FetchQuerySchema, LIMITS, SendRequestSchema, type AckRequest, type FetchResponse, type SendRequest } from '@umbra/protocol';
+import { AckRequestSchema, FetchQuerySchema, LIMITS, ReadRequestSchema, SendRequestSchema, type AckRequest, type FetchResponse, type ReadRequest, type SendRequest } from '@umbra/protocol';
 import { AuthGuard, Clock, CurrentDevice, EnvelopesRepository, ZodPipe, toDeliveredEnvelope, type AuthContext } from '@umbra/server';
 import { AckClient } from '../delivery/ack.client';
+import { ReadService } from './read.service';
 import { SendService } from './send.service';
 
 /** REST equivalents of the socket events, for clients without a socket. */
@@ -12,6 +13,7 @@ export class MessagesController {
     @Inject(SendService) private readonly sends: SendService,
     @Inject(EnvelopesRepository) private readonly envelopes: EnvelopesRepository,
     @Inject(AckClient) private readonly acks: AckClient,
+    @Inject(ReadService) private readonly reads: ReadService,
     @Inject(Clock) private readonly clock: Clock,
   ) {}
 
@@ -33,5 +35,11 @@ export class MessagesController {
   ack(@CurrentDevice() auth: AuthContext, @Body(new ZodPipe(AckRequestSchema)) body: AckRequest) {
     this.acks.ack(auth, body.ids);
     return { acked: body.ids.length };
+  }
+
+  @Post('read')
+  @HttpCode(200)
+  read(@CurrentDevice() auth: AuthContext, @Body(new ZodPipe(ReadRequestSchema)) body: ReadRequest) {
+    return this.reads.markRead(auth, body.ids);
   }
 }

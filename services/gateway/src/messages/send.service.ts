@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { decodeAccountId } from '@umbra/crypto';
 import { LIMITS, type DeviceMismatch, type SendRequest, type SendResult } from '@umbra/protocol';
-import { ApiError, Metrics, type AuthContext } from '@umbra/server';
+import { ApiError, Clock, Metrics, type AuthContext } from '@umbra/server';
 import { DeviceSetsCache } from './device-sets.cache';
 import { RelayClient } from './relay.client';
 
@@ -16,10 +16,12 @@ export class SendService {
     @Inject(DeviceSetsCache) private readonly deviceSets: DeviceSetsCache,
     @Inject(RelayClient) private readonly relay: RelayClient,
     @Inject(Metrics) private readonly metrics: Metrics,
+    @Inject(Clock) private readonly clock: Clock,
   ) {}
 
   async send(auth: AuthContext, req: SendRequest): Promise<SendResult> {
     const started = process.hrtime.bigint();
+    if (req.expiresAt && req.expiresAt <= this.clock.now()) throw new ApiError('ALREADY_EXPIRED', 'expiresAt has passed; the message would vanish before delivery');
     let total = 0;
     const byAccount = new Map<string, { text: string; devices: Set<number> }>();
     const recipients: { account: string; deviceId: number; type: number; content: string }[] = [];
@@ -57,6 +59,7 @@ export class SendService {
       clientMessageId: req.clientMessageId,
       expiresAt: req.expiresAt ?? 0,
       readTtlS: req.readTtlS ?? 0,
+      ...(req.attachments && req.attachments.length > 0 ? { attachments: [...new Set(req.attachments)] } : {}),
       recipients,
     });
     this.metrics.storedLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);

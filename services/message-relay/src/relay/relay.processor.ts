@@ -6,6 +6,7 @@ import {
   Channels,
   Clock,
   EnvelopesRepository,
+  ExpiryScheduler,
   Jobs,
   LOGGER,
   Metrics,
@@ -41,6 +42,7 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
     @Inject(Bus) private readonly bus: Bus,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(Metrics) private readonly metrics: Metrics,
+    @Inject(ExpiryScheduler) private readonly expiry: ExpiryScheduler,
   ) {}
 
   onModuleInit(): void {
@@ -68,7 +70,7 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
 
   /** Queue depth per state for `umbra_queue_jobs` (every relay samples; the values are global). */
   async sampleQueueDepths(): Promise<void> {
-    for (const name of [Queues.relay, Queues.ack]) {
+    for (const name of [Queues.relay, Queues.ack, Queues.expiry]) {
       try {
         const counts = await this.queues.queue(name).getJobCounts('waiting', 'active', 'delayed', 'failed');
         for (const [state, n] of Object.entries(counts)) this.metrics.queueDepth.set({ queue: name, state }, n);
@@ -90,6 +92,7 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
         clientMessageId: Buffer.from(s.clientMessageId, 'base64url'),
         expiresAt: s.expiresAt,
         readTtlS: s.readTtlS,
+        ...(s.attachments ? { attachments: s.attachments } : {}),
         recipients: s.recipients.map((r) => ({
           accountId: Buffer.from(r.account, 'hex'),
           deviceId: r.deviceId,
@@ -122,6 +125,11 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
         }
         items.push({ to: keys[i]!, envelope: toDeliveredEnvelope(e, accountText) });
       });
+      // One delayed job per new vanishing message, before the sender hears "stored"; the sweep covers any that are lost.
+      const vanishing = results
+        .filter((r) => !r.duplicate && r.envelopes.length > 0 && r.envelopes[0]!.expiresAt > 0)
+        .map((r) => ({ message: { sender: r.envelopes[0]!.sender!, clientMessageId: r.envelopes[0]!.clientMessageId }, dueAt: r.envelopes[0]!.deleteAt }));
+      await this.expiry.schedule(vanishing, now).catch((err: unknown) => this.logger.warn({ err: String(err), messages: vanishing.length }, 'could not schedule expiry jobs'));
       const prefix = this.config.REDIS_PREFIX;
       const messages: { channel: string; message: GatewayMessage }[] = [...perGateway].map(([gw, items]) => ({
         channel: Channels.deliver(prefix, gw),

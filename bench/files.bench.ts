@@ -1,0 +1,188 @@
+/**
+ * Attachment benchmark (not a test): a file of --size (default 1GiB) through the whole path —
+ * encrypt only, encrypt + upload, download + decrypt — against the embedded S3, with the services
+ * and the store in a child process so this process is only the client. Reports MiB/s per stage,
+ * the peak RSS of the client, raw AES-256-GCM speed (node:crypto on 64 KiB blocks and
+ * `openssl speed`) and the ratio. Prints one JSON object as its last line.
+ *   npm run bench:files -- --size 256MiB
+ */
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import path from 'node:path';
+import { finished } from 'node:stream/promises';
+import { AttachmentEncryptor } from '@umbra/crypto';
+import { MemoryStore, UmbraClient, downloadFile, uploadFile } from '@umbra/sdk';
+import { startStack } from '../scripts/lib/stack';
+
+const MiB = 1024 * 1024;
+
+function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB)?$/i.exec(s);
+  if (!m) throw new Error(`bad --size ${s}`);
+  const unit = { b: 1, kib: 1024, mib: MiB, gib: 1024 * MiB }[(m[2] ?? 'B').toLowerCase() as 'b'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : def;
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Child: the stack (services as their own processes, the embedded S3 in this one). */
+async function serve(): Promise<void> {
+  const prefix = `bf${randomBytes(4).toString('hex')}`;
+  const root = path.resolve(__dirname, '..', '..');
+  const stack = await startStack({
+    env: {
+      ...process.env,
+      DATABASE_URL: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/umbra_bench',
+      REDIS_PREFIX: prefix,
+      LOG_LEVEL: 'warn',
+      POW_DIFFICULTY: '1',
+      PUBLIC_ORIGIN: 'http://127.0.0.1:18180',
+      ATTACHMENT_MAX_BYTES: String(16 * 1024 * MiB),
+    },
+    distDir: path.join(root, 'dist'),
+    edgePort: 18180,
+    host: '127.0.0.1',
+    instances: { gateway: 1, 'message-relay': 1, 'expiry-worker': 0 },
+    basePort: 13100,
+    s3Dir: `/tmp/umbra-bench-files-s3-${prefix}`,
+    s3Port: 19100,
+    log,
+    serviceOutput: 'inherit',
+  });
+  process.send?.({ origin: stack.origin });
+  process.on('message', async () => {
+    await stack.stop();
+    await rm(`/tmp/umbra-bench-files-s3-${prefix}`, { recursive: true, force: true });
+    process.exit(0);
+  });
+}
+
+class RssSampler {
+  peak = 0;
+  private timer: NodeJS.Timeout | undefined;
+  start(): void {
+    this.peak = process.memoryUsage.rss();
+    this.timer = setInterval(() => (this.peak = Math.max(this.peak, process.memoryUsage.rss())), 20);
+  }
+  stop(): number {
+    clearInterval(this.timer);
+    this.peak = Math.max(this.peak, process.memoryUsage.rss());
+    return this.peak;
+  }
+}
+
+async function stage<T>(name: string, bytes: number, fn: () => Promise<T>): Promise<{ name: string; seconds: number; mibPerS: number; peakRssMiB: number; result: T }> {
+  const rss = new RssSampler();
+  rss.start();
+  const t0 = performance.now();
+  const result = await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  const peak = rss.stop();
+  const out = { name, seconds: +seconds.toFixed(3), mibPerS: +(bytes / MiB / seconds).toFixed(1), peakRssMiB: +(peak / MiB).toFixed(1), result };
+  log(`${name}: ${out.mibPerS} MiB/s, ${out.seconds} s, peak RSS ${out.peakRssMiB} MiB`);
+  return out;
+}
+
+function nodeAesGcm(): number {
+  const key = randomBytes(32);
+  const block = randomBytes(65_536);
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < 2000) {
+    const c = createCipheriv('aes-256-gcm', key, randomBytes(12));
+    c.update(block);
+    c.final();
+    c.getAuthTag();
+    n++;
+  }
+  return (n * 65_536) / MiB / ((performance.now() - t0) / 1000);
+}
+
+function opensslAesGcm(): number | undefined {
+  try {
+    const outp = execFileSync('openssl', ['speed', '-evp', 'aes-256-gcm', '-bytes', '65536', '-seconds', '3'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const line = outp.split('\n').find((l) => /^aes-256-gcm/i.test(l.trim()));
+    const kb = Number(line?.trim().split(/\s+/).at(-1)?.replace(/k$/, ''));
+    return Number.isFinite(kb) ? (kb * 1000) / MiB : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(): Promise<void> {
+  const size = parseSize(arg('size', '1GiB'));
+  const work = await import('node:fs/promises').then((fs) => fs.mkdtemp(path.join(tmpdir(), 'umbra-bench-files-')));
+  const src = path.join(work, 'plain.bin');
+  const dst = path.join(work, 'plain.out');
+  let child: ChildProcess | undefined;
+  try {
+    log(`writing a ${(size / MiB).toFixed(0)} MiB test file`);
+    const w = createWriteStream(src);
+    const block = randomBytes(MiB);
+    for (let left = size; left > 0; left -= block.length) if (!w.write(left >= block.length ? block : block.subarray(0, left))) await new Promise<void>((r) => w.once('drain', () => r()));
+    w.end();
+    await finished(w);
+
+    const nodeMiBs = nodeAesGcm();
+    const opensslMiBs = opensslAesGcm();
+    log(`raw AES-256-GCM, 64 KiB blocks: node:crypto ${nodeMiBs.toFixed(0)} MiB/s, openssl ${opensslMiBs?.toFixed(0) ?? 'n/a'} MiB/s`);
+
+    const encryptOnly = await stage('encrypt-only', size, async () => {
+      const enc = new AttachmentEncryptor(size);
+      let n = 0;
+      for await (const piece of enc.stream(createReadStream(src, { highWaterMark: MiB }))) n += piece.length;
+      return n;
+    });
+
+    child = fork(__filename, ['--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const origin = await new Promise<string>((resolve, reject) => {
+      child!.once('message', (m: { origin: string }) => resolve(m.origin));
+      child!.once('exit', (code) => reject(new Error(`stack exited with ${code}`)));
+    });
+    const client = await UmbraClient.open({ serverUrl: origin, store: new MemoryStore() });
+    await client.createIdentity();
+    await client.register();
+
+    const upload = await stage('encrypt+upload', size, () => uploadFile(client, src));
+    const download = await stage('download+decrypt', size, () => downloadFile(client, upload.result, dst));
+    if ((await stat(dst)).size !== size) throw new Error('downloaded size differs');
+    await client.close();
+
+    const summary = {
+      bench: 'files',
+      fileBytes: size,
+      fileMiB: +(size / MiB).toFixed(1),
+      esize: upload.result.esize,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      node: process.version,
+      stages: Object.fromEntries([encryptOnly, upload, download].map((s) => [s.name, { mibPerS: s.mibPerS, seconds: s.seconds, peakRssMiB: s.peakRssMiB }])),
+      aesGcm64KiB: { nodeCryptoMiBs: +nodeMiBs.toFixed(0), opensslMiBs: opensslMiBs ? +opensslMiBs.toFixed(0) : null },
+      encryptVsOpenssl: opensslMiBs ? +(encryptOnly.mibPerS / opensslMiBs).toFixed(2) : null,
+      encryptVsNodeAes: +(encryptOnly.mibPerS / nodeMiBs).toFixed(2),
+      peakClientRssMiB: Math.max(encryptOnly.peakRssMiB, upload.peakRssMiB, download.peakRssMiB),
+    };
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+  } finally {
+    if (child && child.connected) {
+      child.send('stop');
+      await new Promise((r) => child!.once('exit', r));
+    }
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv.includes('--serve')) void serve();
+else
+  main().catch((err: unknown) => {
+    log(String(err instanceof Error ? err.stack : err));
+    process.exit(1);
+  });

@@ -1,0 +1,82 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type { ExpiryKeysRepository } from './expiry-keys.repository';
+import type { DeviceAddress } from './types';
+
+const NONCE = 12;
+const TAG = 16;
+
+export interface SealedContent {
+  window: number;
+  sealed: Buffer;
+}
+
+/**
+ * Wraps stored envelope contents with the key of their deadline's expiry window (AES-256-GCM,
+ * AD = recipient device ‖ client message id ‖ window) so a row copied elsewhere cannot be moved or
+ * read once the window's key is destroyed. Keys are cached per process until their window ends.
+ */
+export class EnvelopeSealer {
+  private readonly cache = new Map<number, Buffer>();
+
+  constructor(
+    private readonly keys: ExpiryKeysRepository,
+    readonly windowMs: number,
+  ) {}
+
+  windowOf(deleteAt: number): number {
+    return Math.ceil(deleteAt / this.windowMs);
+  }
+
+  async seal(deleteAt: number, now: number, recipient: DeviceAddress, clientMessageId: Uint8Array, content: Uint8Array): Promise<SealedContent> {
+    const window = Math.max(this.windowOf(deleteAt), Math.floor(now / this.windowMs) + 1);
+    const key = await this.key(window, now, true);
+    const nonce = randomBytes(NONCE);
+    const c = createCipheriv('aes-256-gcm', key!, nonce);
+    c.setAAD(aad(recipient, clientMessageId, window));
+    const body = Buffer.concat([nonce, c.update(content), c.final(), c.getAuthTag()]);
+    return { window, sealed: body };
+  }
+
+  /** The content, or undefined when the window's key is gone (shredded) or the row was tampered with. */
+  async open(window: number, now: number, recipient: DeviceAddress, clientMessageId: Uint8Array, sealed: Uint8Array): Promise<Buffer | undefined> {
+    if (window === 0) return Buffer.from(sealed);
+    const key = await this.key(window, now, false);
+    if (!key || sealed.length < NONCE + TAG) return undefined;
+    try {
+      const d = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, NONCE));
+      d.setAAD(aad(recipient, clientMessageId, window));
+      d.setAuthTag(sealed.subarray(sealed.length - TAG));
+      return Buffer.concat([d.update(sealed.subarray(NONCE, sealed.length - TAG)), d.final()]);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async key(window: number, now: number, create: boolean): Promise<Buffer | undefined> {
+    if (window * this.windowMs <= now) {
+      this.cache.delete(window);
+      return undefined;
+    }
+    const cached = this.cache.get(window);
+    if (cached) return cached;
+    const key = create ? await this.keys.getOrCreate(window) : await this.keys.get(window);
+    if (!key) return undefined;
+    if (this.cache.size > 10_000) this.prune(now);
+    this.cache.set(window, key);
+    return key;
+  }
+
+  private prune(now: number): void {
+    for (const w of this.cache.keys()) if (w * this.windowMs <= now) this.cache.delete(w);
+    if (this.cache.size > 10_000) this.cache.clear();
+  }
+}
+
+function aad(recipient: DeviceAddress, clientMessageId: Uint8Array, window: number): Buffer {
+  const b = Buffer.alloc(32 + 4 + clientMessageId.length + 8);
+  Buffer.from(recipient.accountId).copy(b, 0);
+  b.writeUInt32BE(recipient.deviceId, 32);
+  Buffer.from(clientMessageId).copy(b, 36);
+  b.writeBigUInt64BE(BigInt(window), 36 + clientMessageId.length);
+  return b;
+}

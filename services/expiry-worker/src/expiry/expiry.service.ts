@@ -1,0 +1,188 @@
+import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import type { Job } from 'bullmq';
+import { encodeAccountId } from '@umbra/crypto';
+import { NoticeType, type ExpiredMessageRef, type ExpiryReceipt } from '@umbra/protocol';
+import {
+  APP_CONFIG,
+  Batcher,
+  Bus,
+  Channels,
+  Clock,
+  EnvelopesRepository,
+  Jobs,
+  LOGGER,
+  Metrics,
+  PresenceStore,
+  QueueRegistry,
+  Queues,
+  deviceKey,
+  fromExpireJob,
+  toDeliveredEnvelope,
+  type AppConfig,
+  type DeliverItem,
+  type ExpireMessageJob,
+  type ExpiredItem,
+  type ExpiryOutcome,
+  type GatewayMessage,
+  type Logger,
+  type MessageKey,
+} from '@umbra/server';
+import { AttachmentDeleter } from './attachment.deleter';
+
+interface Pending {
+  message: MessageKey;
+  dueAt: number;
+  done: () => void;
+  fail: (err: unknown) => void;
+}
+
+/**
+ * Deletes vanishing messages when their delayed `expire-message` job fires. Jobs running at the
+ * same time are coalesced into one delete per batch; the outcome (tells connected devices, expiry
+ * receipts to senders, the message's attachments) is shared with the sweep.
+ */
+@Injectable()
+export class ExpiryService implements OnModuleInit, OnModuleDestroy {
+  private readonly batcher: Batcher<Pending>;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(QueueRegistry) private readonly queues: QueueRegistry,
+    @Inject(EnvelopesRepository) private readonly envelopes: EnvelopesRepository,
+    @Inject(PresenceStore) private readonly presence: PresenceStore,
+    @Inject(Bus) private readonly bus: Bus,
+    @Inject(Clock) private readonly clock: Clock,
+    @Inject(Metrics) private readonly metrics: Metrics,
+    @Inject(AttachmentDeleter) private readonly attachments: AttachmentDeleter,
+  ) {
+    this.batcher = new Batcher<Pending>(
+      config.EXPIRY_BATCH_MAX,
+      5,
+      (items) => this.expireBatch(items),
+      (err, items) => items.forEach((i) => i.fail(err)),
+    );
+  }
+
+  onModuleInit(): void {
+    this.queues.worker(
+      Queues.expiry,
+      {
+        [Jobs.expireMessage]: (job: Job) =>
+          new Promise<void>((done, fail) => {
+            const data = job.data as ExpireMessageJob;
+            this.batcher.add({ message: fromExpireJob(data), dueAt: data.dueAt, done, fail });
+          }),
+      },
+      {
+        concurrency: this.config.EXPIRY_CONCURRENCY,
+        onFailed: (job, err) => {
+          this.metrics.jobFailures.inc({ queue: Queues.expiry });
+          this.logger.warn({ queue: Queues.expiry, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'expiry job attempt failed');
+        },
+        onCompleted: () => this.metrics.jobsProcessed.inc({ queue: Queues.expiry }),
+      },
+    );
+  }
+
+  private async expireBatch(items: Pending[]): Promise<void> {
+    const now = this.clock.now();
+    const outcome = await this.envelopes.expireMessages(items.map((i) => i.message), now);
+    for (const i of items) this.metrics.expiryLag.observe(Math.max(0, now - i.dueAt) / 1000);
+    await this.report(outcome, now, 'job');
+    items.forEach((i) => i.done());
+  }
+
+  /**
+   * After a deletion: connected recipients hear "expired", senders of messages that vanished before
+   * any device of a recipient account received them get an expiry receipt, and the messages'
+   * attachments are deleted. Each ExpiredMessage is returned by exactly one deletion, so nothing
+   * is reported twice, however many workers run.
+   */
+  async report(outcome: ExpiryOutcome, now: number, path: 'job' | 'sweep'): Promise<void> {
+    this.metrics.messagesExpired.inc({ path }, outcome.copies.length);
+    const accountText = new Map<string, string>();
+    const text = (id: Uint8Array) => {
+      const hex = Buffer.from(id).toString('hex');
+      let t = accountText.get(hex);
+      if (!t) {
+        t = encodeAccountId(id);
+        accountText.set(hex, t);
+      }
+      return t;
+    };
+    const ref = (m: MessageKey): ExpiredMessageRef => ({
+      senderAccountId: text(m.sender.accountId),
+      senderDeviceId: m.sender.deviceId,
+      clientMessageId: Buffer.from(m.clientMessageId).toString('base64url'),
+    });
+
+    const perDevice = new Map<string, ExpiredItem>();
+    for (const c of outcome.copies) {
+      const to = deviceKey(c.recipient);
+      let item = perDevice.get(to);
+      if (!item) {
+        item = { to, ids: [], messages: [] };
+        perDevice.set(to, item);
+      }
+      item.ids.push(String(c.seq));
+      item.messages.push(ref(c.message));
+    }
+
+    const notices: Parameters<EnvelopesRepository['storeNotices']>[0] = [];
+    for (const m of outcome.messages) {
+      const key = `${Buffer.from(m.message.sender.accountId).toString('hex')}:${m.message.sender.deviceId}:${Buffer.from(m.message.clientMessageId).toString('hex')}`;
+      const deleted = new Map<string, number>();
+      for (const c of outcome.copies) {
+        const ck = `${Buffer.from(c.message.sender.accountId).toString('hex')}:${c.message.sender.deviceId}:${Buffer.from(c.message.clientMessageId).toString('hex')}`;
+        if (ck !== key) continue;
+        const hex = Buffer.from(c.recipient.accountId).toString('hex');
+        deleted.set(hex, (deleted.get(hex) ?? 0) + 1);
+      }
+      const unreached = Object.entries(m.recipientCounts).filter(([hex, n]) => n > 0 && deleted.get(hex) === n).map(([hex]) => text(Buffer.from(hex, 'hex')));
+      if (unreached.length === 0) continue;
+      const receipt: ExpiryReceipt = { k: 'expired', clientMessageId: Buffer.from(m.message.clientMessageId).toString('base64url'), expiresAt: m.expiresAt, accountIds: unreached };
+      notices.push({ recipient: m.message.sender, clientMessageId: m.message.clientMessageId, type: NoticeType.ExpiryReceipt, content: Buffer.from(JSON.stringify(receipt)) });
+    }
+    const stored = await this.envelopes.storeNotices(notices, now, this.config.MAX_RETENTION_S * 1000);
+    this.metrics.expiryReceipts.inc(stored.length);
+
+    const attachmentIds = outcome.messages.flatMap((m) => m.attachments.map((id) => ({ id, owner: m.message.sender.accountId })));
+    if (attachmentIds.length > 0) await this.attachments.delete(attachmentIds);
+
+    const deliver: DeliverItem[] = stored.map((e) => ({ to: deviceKey(e.recipient), envelope: toDeliveredEnvelope(e, accountText) }));
+    const keys = [...new Set([...perDevice.keys(), ...deliver.map((d) => d.to)])];
+    if (keys.length === 0) return;
+    // Best effort: a device that is not told now drains without these envelopes and gets the receipts from its queue.
+    const owners = await this.presence.lookup(keys).catch(() => keys.map(() => null));
+    const ownerOf = new Map(keys.map((k, i) => [k, owners[i]]));
+    const perGateway = new Map<string, { expired: ExpiredItem[]; deliver: DeliverItem[] }>();
+    const slot = (gw: string) => {
+      let s = perGateway.get(gw);
+      if (!s) {
+        s = { expired: [], deliver: [] };
+        perGateway.set(gw, s);
+      }
+      return s;
+    };
+    for (const item of perDevice.values()) {
+      const gw = ownerOf.get(item.to);
+      if (gw) slot(gw).expired.push(item);
+    }
+    for (const item of deliver) {
+      const gw = ownerOf.get(item.to);
+      if (gw) slot(gw).deliver.push(item);
+    }
+    const prefix = this.config.REDIS_PREFIX;
+    const messages: { channel: string; message: GatewayMessage }[] = [];
+    for (const [gw, s] of perGateway) {
+      if (s.expired.length) messages.push({ channel: Channels.deliver(prefix, gw), message: { kind: 'expired', items: s.expired } });
+      if (s.deliver.length) messages.push({ channel: Channels.deliver(prefix, gw), message: { kind: 'deliver', items: s.deliver } });
+    }
+    await this.bus.publishMany(messages).catch((err: unknown) => this.logger.warn({ err: String(err) }, 'could not publish expiry events'));
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.batcher.drain();
+  }
+}
