@@ -50,6 +50,14 @@ export function decodeContent(bytes: Uint8Array): Content {
   if (!c || typeof c !== 'object' || c.v !== 1 || typeof c.id !== 'string' || typeof c.ts !== 'number' || !CONTENT_KINDS.includes(c.k as ContentKind)) {
     throw new CryptoError('MALFORMED', 'content lacks v, id, ts or a known k');
   }
+  if (!Number.isSafeInteger(c.ts) || c.ts < 0) throw new CryptoError('MALFORMED', 'content ts is not a time in ms');
+  if (c.exp !== undefined) {
+    const e = c.exp as { t?: unknown; m?: unknown } | null;
+    if (!e || typeof e !== 'object' || !Number.isInteger(e.t) || (e.t as number) < 1 || (e.t as number) > 0xffff_ffff || (e.m !== 'send' && e.m !== 'read')) {
+      throw new CryptoError('MALFORMED', 'exp must be {t: 1..2^32-1 seconds, m: "send"|"read"}');
+    }
+  }
+  if (c.gid !== undefined && typeof c.gid !== 'string') throw new CryptoError('MALFORMED', 'gid must be a string');
   return c as Content;
 }
 

@@ -137,13 +137,37 @@ export function serializeSenderChain(c: SenderChain): string {
 }
 
 export function deserializeSenderChain(json: string): SenderChain {
-  const o = JSON.parse(json) as Record<string, unknown> & { skipped: { it: number; mk: string }[] };
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    throw new CryptoError('MALFORMED', 'sender chain state is not JSON');
+  }
+  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new CryptoError('MALFORMED', 'sender chain state is not an object');
+  const int = (k: string) => {
+    if (!Number.isSafeInteger(o[k]) || (o[k] as number) < 0) throw new CryptoError('MALFORMED', `sender chain state field ${k}`);
+    return o[k] as number;
+  };
+  const bytes = (k: string) => {
+    if (typeof o[k] !== 'string') throw new CryptoError('MALFORMED', `sender chain state field ${k}`);
+    return b64uDecode(o[k] as string);
+  };
+  if (!Array.isArray(o.skipped)) throw new CryptoError('MALFORMED', 'sender chain state field skipped');
+  const skipped = (o.skipped as unknown[]).map((k) => {
+    const e = k as { it?: unknown; mk?: unknown } | null;
+    if (!e || !Number.isSafeInteger(e.it) || typeof e.mk !== 'string') throw new CryptoError('MALFORMED', 'sender chain skipped key');
+    return { it: e.it as number, mk: b64uDecode(e.mk) };
+  });
   return {
-    ...(o as unknown as SenderChain),
-    gid: b64uDecode(o.gid as string),
-    ck: b64uDecode(o.ck as string),
-    sigPk: b64uDecode(o.sigPk as string),
-    ...(typeof o.ssk === 'string' ? { ssk: b64uDecode(o.ssk) } : {}),
-    skipped: o.skipped.map((k) => ({ it: k.it, mk: b64uDecode(k.mk) })),
+    gid: bytes('gid'),
+    epoch: int('epoch'),
+    chainId: int('chainId'),
+    it: int('it'),
+    ck: bytes('ck'),
+    sigPk: bytes('sigPk'),
+    ...(o.ssk !== undefined ? { ssk: bytes('ssk') } : {}),
+    skipped,
+    created: int('created'),
+    sent: int('sent'),
   };
 }
