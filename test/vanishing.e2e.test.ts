@@ -102,6 +102,14 @@ describe('vanishing messages (server-enforced, PROTOCOL.md §8)', () => {
     clock.advance(MINUTE + 1);
     await fire();
     expect(await rowsOf(cmid)).toBe(0);
+    // No row of any table mentions the message (bytea columns render as \x<hex> in a row's text).
+    const tables = (await ds.query(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`)) as { t: string }[];
+    expect(tables.length).toBeGreaterThan(5);
+    const cmidHex = Buffer.from(cmid, 'base64url').toString('hex');
+    for (const { t } of tables) {
+      const [hit] = (await ds.query(`SELECT count(*)::int AS n FROM "${t}" x WHERE x::text LIKE $1 OR x::text LIKE $2`, [`%${cmidHex}%`, `%${cmid}%`])) as { n: number }[];
+      expect(`${t}: ${hit!.n}`).toBe(`${t}: 0`);
+    }
     expect(await expiryQueue().getJobCounts('delayed', 'waiting', 'active', 'failed', 'completed')).toEqual({ delayed: 0, waiting: 0, active: 0, failed: 0, completed: 0 });
 
     // The window's key is destroyed by the next sweep once the window has ended.

@@ -3,7 +3,7 @@ import { decodeContent, encodeContent } from './content';
 import { deserializeSenderChain, newSenderChain, serializeSenderChain } from './session/sender-keys';
 
 const bytes = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
-const base = { v: 1, id: 'AAAAAAAAAAAAAAAAAAAAAA', ts: 1_700_000_000_000, k: 'text', text: 'hi' };
+const base = { v: 1 as const, id: 'AAAAAAAAAAAAAAAAAAAAAA', ts: 1_700_000_000_000, k: 'text', text: 'hi' };
 
 function rejects(fn: () => unknown): string {
   try {
