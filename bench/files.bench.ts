@@ -15,7 +15,6 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { AttachmentEncryptor } from '@umbra/crypto';
 import { MemoryStore, UmbraClient, downloadFile, uploadFile } from '@umbra/sdk';
-import { startStack } from '../scripts/lib/stack';
 
 const MiB = 1024 * 1024;
 
@@ -35,6 +34,8 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Child: the stack (services as their own processes, the embedded S3 in this one). */
 async function serve(): Promise<void> {
+  // Loaded here only: the server libraries (Nest, TypeORM, the AWS SDK) would add ~80 MiB to the client's RSS.
+  const { startStack } = await import('../scripts/lib/stack.js');
   const prefix = `bf${randomBytes(4).toString('hex')}`;
   const root = path.resolve(__dirname, '..', '..');
   const stack = await startStack({

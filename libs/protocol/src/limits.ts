@@ -51,7 +51,7 @@ export const LIMITS = {
   /** Smallest blob: an empty file (56-byte header, 541 padded bytes, one 16-byte tag). */
   MIN_ATTACHMENT_BYTES: 613,
   /** Default multipart part size (S3 accepts 5 MiB to 5 GiB, except the last part). */
-  DEFAULT_ATTACHMENT_PART_BYTES: 16 * 1024 * 1024,
+  DEFAULT_ATTACHMENT_PART_BYTES: 8 * 1024 * 1024,
   /** S3's smallest part (every part but the last). */
   MIN_ATTACHMENT_PART_BYTES: 5 * 1024 * 1024,
   /** S3's most parts in one multipart upload. */

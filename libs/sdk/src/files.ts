@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -76,11 +78,26 @@ function fileSource(path: string, size: number, mtimeMs: number): FileSource {
   return { size, name: basename(path), version: `${size}:${mtimeMs}`, open: () => createReadStream(path, { highWaterMark: READ_CHUNK }) };
 }
 
-async function putBytes(url: string, body: Uint8Array, signal?: AbortSignal): Promise<string> {
-  const res = await fetch(url, { method: 'PUT', body: body as BodyInit, headers: { 'content-type': 'application/octet-stream' }, ...(signal ? { signal } : {}) });
-  if (!res.ok) throw new UmbraApiError(res.status, 'UNAVAILABLE', `object store refused the upload (${res.status})`);
-  await res.arrayBuffer();
-  return res.headers.get('etag') ?? '';
+/**
+ * PUT to a pre-signed URL with node:http(s): fetch() would copy every part into a new buffer
+ * (undici clones BufferSource bodies), which doubles the upload's memory.
+ */
+function putBytes(url: string, body: Uint8Array, signal?: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(target, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-length': body.length }, ...(signal ? { signal } : {}) }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        if (status < 200 || status >= 300) reject(new UmbraApiError(status, 'UNAVAILABLE', `object store refused the upload (${status})`));
+        else resolve(String(res.headers.etag ?? ''));
+      });
+      res.on('error', reject);
+    });
+    req.on('error', (err) => reject(signal?.aborted ? (signal.reason ?? err) : new UmbraApiError(0, 'UNAVAILABLE', `upload failed: ${err.message}`)));
+    req.end(body);
+  });
 }
 
 /**
@@ -146,12 +163,18 @@ export async function uploadFile(client: UmbraClient, source: string | FileSourc
     const concurrency = Math.max(1, opts.concurrency ?? 4);
     const inFlight = new Set<Promise<void>>();
     let failure: unknown;
-    const send = (partNumber: number, bytes: Buffer) => {
+    // Part buffers are reused (at most `concurrency` + 1 exist): memory stays flat whatever the file size,
+    // instead of waiting for the GC to notice freed part buffers.
+    const pool: Buffer[] = [];
+    const take = () => pool.pop() ?? Buffer.allocUnsafe(Math.min(partSize, esize));
+    const send = (partNumber: number, buffer: Buffer, length: number) => {
+      const bytes = buffer.subarray(0, length);
       const known = uploaded.get(partNumber);
       if (known !== undefined) {
         // Already stored: it must be these very bytes (same key, same nonces, same content).
         if (known.replace(/"/g, '') !== createHash('md5').update(bytes).digest('hex')) throw new Error(`part ${partNumber} on the server differs from this file; the upload cannot resume`);
         progress(bytes.length);
+        pool.push(buffer);
         return;
       }
       const url = missing.get(partNumber);
@@ -159,6 +182,7 @@ export async function uploadFile(client: UmbraClient, source: string | FileSourc
       const p: Promise<void> = putBytes(url, bytes, opts.signal).then(
         () => {
           inFlight.delete(p);
+          pool.push(buffer);
           progress(bytes.length);
         },
         (err: unknown) => {
@@ -168,24 +192,25 @@ export async function uploadFile(client: UmbraClient, source: string | FileSourc
       );
       inFlight.add(p);
     };
-    let part = Buffer.allocUnsafe(Math.min(partSize, esize));
+    let part = take();
+    let partLength = Math.min(partSize, esize);
     let fill = 0;
     let partNumber = 1;
     for await (const piece of blob) {
       let off = 0;
       while (off < piece.length) {
-        const n = Math.min(part.length - fill, piece.length - off);
+        const n = Math.min(partLength - fill, piece.length - off);
         part.set(piece.subarray(off, off + n), fill);
         fill += n;
         off += n;
-        if (fill === part.length) {
+        if (fill === partLength) {
           while (inFlight.size >= concurrency) await Promise.race(inFlight);
           if (failure) throw failure;
           if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
-          send(partNumber, part);
+          send(partNumber, part, partLength);
           partNumber++;
-          const rest = esize - (partNumber - 1) * partSize;
-          part = Buffer.allocUnsafe(Math.min(partSize, Math.max(rest, 0)));
+          partLength = Math.min(partSize, Math.max(esize - (partNumber - 1) * partSize, 0));
+          part = partLength > 0 ? take() : part;
           fill = 0;
         }
       }
