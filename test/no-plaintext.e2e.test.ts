@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import IORedis from 'ioredis';
 import { DataSource } from 'typeorm';
 import { b64uEncode, hexEncode } from '@umbra/crypto';
 import { TestStack, TEST_DATABASE_URL, TEST_REDIS_URL, waitFor } from './support/harness';
 import { linkDevice, newAccount, type E2eeDevice } from './support/devices';
+import { downloadFile, pointerOf, sendFile } from '@umbra/sdk';
 
 /** Every value in every Postgres table, as text (bytea as hex). */
 async function dumpPostgres(db: DataSource): Promise<string> {
@@ -42,14 +46,14 @@ describe('the servers hold nothing readable', () => {
   const devices: E2eeDevice[] = [];
 
   beforeAll(async () => {
-    stack = await TestStack.start({ instances: { gateway: 2, 'message-relay': 2 } });
+    stack = await TestStack.start({ instances: { gateway: 2, 'message-relay': 2 }, withS3: true });
   });
   afterAll(async () => {
     for (const d of devices) await d.client.close();
     await stack.stop();
   });
 
-  it('delivers E2EE messages 1:1, across linked devices and in a group (with a removal rekey), and no marker or private key is in Postgres, Redis or the logs', async () => {
+  it('delivers E2EE messages 1:1, across linked devices, in a group (with a removal rekey) and a file, and no marker, private key or file key is in Postgres, Redis, S3, the logs or the metrics', async () => {
     const alice = await newAccount(stack.origin);
     const bob = await newAccount(stack.origin);
     devices.push(alice, bob);
@@ -89,6 +93,17 @@ describe('the servers hold nothing readable', () => {
     expect(inGroup(carol, groupMarkers[1]!)).toBe(false);
     expect((await carol.messenger.group(gid))?.members).not.toContain(carol.client.identity.accountIdText);
 
+    // A file: its bytes go to S3 encrypted, its key only inside an E2EE message.
+    const dir = mkdtempSync(path.join(tmpdir(), 'umbra-noplain-'));
+    const fileMarker = `MARKER-FILE-${randomBytes(8).toString('hex')}`;
+    markers.push(fileMarker);
+    writeFileSync(path.join(dir, 'in.bin'), Buffer.concat([Buffer.from(fileMarker), randomBytes(100_000), Buffer.from(fileMarker)]));
+    const { pointer } = await sendFile(alice.messenger, bob.client.identity.accountIdText, path.join(dir, 'in.bin'));
+    await waitFor(() => bob.inbox.some((m) => m.content.k === 'att'), 10_000, 'the file pointer');
+    const got = pointerOf(bob.inbox.find((m) => m.content.k === 'att')!.content)!;
+    await downloadFile(bob.client, got, path.join(dir, 'out.bin'));
+    expect(readFileSync(path.join(dir, 'out.bin')).equals(readFileSync(path.join(dir, 'in.bin')))).toBe(true);
+
     for (const d of devices) expect(d.errors.filter((e) => !(d === carol && String(e).includes('no sender key')))).toEqual([]);
     for (const d of devices) await d.client.settle();
     await new Promise((r) => setTimeout(r, 300));
@@ -99,6 +114,7 @@ describe('the servers hold nothing readable', () => {
       secrets.push(hexEncode(id.device.dikSk), b64uEncode(id.device.dikSk));
       if (id.aikSk) secrets.push(hexEncode(id.aikSk), b64uEncode(id.aikSk));
     }
+    secrets.push(pointer.key, Buffer.from(pointer.key, 'base64url').toString('hex'));
     const needles = [...markers, ...markers.map((m) => Buffer.from(m).toString('hex')), ...markers.map((m) => Buffer.from(m).toString('base64url')), ...secrets];
 
     const db = new DataSource({ type: 'postgres', url: TEST_DATABASE_URL });
@@ -107,7 +123,12 @@ describe('the servers hold nothing readable', () => {
     try {
       const pgText = await dumpPostgres(db);
       const redisText = await dumpRedis(redis);
-      const logText = stack.logs.text();
+      const metrics = await Promise.all(stack.instances.map(async (i) => (await fetch(`${i.svc.url}/metrics`)).text()));
+      const logText = `${stack.logs.text()}\n${metrics.join('\n')}`;
+      const s3Files = (d: string): string[] => readdirSync(d).flatMap((f) => (statSync(path.join(d, f)).isDirectory() ? s3Files(path.join(d, f)) : [path.join(d, f)]));
+      const s3 = s3Files(`/tmp/umbra-test-s3-${stack.env.REDIS_PREFIX}`).map((f) => readFileSync(f));
+      expect(s3.length).toBeGreaterThan(0);
+      for (const n of needles) for (const bytes of s3) expect({ needle: n, inS3: bytes.includes(Buffer.from(n)) }).toEqual({ needle: n, inS3: false });
       expect(pgText.length).toBeGreaterThan(1000);
       expect(logText.length).toBeGreaterThan(1000);
       for (const n of needles) {
