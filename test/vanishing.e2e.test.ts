@@ -7,27 +7,12 @@ import type { DataSource } from 'typeorm';
 import { DataSource as DataSourceToken } from 'typeorm';
 import { ExpiryKeysRepository, ManualClock, Metrics, QueueRegistry, Queues } from '@umbra/server';
 import type { ExpiryReceipt } from '@umbra/protocol';
+import { dumpRedis } from './support/dumps';
 import { SweepService } from '../services/expiry-worker/src/sweep/sweep.service';
 import { TEST_REDIS_URL, TestStack, waitFor } from './support/harness';
 import { linkDevice, newAccount, type E2eeDevice } from './support/devices';
 
 const MINUTE = 60_000;
-
-/** Every Redis key of this stack, with its contents, as one string (to search for a message's traces). */
-async function redisDump(redis: Redis, prefix: string): Promise<{ keys: string[]; text: string }> {
-  const keys = await redis.keys(`${prefix}:*`);
-  const parts: string[] = [];
-  for (const key of keys) {
-    const type = await redis.type(key);
-    if (type === 'string') parts.push(String(await redis.get(key)));
-    else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
-    else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
-    else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
-    else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, 0, -1)));
-    else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-  }
-  return { keys, text: `${keys.join('\n')}\n${parts.join('\n')}` };
-}
 
 describe('vanishing messages (server-enforced, PROTOCOL.md §8)', () => {
   const clock = new ManualClock(Date.now());
@@ -118,9 +103,10 @@ describe('vanishing messages (server-enforced, PROTOCOL.md §8)', () => {
     expect(await keys.get(Number(row!.w))).toBeUndefined();
 
     // Nothing in Redis names the message.
-    const dump = await redisDump(redis, stack.env.REDIS_PREFIX!);
-    expect(dump.text.includes(cmid)).toBe(false);
-    expect(dump.text.includes(Buffer.from(cmid, 'base64url').toString('hex'))).toBe(false);
+    const dump = await dumpRedis(redis, `${stack.env.REDIS_PREFIX}:*`);
+    expect(dump.length).toBeGreaterThan(0);
+    expect(dump.includes(cmid)).toBe(false);
+    expect(dump.includes(Buffer.from(cmid, 'base64url').toString('hex'))).toBe(false);
 
     // Local copies: the SDK deletes them on its timer, on every device.
     await alice.messenger.history.purgeExpired();

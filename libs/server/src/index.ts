@@ -13,6 +13,8 @@ export * from './queues/queues';
 export * from './queues/batcher';
 export * from './queues/queue.registry';
 export * from './queues/expiry.scheduler';
+export * from './queues/job-hooks';
+export * from './core/periodic-task';
 export * from './rate-limit/rate-limiter';
 export * from './auth/challenge.store';
 export * from './auth/token.service';

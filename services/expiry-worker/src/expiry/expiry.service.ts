@@ -17,6 +17,7 @@ import {
   Queues,
   deviceKey,
   fromExpireJob,
+  jobHooks,
   toDeliveredEnvelope,
   type AppConfig,
   type DeliverItem,
@@ -74,14 +75,7 @@ export class ExpiryService implements OnModuleInit, OnModuleDestroy {
             this.batcher.add({ message: fromExpireJob(data), dueAt: data.dueAt, done, fail });
           }),
       },
-      {
-        concurrency: this.config.EXPIRY_CONCURRENCY,
-        onFailed: (job, err) => {
-          this.metrics.jobFailures.inc({ queue: Queues.expiry });
-          this.logger.warn({ queue: Queues.expiry, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'expiry job attempt failed');
-        },
-        onCompleted: () => this.metrics.jobsProcessed.inc({ queue: Queues.expiry }),
-      },
+      { concurrency: this.config.EXPIRY_CONCURRENCY, ...jobHooks(Queues.expiry, this.metrics, this.logger) },
     );
   }
 

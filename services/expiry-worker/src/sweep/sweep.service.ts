@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { APP_CONFIG, AttachmentReaper, Clock, EnvelopesRepository, ExpiryKeysRepository, LOGGER, Metrics, TokensRepository, type AppConfig, type Logger } from '@umbra/server';
+import { APP_CONFIG, AttachmentReaper, Clock, EnvelopesRepository, ExpiryKeysRepository, LOGGER, Metrics, PeriodicTask, TokensRepository, type AppConfig, type Logger } from '@umbra/server';
 import { ExpiryService } from '../expiry/expiry.service';
 
 /**
@@ -11,8 +11,7 @@ import { ExpiryService } from '../expiry/expiry.service';
  */
 @Injectable()
 export class SweepService implements OnModuleInit, OnModuleDestroy {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly task: PeriodicTask<unknown>;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -24,20 +23,12 @@ export class SweepService implements OnModuleInit, OnModuleDestroy {
     @Inject(AttachmentReaper) private readonly attachments: AttachmentReaper,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(Metrics) private readonly metrics: Metrics,
-  ) {}
-
-  onModuleInit(): void {
-    this.timer = setInterval(() => void this.tick(), this.config.SWEEP_INTERVAL_MS);
-    this.timer.unref();
+  ) {
+    this.task = new PeriodicTask(() => this.sweep(), config.SWEEP_INTERVAL_MS, (err) => logger.error({ err: String(err) }, 'sweep failed'));
   }
 
-  private async tick(): Promise<void> {
-    if (this.running) return;
-    this.running = this.sweep()
-      .then(() => undefined)
-      .catch((err: unknown) => this.logger.error({ err: String(err) }, 'sweep failed'))
-      .finally(() => (this.running = undefined));
-    await this.running;
+  onModuleInit(): void {
+    this.task.start();
   }
 
   /** One full pass; returns what it deleted. */
@@ -74,7 +65,6 @@ export class SweepService implements OnModuleInit, OnModuleDestroy {
   }
 
   async onModuleDestroy(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+    await this.task.stop();
   }
 }

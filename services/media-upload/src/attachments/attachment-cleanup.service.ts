@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { APP_CONFIG, AttachmentReaper, Clock, LOGGER, type AppConfig, type Logger } from '@umbra/server';
+import { APP_CONFIG, AttachmentReaper, Clock, LOGGER, PeriodicTask, type AppConfig, type Logger } from '@umbra/server';
 
 /**
  * On a timer in every instance: aborts uploads unfinished past their deadline and deletes
@@ -7,29 +7,31 @@ import { APP_CONFIG, AttachmentReaper, Clock, LOGGER, type AppConfig, type Logge
  */
 @Injectable()
 export class AttachmentCleanupService implements OnModuleInit, OnModuleDestroy {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
+  private readonly task: PeriodicTask<number>;
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(Clock) private readonly clock: Clock,
-    @Inject(AttachmentReaper) private readonly reaper: AttachmentReaper,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(LOGGER) logger: Logger,
+    @Inject(Clock) clock: Clock,
+    @Inject(AttachmentReaper) reaper: AttachmentReaper,
+  ) {
+    this.task = new PeriodicTask(
+      () => reaper.reapAll(clock.now(), config.ATTACHMENT_REAP_BATCH),
+      config.ATTACHMENT_REAP_INTERVAL_MS,
+      (err) => logger.error({ err: String(err) }, 'attachment cleanup failed'),
+    );
+  }
 
   onModuleInit(): void {
-    this.timer = setInterval(() => void this.runOnce().catch((err: unknown) => this.logger.error({ err: String(err) }, 'attachment cleanup failed')), this.config.ATTACHMENT_REAP_INTERVAL_MS);
-    this.timer.unref();
+    this.task.start();
   }
 
   /** One full pass (also what tests call after moving the clock); returns how many were deleted. */
   runOnce(): Promise<number> {
-    this.running ??= this.reaper.reapAll(this.clock.now(), this.config.ATTACHMENT_REAP_BATCH).finally(() => (this.running = undefined));
-    return this.running;
+    return this.task.run();
   }
 
   async onModuleDestroy(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running?.catch(() => undefined);
+    await this.task.stop();
   }
 }

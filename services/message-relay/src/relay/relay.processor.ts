@@ -14,6 +14,7 @@ import {
   QueueRegistry,
   Queues,
   deviceKey,
+  jobHooks,
   toDeliveredEnvelope,
   withCorrelationId,
   type AckBatchJob,
@@ -46,13 +47,7 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   onModuleInit(): void {
-    const hooks = (queue: string) => ({
-      onFailed: (job: Job | undefined, err: Error) => {
-        this.metrics.jobFailures.inc({ queue });
-        this.logger.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job attempt failed');
-      },
-      onCompleted: () => this.metrics.jobsProcessed.inc({ queue }),
-    });
+    const hooks = (queue: string) => jobHooks(queue, this.metrics, this.logger);
     const timed = (queue: string, fn: (job: Job) => Promise<void>) => async (job: Job) => {
       const started = Date.now();
       this.metrics.jobWait.observe({ queue }, Math.max(0, started - job.timestamp) / 1000);
