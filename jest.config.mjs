@@ -2,6 +2,7 @@ const common = {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: {
     '^@umbra/(protocol|crypto|server|sdk)$': '<rootDir>/libs/$1/src/index.ts',
+    '^@umbra/sdk/node$': '<rootDir>/libs/sdk/src/node.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {

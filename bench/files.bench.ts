@@ -14,7 +14,8 @@ import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { AttachmentEncryptor } from '@umbra/crypto';
-import { MemoryStore, UmbraClient, downloadFile, uploadFile } from '@umbra/sdk';
+import { MemoryStore, UmbraClient } from '@umbra/sdk';
+import { downloadFile, uploadFile } from '@umbra/sdk/node';
 
 const MiB = 1024 * 1024;
 

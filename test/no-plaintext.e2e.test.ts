@@ -8,7 +8,7 @@ import { DataSource } from 'typeorm';
 import { b64uEncode, hexEncode } from '@umbra/crypto';
 import { TestStack, TEST_DATABASE_URL, TEST_REDIS_URL, waitFor } from './support/harness';
 import { linkDevice, newAccount, type E2eeDevice } from './support/devices';
-import { downloadFile, pointerOf, sendFile } from '@umbra/sdk';
+import { downloadFile, pointerOf, sendFile } from '@umbra/sdk/node';
 
 describe('the servers hold nothing readable', () => {
   let stack: TestStack;

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync, mkdtempSync } from 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { sendFile } from '@umbra/sdk';
+import { sendFile } from '@umbra/sdk/node';
 import type { DataSource } from 'typeorm';
 import { DataSource as DataSourceToken } from 'typeorm';
 import { ExpiryKeysRepository, ManualClock, Metrics, QueueRegistry, Queues } from '@umbra/server';

@@ -4,7 +4,8 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { b64uDecode, canonicalHandle, verifySignedDeviceList } from '@umbra/crypto';
-import { EncryptedStore, FileStore, Messenger, UmbraApiError, UmbraClient, attachmentContent, downloadFile, linkNewDevice, linkThisDevice, pointerOf, sendFile, type FileProgress } from '@umbra/sdk';
+import { EncryptedStore, FileStore, Messenger, UmbraApiError, UmbraClient, linkNewDevice, linkThisDevice } from '@umbra/sdk';
+import { downloadFile, pointerOf, sendFile, type FileProgress } from '@umbra/sdk/node';
 
 const USAGE = `umbra — the reference Umbra client
 

@@ -8,4 +8,3 @@ export * from './messenger';
 export * from './mutex';
 export * from './linking';
 export * from './history';
-export * from './files';
