@@ -17,6 +17,8 @@ export interface SealedContent {
  */
 export class EnvelopeSealer {
   private readonly cache = new Map<number, Buffer>();
+  /** Random nonces are cut from a pool refilled 4 KiB at a time: one RNG call per ~340 envelopes. */
+  private noncePool = Buffer.alloc(0);
 
   constructor(
     private readonly keys: ExpiryKeysRepository,
@@ -30,7 +32,9 @@ export class EnvelopeSealer {
   async seal(deleteAt: number, now: number, recipient: DeviceAddress, clientMessageId: Uint8Array, content: Uint8Array): Promise<SealedContent> {
     const window = Math.max(this.windowOf(deleteAt), Math.floor(now / this.windowMs) + 1);
     const key = await this.key(window, now, true);
-    const nonce = randomBytes(NONCE);
+    if (this.noncePool.length < NONCE) this.noncePool = randomBytes(NONCE * 341);
+    const nonce = this.noncePool.subarray(0, NONCE);
+    this.noncePool = this.noncePool.subarray(NONCE);
     const c = createCipheriv('aes-256-gcm', key!, nonce);
     c.setAAD(aad(recipient, clientMessageId, window));
     const body = Buffer.concat([nonce, c.update(content), c.final(), c.getAuthTag()]);

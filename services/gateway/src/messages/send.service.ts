@@ -5,6 +5,18 @@ import { ApiError, Clock, Metrics, type AuthContext } from '@umbra/server';
 import { DeviceSetsCache } from './device-sets.cache';
 import { RelayClient } from './relay.client';
 
+/** bech32m account id → hex, cached: decoding (checksum included) showed up in send profiles. */
+const accountHex = new Map<string, string>();
+function toAccountHex(text: string): string {
+  let hex = accountHex.get(text);
+  if (hex === undefined) {
+    hex = Buffer.from(decodeAccountId(text)).toString('hex');
+    if (accountHex.size >= 50_000) accountHex.clear();
+    accountHex.set(text, hex);
+  }
+  return hex;
+}
+
 function decodedLength(b64u: string): number {
   return Math.floor((b64u.length * 3) / 4);
 }
@@ -25,14 +37,9 @@ export class SendService {
     let total = 0;
     const byAccount = new Map<string, { text: string; devices: Set<number> }>();
     const recipients: { account: string; deviceId: number; type: number; content: string }[] = [];
-    const textToHex = new Map<string, string>();
     for (const r of req.recipients) {
       total += decodedLength(r.content);
-      let hex = textToHex.get(r.accountId);
-      if (hex === undefined) {
-        hex = Buffer.from(decodeAccountId(r.accountId)).toString('hex');
-        textToHex.set(r.accountId, hex);
-      }
+      const hex = toAccountHex(r.accountId);
       let entry = byAccount.get(hex);
       if (!entry) {
         entry = { text: r.accountId, devices: new Set() };
