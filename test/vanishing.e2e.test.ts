@@ -295,6 +295,30 @@ describe('vanishing messages (server-enforced, PROTOCOL.md §8)', () => {
     expect(await attachmentRows(carolFile.pointer.oid)).toBe(1);
   });
 
+  it('a group timer set by a member is adopted by the others; group messages carry it inside and in the envelope', async () => {
+    const alice = await newAccount(stack.origin, { now });
+    const bob = await newAccount(stack.origin, { now });
+    const mallory = await newAccount(stack.origin, { now });
+    devices.push(alice, bob, mallory);
+    const gid = await alice.messenger.createGroup([bob.client.identity.accountIdText]);
+    await waitFor(async () => !!(await bob.messenger.group(gid)), 10_000, 'bob knows the group');
+    await bob.messenger.setGroupTimer(gid, { t: 45, m: 'send' });
+    await waitFor(async () => (await alice.messenger.timer(gid)) !== null, 10_000, 'alice adopts the group timer');
+    expect(await alice.messenger.timer(gid)).toEqual({ t: 45, m: 'send' });
+    // Someone outside the group cannot change it.
+    await mallory.messenger.sendContent(alice.client.identity.accountIdText, { v: 1, id: Buffer.alloc(16, 3).toString('base64url'), ts: now(), k: 'exp_set', gid, t: 1, m: 'send' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await alice.messenger.timer(gid)).toEqual({ t: 45, m: 'send' });
+
+    const sent = await alice.messenger.sendGroupText(gid, 'group secret');
+    await waitFor(() => bob.inbox.some((m) => m.content.text === 'group secret'), 10_000, 'group message');
+    const got = bob.inbox.find((m) => m.content.text === 'group secret')!;
+    expect(got.content.exp).toEqual({ t: 45, m: 'send' });
+    expect(got.deleteAt).toBe(got.content.ts + 45_000);
+    const [row] = (await ds.query(`SELECT max(expires_at) AS e FROM message_sends WHERE client_message_id = $1`, [Buffer.from(sent.clientMessageId, 'base64url')])) as { e: string }[];
+    expect(Number(row!.e)).toBe(got.content.ts + 45_000);
+  });
+
   it('rejects a send whose expiry has already passed, and bad read reports, with stable codes', async () => {
     const alice = await newAccount(stack.origin, { now });
     devices.push(alice);

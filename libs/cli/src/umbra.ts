@@ -36,6 +36,8 @@ usage: umbra [--home DIR] [--server URL] <command> [args]
   group add|remove <group-id> <member>
                                 change membership (admin only; a new epoch, so senders rekey)
   group send <group-id> <text>  send to the group with sender keys
+  group timer <group-id> <off|30s|5m|1h|7d> [--read]
+                                vanishing messages in the group (any member may set it)
 
 --home DIR    where this device keeps its state (env UMBRA_HOME, default ~/.umbra)
 --server URL  the server's public origin (env UMBRA_SERVER, default http://127.0.0.1:8080)`;
@@ -274,8 +276,13 @@ async function main(): Promise<void> {
         } else if (sub === 'send' && rest[0] && rest.length > 1) {
           const res = await messenger.sendGroupText(rest[0], rest.slice(1).join(' '));
           out({ sent: true, serverTimestamp: res.serverTimestamp });
+        } else if (sub === 'timer' && rest[0] && rest[1]) {
+          const t = parseDuration(rest[1]);
+          const timer = t > 0 ? { t, m: args.flags.has('read') ? ('read' as const) : ('send' as const) } : null;
+          await messenger.setGroupTimer(rest[0], timer);
+          out({ group: rest[0], timer });
         } else {
-          throw new Error('usage: umbra group create <member...> | add|remove <group-id> <member> | send <group-id> <text>');
+          throw new Error('usage: umbra group create <member...> | add|remove <group-id> <member> | send <group-id> <text> | timer <group-id> <off|30s|1h> [--read]');
         }
         await client.settle();
         return;

@@ -154,6 +154,16 @@ export class Messenger {
     return this.sendContent(peer, { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'exp_set', t: timer?.t ?? 0, m: timer?.m ?? 'send' });
   }
 
+  /** Sets a group's timer and tells every member (pairwise E2EE `exp_set` with the group id); any member may. */
+  async setGroupTimer(gid: string, timer: Timer | null): Promise<void> {
+    const state = await this.group(gid);
+    if (!state) throw new Error('unknown group');
+    await this.saveTimer(gid, timer);
+    const me = this.client.identity.accountIdText;
+    const content: Content = { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'exp_set', gid, t: timer?.t ?? 0, m: timer?.m ?? 'send' };
+    for (const member of state.members) if (member !== me) await this.sendContent(member, content);
+  }
+
   /** Marks a received message as displayed: a read-mode timer starts, here and for the copy the server may still hold. */
   async markRead(conv: string, id: string): Promise<HistoryEntry | undefined> {
     const e = await this.history.markRead(conv, id);
@@ -383,6 +393,7 @@ export class Messenger {
       return true;
     }
     if (c.k === 'exp_set') {
+      if (typeof c.gid === 'string' && !(await this.group(c.gid))?.members.includes(msg.from)) return true;
       const conv = typeof c.gid === 'string' ? c.gid : msg.sync ? msg.dest : msg.from;
       const t = typeof c.t === 'number' && Number.isInteger(c.t) && c.t >= 1 && c.t <= 0xffff_ffff ? c.t : 0;
       if (conv) await this.saveTimer(conv, t > 0 ? { t, m: c.m === 'read' ? 'read' : 'send' } : null);
