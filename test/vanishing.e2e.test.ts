@@ -42,7 +42,7 @@ describe('vanishing messages (server-enforced, PROTOCOL.md §8)', () => {
   beforeAll(async () => {
     stack = await TestStack.start({
       instances: { 'expiry-worker': 2 },
-      env: { SWEEP_INTERVAL_MS: '3600000', EXPIRY_KEY_WINDOW_S: '60', ATTACHMENT_REAP_INTERVAL_MS: '3600000' },
+      env: { SWEEP_INTERVAL_MS: '3600000', EXPIRY_KEY_WINDOW_S: '60', ATTACHMENT_REAP_INTERVAL_MS: '3600000', RATE_LIMIT_REGISTER_PER_IP_PER_HOUR: '1000' },
       overrides: { clock },
       withS3: true,
     });
