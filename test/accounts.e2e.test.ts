@@ -1,5 +1,6 @@
 import {
   DEVICE_FLAG_AIK_HOLDER,
+  DEVICE_FLAG_HEADER_ENCRYPTION,
   SUITE_V1,
   b64uEncode,
   createDeviceCertificate,
@@ -48,7 +49,7 @@ describe('accounts, devices and handles', () => {
     expect(account.accountId).toMatch(/^um1[02-9ac-hj-np-z]{58}$/);
     expect(account.listVersion).toBe(1);
     expect(account.deviceList).toBe(b64uEncode(alice.client.identity.deviceList));
-    expect(account.devices).toEqual([{ deviceId: alice.client.identity.device.deviceId, flags: DEVICE_FLAG_AIK_HOLDER, createdAt: expect.any(Number) }]);
+    expect(account.devices).toEqual([{ deviceId: alice.client.identity.device.deviceId, flags: DEVICE_FLAG_AIK_HOLDER | DEVICE_FLAG_HEADER_ENCRYPTION, createdAt: expect.any(Number) }]);
     expect(account.handle).toBeNull();
   });
 

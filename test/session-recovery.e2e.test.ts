@@ -1,4 +1,5 @@
 import { TestStack, waitFor } from './support/harness';
+import type { DeliveredEnvelope } from '@umbra/protocol';
 import { newAccount, type E2eeDevice } from './support/devices';
 
 describe('recovery from a broken session', () => {
@@ -33,5 +34,25 @@ describe('recovery from a broken session', () => {
     await alice.messenger.sendText(bob.client.identity.accountIdText, 'after the retry');
     await waitFor(() => bob.inbox.some((m) => m.content.text === 'after the retry'), 10_000, 'the message after recovery');
     expect(bob.inbox.map((m) => m.content.text)).toEqual(['first', 'after the retry']);
+  });
+
+  it('two SDK devices agree on header encryption (§4.4): ratchet messages on the wire carry encrypted headers', async () => {
+    const alice = await newAccount(stack.origin);
+    const bob = await newAccount(stack.origin);
+    devices.push(alice, bob);
+    const wire: DeliveredEnvelope[] = [];
+    alice.client.on('message', (env) => {
+      wire.push(env);
+    });
+    await alice.messenger.sendText(bob.client.identity.accountIdText, 'hello');
+    await waitFor(() => bob.inbox.length === 1, 10_000, 'first message');
+    await bob.messenger.sendText(alice.client.identity.accountIdText, 'hi back');
+    await bob.messenger.sendText(alice.client.identity.accountIdText, 'and again');
+    await waitFor(() => alice.inbox.length === 2, 10_000, 'replies');
+    const ratchet = wire.filter((e) => e.type === 2);
+    expect(ratchet.length).toBeGreaterThan(0);
+    // RatchetMessage = u8 version || u8 flags || …: flag bit0 is header encryption.
+    for (const e of ratchet) expect(Buffer.from(e.content, 'base64url')[1]).toBe(1);
+    expect(alice.inbox.map((m) => m.content.text)).toEqual(['hi back', 'and again']);
   });
 });

@@ -1,5 +1,5 @@
 import {
-  DEVICE_FLAG_AIK_HOLDER,
+  DEVICE_FLAG_AIK_HOLDER, DEVICE_FLAG_HEADER_ENCRYPTION,
   SUITE_V1,
   accountIdOf,
   b64uDecode,
@@ -47,7 +47,8 @@ export function createIdentity(now: number = Date.now()): LocalIdentity {
   const dikSk = generateSecretKey();
   const dik = pub(dikSk);
   const deviceId = randomDeviceId();
-  const flags = DEVICE_FLAG_AIK_HOLDER;
+  // Header encryption (§4.4) is on between two devices whose certificates both set it.
+  const flags = DEVICE_FLAG_AIK_HOLDER | DEVICE_FLAG_HEADER_ENCRYPTION;
   const certificate = createDeviceCertificate({ suite: SUITE_V1, aik, deviceId, dik, createdAt: now, flags }, aikSk, dikSk);
   const deviceList = createSignedDeviceList({ aik, listVersion: 1, issuedAt: now, certificates: [certificate] }, aikSk);
   const accountId = accountIdOf(aik);

@@ -7,6 +7,7 @@ import {
   createLinkReply,
   createPendingLink,
   createProvisioningMessage,
+  DEVICE_FLAG_HEADER_ENCRYPTION,
   createSignedDeviceList,
   encodeAccountId,
   openProvisioningMessage,
@@ -73,7 +74,7 @@ export async function linkNewDevice(client: UmbraClient, messenger: Messenger, q
   if (!me.aikSk) throw new Error('only a device holding the account key can link devices');
   const parsed = parseLinkQr(qr);
   const channel = channelOf(parsed.eph);
-  const { message, tbs } = createProvisioningMessage(parsed, { aik: me.aik, aikSk: me.aikSk }, { createdAt: Date.now() });
+  const { message, tbs } = createProvisioningMessage(parsed, { aik: me.aik, aikSk: me.aikSk }, { createdAt: Date.now(), flags: DEVICE_FLAG_HEADER_ENCRYPTION });
   await client.api('PUT', `/v1/provisioning/${channel}/message`, { message: b64uEncode(message) });
   const { reply } = await poll(() => client.api<{ reply: string }>('GET', `/v1/provisioning/${channel}/reply`), timeoutMs, 'the new device');
   const certificate = completeLink(b64uDecode(reply), tbs, me.aikSk);

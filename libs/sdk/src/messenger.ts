@@ -443,7 +443,10 @@ export class Messenger {
     const self = parseDeviceCertificate(me.device.certificate);
     const init = pqxdhInitiate({ cert: self, dikSk: me.device.dikSk }, bundle);
     const prefix = encodePreKeyMessage(init.fields, new Uint8Array(0));
-    return initInitiator({ rk0: init.rk0, peerSpk: init.spk, self: addr(self), peer: addr(cert), baseKey: init.baseKey, pendingPrekey: prefix.slice(0, prefix.length - 4), now: this.now() });
+    return initInitiator({
+      rk0: init.rk0, peerSpk: init.spk, self: addr(self), peer: addr(cert), baseKey: init.baseKey, pendingPrekey: prefix.slice(0, prefix.length - 4), now: this.now(),
+      ...(init.headerEncryption ? { headerKeys: { hkA: init.hkA, hkB: init.hkB } } : {}),
+    });
   }
 
   private async loadRecord(peerHex: string, device: number): Promise<SessionRecord | undefined> {
@@ -570,7 +573,10 @@ export class Messenger {
         const kemSeed = await pk.secret(pm.pqKind as 3 | 4, pm.pqKeyId);
         if (!spkSk || !kemSeed || (pm.opkId !== undefined && !opkSk)) throw new CryptoError('DECRYPT_FAILED', 'prekey unknown or already used');
         const secrets = pqxdhRespond({ cert: self, dikSk: me.device.dikSk }, pm, { spkSk, ...(opkSk ? { opkSk } : {}), kemSeedOrSk: kemSeed, kemPk: ml_kem1024.keygen(kemSeed).publicKey });
-        const state = initResponder({ rk0: secrets.rk0, spkSk, self: addr(self), peer: addr(pm.cert), baseKey: pm.ek, now: this.now() });
+        const state = initResponder({
+          rk0: secrets.rk0, spkSk, self: addr(self), peer: addr(pm.cert), baseKey: pm.ek, now: this.now(),
+          ...(secrets.headerEncryption ? { headerKeys: { hkA: secrets.hkA, hkB: secrets.hkB } } : {}),
+        });
         const r = ratchetDecrypt(state, pm.ratchetMessage, this.now());
         await this.saveSession(pm.cert, r.state, true);
         if (pm.opkId !== undefined) await pk.consume(PREKEY_KIND.OPK, pm.opkId);
