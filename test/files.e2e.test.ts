@@ -36,7 +36,7 @@ describe('files: encrypted attachments in the object store', () => {
         ATTACHMENT_QUOTA_BYTES_PER_DAY: String(200 * MiB),
         ATTACHMENT_MAX_PENDING_UPLOADS: '3',
         ATTACHMENT_UPLOAD_TIMEOUT_S: '600',
-        ATTACHMENT_DOWNLOAD_URL_TTL_S: '2',
+        ATTACHMENT_DOWNLOAD_URL_TTL_S: '4',
         ATTACHMENT_REAP_INTERVAL_MS: '3600000',
       },
     });
@@ -218,7 +218,7 @@ describe('files: encrypted attachments in the object store', () => {
     const pointer = await uploadFile(alice.client, f.path);
     const link = await bob.client.api<{ url: string }>('GET', `/v1/attachments/${pointer.oid}`);
     const u = new URL(link.url);
-    expect(u.searchParams.get('X-Amz-Expires')).toBe('2');
+    expect(u.searchParams.get('X-Amz-Expires')).toBe('4');
     const sig = u.searchParams.get('X-Amz-Signature')!;
     u.searchParams.set('X-Amz-Signature', `${sig.slice(0, -1)}${sig.endsWith('0') ? '1' : '0'}`);
     expect((await fetch(u)).status).toBe(403);
@@ -228,7 +228,7 @@ describe('files: encrypted attachments in the object store', () => {
     const ok = await fetch(link.url);
     expect(ok.status).toBe(200);
     await ok.arrayBuffer();
-    await new Promise((r) => setTimeout(r, 3100));
+    await new Promise((r) => setTimeout(r, 5100));
     expect((await fetch(link.url)).status).toBe(403);
 
     const up = await alice.client.api<CreateAttachmentResponse>('POST', '/v1/attachments', { size: 700 });

@@ -88,9 +88,9 @@ const OWN_CHAIN = (gid: string) => `skchain/own/${gid}`;
 const IN_CHAIN = (senderHex: string, device: number, gid: string, epoch: number, chainId: number) => `skchain/in/${senderHex}/${device}/${gid}/${epoch}/${chainId}`;
 const TIMER = (conv: string) => `timer/${conv}`;
 const REKEY_AFTER_MS = 7 * 86_400_000;
+const REKEY_AFTER_MESSAGES = 1000;
 /** Content kinds that are shown to the user (and kept in the history); the rest are control. */
 const USER_KINDS = new Set(['text', 'att', 'react', 'edit', 'call']);
-const REKEY_AFTER_MESSAGES = 1000;
 
 /** Group state under the single-writer admin model of §6. */
 export interface GroupState {
@@ -274,7 +274,7 @@ export class Messenger {
         // A vanishing message names the attachment it carries, so the servers delete the file with it
         // (only when this account uploaded it: a forwarded pointer is left alone).
         const attachments = content.exp && content.k === 'att' && typeof content.oid === 'string' ? { attachments: [content.oid] } : {};
-        return await this.client.send({ clientMessageId, recipients, ...(content.exp ? this.expiryFields(content) : {}), ...attachments });
+        return await this.client.send({ clientMessageId, recipients, ...(content.exp ? envelopeExpiry(content) : {}), ...attachments });
       } catch (err) {
         if (err instanceof UmbraApiError && err.code === 'DEVICE_MISMATCH' && attempt < 3) continue;
         throw err;
@@ -339,7 +339,7 @@ export class Messenger {
     const timer = await this.timer(gid);
     const groupContent: Content = { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'text', text, gid, ...(timer ? { exp: timer } : {}) };
     const content = encodeContent(groupContent);
-    const expiry = timer ? this.expiryFields(groupContent) : {};
+    const expiry = timer ? envelopeExpiry(groupContent) : {};
     const clientMessageId = b64uEncode(randomBytes(16));
     for (let attempt = 0; ; attempt++) {
       const lists = new Map<string, SignedDeviceList>();
@@ -431,9 +431,6 @@ export class Messenger {
     return r.content;
   }
 
-  private expiryFields(c: Content): { expiresAt: number; readTtlS: number } {
-    return envelopeExpiry(c);
-  }
 
   private startSession(cert: DeviceCertificate, bundleB64: string): RatchetState {
     const me = this.client.identity;
@@ -521,8 +518,8 @@ export class Messenger {
     msg.conv = conv;
     msg.deleteAt = deleteAt;
     if (deleteAt !== null && deleteAt <= now) return false;
-    const exp = c.exp && Number.isInteger(c.exp.t) && c.exp.t >= 1 ? { t: c.exp.t, m: c.exp.m === 'read' ? ('read' as const) : ('send' as const) } : null;
-    await this.saveTimer(conv, exp);
+    // decodeContent has checked `exp`; a message without one turns the conversation's timer off.
+    await this.saveTimer(conv, c.exp ? { t: c.exp.t, m: c.exp.m } : null);
     return this.history.add({
       conv, id: c.id, from: msg.from, fromDevice: msg.fromDevice, outgoing: msg.sync, content: c, serverTimestamp: msg.serverTimestamp,
       receivedAt: now, deleteAt, envelope: `${msg.from}:${msg.fromDevice}:${msg.clientMessageId ?? ''}`, ...(msg.envelopeId ? { envelopeId: msg.envelopeId } : {}),
@@ -616,7 +613,7 @@ export class Messenger {
     if (content.k === 'sync') {
       if (!bytesEqual(senderId, me.accountId)) throw new CryptoError('MALFORMED', 'sync content from another account');
       return {
-        from: env.senderAccountId, fromDevice: env.senderDeviceId, content: content.inner as Content, sync: true, verified, serverTimestamp: env.serverTimestamp,
+        from: env.senderAccountId, fromDevice: env.senderDeviceId, content: decodeContent(encodeContent(content.inner as Content)), sync: true, verified, serverTimestamp: env.serverTimestamp,
         ...(typeof content.dest === 'string' ? { dest: content.dest } : {}),
       };
     }
