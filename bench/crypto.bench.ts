@@ -1,11 +1,18 @@
 /**
  * Crypto benchmark (not a test): PQXDH session setups per second, ratchet encrypt+decrypt of a
- * 1 KiB message with and without a DH step, a fan-out to 100 devices, and one message to
+ * 1 KiB message with and without a DH step (plain and with §4.4 header encryption, the SDK's
+ * default), a group send to 100 devices (sender keys: steady state, and the first send that also
+ * distributes the chain pairwise), a pairwise fan-out to 100 devices, and one message to
  * 20 contacts × 3 devices with sessions established. Prints one JSON object as its last line.
  */
 import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import {
   DEVICE_FLAG_AIK_HOLDER,
+  DEVICE_FLAG_HEADER_ENCRYPTION,
+  encodeContent,
+  newSenderChain,
+  senderKeyEncrypt,
+  skdmOf,
   SUITE_V1,
   accountIdOf,
   addr,
@@ -28,10 +35,10 @@ import {
 
 const now = Date.now();
 
-function device() {
+function device(flags = DEVICE_FLAG_AIK_HOLDER) {
   const aikSk = generateSecretKey();
   const dikSk = generateSecretKey();
-  const cert = parseDeviceCertificate(createDeviceCertificate({ suite: SUITE_V1, aik: pub(aikSk), deviceId: 1 + Math.floor(Math.random() * 1e9), dik: pub(dikSk), createdAt: now, flags: DEVICE_FLAG_AIK_HOLDER }, aikSk, dikSk));
+  const cert = parseDeviceCertificate(createDeviceCertificate({ suite: SUITE_V1, aik: pub(aikSk), deviceId: 1 + Math.floor(Math.random() * 1e9), dik: pub(dikSk), createdAt: now, flags }, aikSk, dikSk));
   const spkSk = generateSecretKey();
   const opkSk = generateSecretKey();
   const kemSeed = randomBytes(64);
@@ -47,8 +54,9 @@ type Dev = ReturnType<typeof device>;
 function establish(a: Dev, b: Dev): { alice: RatchetState; bob: RatchetState } {
   const init = pqxdhInitiate({ cert: a.cert, dikSk: a.dikSk }, parsePreKeyBundle(b.bundle));
   const resp = pqxdhRespond({ cert: b.cert, dikSk: b.dikSk }, { ...init.fields, cert: a.cert }, { spkSk: b.spkSk, opkSk: b.opkSk, kemSeedOrSk: b.kemSeed, kemPk: b.kemPk });
-  const alice = initInitiator({ rk0: init.rk0, peerSpk: init.spk, self: addr(a.cert), peer: addr(b.cert), baseKey: init.baseKey, pendingPrekey: new Uint8Array(0), now });
-  const bob = initResponder({ rk0: resp.rk0, spkSk: b.spkSk, self: addr(b.cert), peer: addr(a.cert), baseKey: init.baseKey, now });
+  const hk = init.headerEncryption ? { headerKeys: { hkA: init.hkA, hkB: init.hkB } } : {};
+  const alice = initInitiator({ rk0: init.rk0, peerSpk: init.spk, self: addr(a.cert), peer: addr(b.cert), baseKey: init.baseKey, pendingPrekey: new Uint8Array(0), now, ...hk });
+  const bob = initResponder({ rk0: resp.rk0, spkSk: b.spkSk, self: addr(b.cert), peer: addr(a.cert), baseKey: init.baseKey, now, ...hk });
   return { alice, bob };
 }
 
@@ -67,30 +75,34 @@ const a = device();
 const b = device();
 const pqxdhPerS = rate(() => establish(a, b));
 
-let { alice, bob } = establish(a, b);
-{
+/** Encrypt+decrypt rates on one session: same chain, and with a DH ratchet step every message. */
+function ratchetRates(x: Dev, y: Dev): { sameChain: number; dhStep: number } {
+  let { alice, bob } = establish(x, y);
   const first = ratchetEncrypt(alice, msg, now);
   alice = first.state;
   bob = ratchetDecrypt(bob, first.message, now).state;
-}
-const sameChainPerS = rate(() => {
-  const e = ratchetEncrypt(alice, msg, now);
-  alice = e.state;
-  bob = ratchetDecrypt(bob, e.message, now).state;
-});
-let turn = 0;
-const dhStepPerS = rate(() => {
-  // Alternating directions: every message starts a new chain (a DH ratchet step).
-  if (turn++ % 2 === 0) {
+  const sameChain = rate(() => {
     const e = ratchetEncrypt(alice, msg, now);
     alice = e.state;
     bob = ratchetDecrypt(bob, e.message, now).state;
-  } else {
-    const e = ratchetEncrypt(bob, msg, now);
-    bob = e.state;
-    alice = ratchetDecrypt(alice, e.message, now).state;
-  }
-});
+  });
+  let turn = 0;
+  const dhStep = rate(() => {
+    // Alternating directions: every message starts a new chain (a DH ratchet step).
+    if (turn++ % 2 === 0) {
+      const e = ratchetEncrypt(alice, msg, now);
+      alice = e.state;
+      bob = ratchetDecrypt(bob, e.message, now).state;
+    } else {
+      const e = ratchetEncrypt(bob, msg, now);
+      bob = e.state;
+      alice = ratchetDecrypt(alice, e.message, now).state;
+    }
+  });
+  return { sameChain, dhStep };
+}
+const plain = ratchetRates(a, b);
+const he = ratchetRates(device(DEVICE_FLAG_AIK_HOLDER | DEVICE_FLAG_HEADER_ENCRYPTION), device(DEVICE_FLAG_AIK_HOLDER | DEVICE_FLAG_HEADER_ENCRYPTION));
 
 const fanout = (n: number) => {
   const sessions = Array.from({ length: n }, () => establish(a, device()).alice);
@@ -101,10 +113,29 @@ const fanout = (n: number) => {
 const group100Ms = fanout(100);
 const contacts60Ms = fanout(60);
 
+// Sender keys (§6): the steady state is one SenderKeyMessage for all 100 devices; the first send
+// after a (re)key also hands the chain to each device in a pairwise SKDM.
+const members = Array.from({ length: 100 }, () => establish(a, device()).alice);
+const gid = randomBytes(32);
+let chain = newSenderChain(gid, 0, now);
+const firstT = performance.now();
+chain = newSenderChain(gid, 0, now);
+const skdm = encodeContent({ v: 1, id: 'AAAAAAAAAAAAAAAAAAAAAA', ts: now, k: 'skdm', ...skdmOf(chain) });
+for (let i = 0; i < members.length; i++) members[i] = ratchetEncrypt(members[i]!, skdm, now).state;
+chain = senderKeyEncrypt(chain, addr(a.cert), msg).chain;
+const groupFirstMs = performance.now() - firstT;
+const groupSendsPerS = rate(() => {
+  chain = senderKeyEncrypt(chain, addr(a.cert), msg).chain;
+});
+
 const result = {
   pqxdh_setups_per_s: Math.round(pqxdhPerS),
-  ratchet_1kib_encrypt_decrypt_per_s_same_chain: Math.round(sameChainPerS),
-  ratchet_1kib_encrypt_decrypt_per_s_dh_step: Math.round(dhStepPerS),
+  ratchet_1kib_encrypt_decrypt_per_s_same_chain: Math.round(plain.sameChain),
+  ratchet_1kib_encrypt_decrypt_per_s_dh_step: Math.round(plain.dhStep),
+  ratchet_he_1kib_encrypt_decrypt_per_s_same_chain: Math.round(he.sameChain),
+  ratchet_he_1kib_encrypt_decrypt_per_s_dh_step: Math.round(he.dhStep),
+  group_send_100_devices_sender_key_ms: +(1000 / groupSendsPerS).toFixed(2),
+  group_first_send_100_devices_with_skdm_ms: +groupFirstMs.toFixed(1),
   pairwise_send_100_devices_ms: +group100Ms.toFixed(1),
   send_20_contacts_x_3_devices_ms: +contacts60Ms.toFixed(1),
 };
