@@ -30,6 +30,24 @@ import {
 } from '@umbra/server';
 import { AttachmentDeleter } from './attachment.deleter';
 
+const messageId = (m: MessageKey) => `${Buffer.from(m.sender.accountId).toString('hex')}:${m.sender.deviceId}:${Buffer.from(m.clientMessageId).toString('hex')}`;
+
+/** Deleted copies per message and recipient account (hex), in one pass. */
+function deletedPerAccount(outcome: ExpiryOutcome): Map<string, Map<string, number>> {
+  const out = new Map<string, Map<string, number>>();
+  for (const c of outcome.copies) {
+    const id = messageId(c.message);
+    let counts = out.get(id);
+    if (!counts) {
+      counts = new Map();
+      out.set(id, counts);
+    }
+    const hex = Buffer.from(c.recipient.accountId).toString('hex');
+    counts.set(hex, (counts.get(hex) ?? 0) + 1);
+  }
+  return out;
+}
+
 interface Pending {
   message: MessageKey;
   dueAt: number;
@@ -124,16 +142,12 @@ export class ExpiryService implements OnModuleInit, OnModuleDestroy {
     }
 
     const notices: Parameters<EnvelopesRepository['storeNotices']>[0] = [];
+    const deleted = deletedPerAccount(outcome);
     for (const m of outcome.messages) {
-      const key = `${Buffer.from(m.message.sender.accountId).toString('hex')}:${m.message.sender.deviceId}:${Buffer.from(m.message.clientMessageId).toString('hex')}`;
-      const deleted = new Map<string, number>();
-      for (const c of outcome.copies) {
-        const ck = `${Buffer.from(c.message.sender.accountId).toString('hex')}:${c.message.sender.deviceId}:${Buffer.from(c.message.clientMessageId).toString('hex')}`;
-        if (ck !== key) continue;
-        const hex = Buffer.from(c.recipient.accountId).toString('hex');
-        deleted.set(hex, (deleted.get(hex) ?? 0) + 1);
-      }
-      const unreached = Object.entries(m.recipientCounts).filter(([hex, n]) => n > 0 && deleted.get(hex) === n).map(([hex]) => text(Buffer.from(hex, 'hex')));
+      const counts = deleted.get(messageId(m.message));
+      const unreached = Object.entries(m.recipientCounts)
+        .filter(([hex, n]) => n > 0 && counts?.get(hex) === n)
+        .map(([hex]) => text(Buffer.from(hex, 'hex')));
       if (unreached.length === 0) continue;
       const receipt: ExpiryReceipt = { k: 'expired', clientMessageId: Buffer.from(m.message.clientMessageId).toString('base64url'), expiresAt: m.expiresAt, accountIds: unreached };
       notices.push({ recipient: m.message.sender, clientMessageId: m.message.clientMessageId, type: NoticeType.ExpiryReceipt, content: Buffer.from(JSON.stringify(receipt)) });
