@@ -36,6 +36,7 @@ const KEY = (conv: string, id: string) => `history/${conv}/${id}`;
 export class History {
   private readonly deadlines = new Map<string, number>();
   private readonly byEnvelope = new Map<string, string>();
+  private readonly envelopeOf = new Map<string, string>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
 
@@ -144,13 +145,20 @@ export class History {
   private index(key: string, e: HistoryEntry): void {
     if (e.deleteAt !== null) this.deadlines.set(key, e.deleteAt);
     else this.deadlines.delete(key);
-    if (e.envelope) this.byEnvelope.set(e.envelope, key);
+    if (e.envelope) {
+      this.byEnvelope.set(e.envelope, key);
+      this.envelopeOf.set(key, e.envelope);
+    }
   }
 
   private async remove(key: string): Promise<void> {
     await this.store.delete(key);
     this.deadlines.delete(key);
-    for (const [env, k] of this.byEnvelope) if (k === key) this.byEnvelope.delete(env);
+    const env = this.envelopeOf.get(key);
+    if (env !== undefined) {
+      this.byEnvelope.delete(env);
+      this.envelopeOf.delete(key);
+    }
   }
 
   private schedule(): void {
@@ -158,7 +166,8 @@ export class History {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.deadlines.size === 0) return;
-    const next = Math.min(...this.deadlines.values());
+    let next = Infinity;
+    for (const at of this.deadlines.values()) if (at < next) next = at;
     this.timer = setTimeout(() => void this.purgeExpired().catch(() => undefined), Math.min(Math.max(0, next - this.now()), 2 ** 31 - 1));
     this.timer.unref?.();
   }
