@@ -10,3 +10,4 @@ export * from './session/ratchet';
 export * from './session/sender-keys';
 export * from './linking';
 export * from './attachment';
+export * from './merkle';

@@ -12,7 +12,7 @@ import { generateVectors, outcomeOf, renderVectorFile, type Json } from './vecto
 
 type Obj = { [k: string]: Json };
 const DIR = `${process.cwd()}/libs/crypto/vectors`;
-const FILES = ['primitives.json', 'identity.json', 'pqxdh.json', 'ratchet.json', 'sender-keys.json', 'envelope-content.json', 'safety-numbers.json'];
+const FILES = ['primitives.json', 'identity.json', 'pqxdh.json', 'ratchet.json', 'sender-keys.json', 'envelope-content.json', 'safety-numbers.json', 'kt-merkle.json'];
 const h = hexDecode;
 const x = hexEncode;
 const load = (name: string): Obj => JSON.parse(readFileSync(`${DIR}/${name}`, 'utf8')) as Obj;
@@ -43,7 +43,7 @@ function codeOf(f: () => unknown): string {
 describe('§14 test vectors (libs/crypto/vectors/*.json)', () => {
   const generated = generateVectors();
 
-  it('cover exactly the seven files', () => {
+  it('cover exactly the eight files', () => {
     expect(Object.keys(generated).sort()).toEqual([...FILES].sort());
   });
 
@@ -188,6 +188,16 @@ describe('§14 test vectors (libs/crypto/vectors/*.json)', () => {
     const read = arr(v.content).find((c) => o(JSON.parse(s(c.content_json)) as Json).exp && (c.read_ttl_s as number) === 30)!;
     expect(read.expires_at).toBe((read.read_at as number) - 10_000 + 30_000 + 2_592_000_000);
     expect(read.expires_at_after_read).toBe((read.read_at as number) + 30_000);
+  });
+
+  it('kt-merkle: the published root of the eight CT leaves (PROTOCOL.md §14), and every proof in the file', () => {
+    const v = load('kt-merkle.json');
+    const roots = v.roots as string[];
+    expect(roots[8]).toBe('5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328');
+    expect(roots[0]).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    expect(arr(v.inclusion)).toHaveLength(36);
+    expect(arr(v.consistency)).toHaveLength(36);
+    expect(arr(v.negatives).length).toBeGreaterThanOrEqual(10);
   });
 
   it('safety numbers: digits and QR from both sides', () => {

@@ -7,6 +7,7 @@
  * `outcome`: "ok", "false" (a verifier returned false) or a CryptoError code.
  */
 import { bech32, bech32m } from '@scure/base';
+import { consistencyProof, inclusionProof, merkleLeafHash, merkleRoot, verifyConsistency, verifyInclusion } from '../merkle';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import { sha512 } from '@noble/hashes/sha2.js';
@@ -131,7 +132,15 @@ export const CHECKS: Record<string, (c: Obj) => unknown> = {
     return ratchetDecrypt(st, m.ratchetMessage, T0, { dhsSk: bytes(c, 'next_dhs_sk') });
   },
   safety_qr: (c) => verifySafetyQr(str(c, 'ours'), str(c, 'scanned')),
+  merkle_inclusion: (c) => verifyInclusion(bytes(c, 'leaf_hash'), num(c, 'index'), num(c, 'size'), hexList(c, 'path'), bytes(c, 'root')),
+  merkle_consistency: (c) => verifyConsistency(num(c, 'size1'), num(c, 'size2'), bytes(c, 'root1'), bytes(c, 'root2'), hexList(c, 'proof')),
 };
+
+function hexList(c: Obj, k: string): Uint8Array[] {
+  const v = c[k];
+  if (!Array.isArray(v)) throw new Error(`vector field ${k} missing`);
+  return v.map((e) => hexDecode(e as string));
+}
 
 /** Runs a named check and reports its outcome; anything but a CryptoError propagates. */
 export function outcomeOf(check: string, c: Obj): string {
@@ -837,6 +846,53 @@ function sha512Iter(first: Uint8Array, key: Uint8Array): Uint8Array {
 }
 
 /** All vector files, by file name. */
+// ---------------------------------------------------------------------------------------------
+// 8. Key transparency: the RFC 6962 tree over the Certificate Transparency eight-leaf data set
+
+const CT_LEAVES = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'];
+
+function ktMerkle(): Obj {
+  const data = CT_LEAVES.map((l) => hexDecode(l));
+  const roots = Array.from({ length: 9 }, (_v, n) => hexEncode(merkleRoot(data.slice(0, n))));
+  const inclusion: Obj[] = [];
+  const consistency: Obj[] = [];
+  for (let n = 1; n <= 8; n++) {
+    const tree = data.slice(0, n);
+    for (let m = 0; m < n; m++) {
+      inclusion.push(neg(`inclusion ${m} of ${n}`, 'merkle_inclusion', { leaf_hash: hexEncode(merkleLeafHash(data[m]!)), index: m, size: n, path: inclusionProof(m, tree).map(hexEncode), root: roots[n]! }, 'ok'));
+    }
+    for (let m = 1; m <= n; m++) {
+      consistency.push(neg(`consistency ${m} → ${n}`, 'merkle_consistency', { size1: m, size2: n, root1: roots[m]!, root2: roots[n]!, proof: consistencyProof(m, tree).map(hexEncode) }, 'ok'));
+    }
+  }
+  const inc = inclusionProof(2, data.slice(0, 7)).map(hexEncode);
+  const con = consistencyProof(3, data).map(hexEncode);
+  const base = { leaf_hash: hexEncode(merkleLeafHash(data[2]!)), index: 2, size: 7, path: inc, root: roots[7]! };
+  const negatives = [
+    neg('inclusion: path element flipped', 'merkle_inclusion', { ...base, path: [hexEncode(flip(hexDecode(inc[0]!), 0)), ...inc.slice(1)] }, 'false'),
+    neg('inclusion: wrong index', 'merkle_inclusion', { ...base, index: 3 }, 'false'),
+    neg('inclusion: wrong tree size', 'merkle_inclusion', { ...base, size: 4 }, 'false'),
+    neg('inclusion: index outside the tree', 'merkle_inclusion', { ...base, index: 7 }, 'false'),
+    neg('inclusion: path too short', 'merkle_inclusion', { ...base, path: inc.slice(1) }, 'false'),
+    neg('inclusion: path too long', 'merkle_inclusion', { ...base, path: [...inc, roots[1]!] }, 'false'),
+    neg('inclusion: other root', 'merkle_inclusion', { ...base, root: roots[8]! }, 'false'),
+    neg('consistency: proof element flipped', 'merkle_consistency', { size1: 3, size2: 8, root1: roots[3]!, root2: roots[8]!, proof: [hexEncode(flip(hexDecode(con[0]!), 0)), ...con.slice(1)] }, 'false'),
+    neg('consistency: other old root (a fork)', 'merkle_consistency', { size1: 3, size2: 8, root1: roots[4]!, root2: roots[8]!, proof: con }, 'false'),
+    neg('consistency: other new root', 'merkle_consistency', { size1: 3, size2: 8, root1: roots[3]!, root2: roots[7]!, proof: con }, 'false'),
+    neg('consistency: empty proof', 'merkle_consistency', { size1: 3, size2: 8, root1: roots[3]!, root2: roots[8]!, proof: [] }, 'false'),
+    neg('consistency: shrinking tree', 'merkle_consistency', { size1: 8, size2: 3, root1: roots[8]!, root2: roots[3]!, proof: con }, 'false'),
+    neg('consistency: same size, different roots', 'merkle_consistency', { size1: 5, size2: 5, root1: roots[5]!, root2: roots[6]!, proof: [] }, 'false'),
+  ];
+  return {
+    description: 'RFC 6962 Merkle tree (PROTOCOL.md §12): leaf = SHA256(0x00 || data), node = SHA256(0x01 || L || R). Roots of the first n CT leaves for n = 0..8, every inclusion proof and every consistency proof (RFC 9162 verification), and negatives.',
+    leaves: CT_LEAVES,
+    roots,
+    inclusion,
+    consistency,
+    negatives,
+  };
+}
+
 export function generateVectors(): Record<string, Obj> {
   return {
     'primitives.json': primitives(),
@@ -846,6 +902,7 @@ export function generateVectors(): Record<string, Obj> {
     'sender-keys.json': senderKeys(),
     'envelope-content.json': envelopeContent(),
     'safety-numbers.json': safetyNumbers(),
+    'kt-merkle.json': ktMerkle(),
   };
 }
 
