@@ -12,7 +12,8 @@ export type CryptoErrorCode =
   | 'TOO_MANY_SKIPPED'
   | 'BAD_COMMITMENT'
   | 'BAD_DIGEST'
-  | 'TRUNCATED';
+  | 'TRUNCATED'
+  | 'STALE';
 
 /** The only error the library throws on bad input; `code` is stable. */
 export class CryptoError extends Error {

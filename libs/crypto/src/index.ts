@@ -11,3 +11,4 @@ export * from './session/sender-keys';
 export * from './linking';
 export * from './attachment';
 export * from './merkle';
+export * from './kt';

@@ -8,6 +8,7 @@
  */
 import { bech32, bech32m } from '@scure/base';
 import { consistencyProof, inclusionProof, merkleLeafHash, merkleRoot, verifyConsistency, verifyInclusion } from '../merkle';
+import { cosignSth, createSth, encodeKtLeaf, parseKtLeaf, verifySth } from '../kt';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import { sha512 } from '@noble/hashes/sha2.js';
@@ -133,6 +134,8 @@ export const CHECKS: Record<string, (c: Obj) => unknown> = {
   },
   safety_qr: (c) => verifySafetyQr(str(c, 'ours'), str(c, 'scanned')),
   merkle_inclusion: (c) => verifyInclusion(bytes(c, 'leaf_hash'), num(c, 'index'), num(c, 'size'), hexList(c, 'path'), bytes(c, 'root')),
+  kt_leaf: (c) => parseKtLeaf(bytes(c, 'bytes')),
+  sth: (c) => verifySth(bytes(c, 'bytes'), { logPk: bytes(c, 'log_pk'), witnessPks: hexList(c, 'witness_pks'), minCosigners: num(c, 'min_cosigners') }, num(c, 'now')),
   merkle_consistency: (c) => verifyConsistency(num(c, 'size1'), num(c, 'size2'), bytes(c, 'root1'), bytes(c, 'root2'), hexList(c, 'proof')),
 };
 
@@ -883,6 +886,34 @@ function ktMerkle(): Obj {
     neg('consistency: shrinking tree', 'merkle_consistency', { size1: 8, size2: 3, root1: roots[8]!, root2: roots[3]!, proof: con }, 'false'),
     neg('consistency: same size, different roots', 'merkle_consistency', { size1: 5, size2: 5, root1: roots[5]!, root2: roots[6]!, proof: [] }, 'false'),
   ];
+  // A KTLeaf for a device list, and the signed, cosigned tree head over the eight leaves.
+  const aik = pub(fixedSk('kt-aik'));
+  const leaf = encodeKtLeaf({ type: 1, label: accountIdOf(aik), version: 3, logTime: T0, valueHash: sha256(fixedBytes('kt-device-list', 200)) });
+  const logSk = fixedSk('kt-log');
+  const witnessSk = fixedSk('kt-witness-1');
+  const otherSk = fixedSk('kt-witness-2');
+  const logPk = pub(logSk);
+  const witnessPk = pub(witnessSk);
+  const sth = cosignSth(createSth(logSk, { logPk, treeSize: 8, timestamp: T0, root: hexDecode(roots[8]!) }, AUX), witnessSk, witnessPk, T0 + 1000, AUX);
+  const unpinned = cosignSth(createSth(logSk, { logPk, treeSize: 8, timestamp: T0, root: hexDecode(roots[8]!) }, AUX), otherSk, pub(otherSk), T0 + 1000, AUX);
+  const pins = { log_pk: hexEncode(logPk), witness_pks: [hexEncode(witnessPk)], min_cosigners: 1, now: T0 + 60_000 };
+  const sthCases = [
+    neg('sth: signed and cosigned', 'sth', { bytes: hexEncode(sth.bytes), ...pins }, 'ok'),
+    neg('sth: log signature flipped', 'sth', { bytes: hexEncode(flip(sth.bytes, 81 + 10)), ...pins }, 'BAD_SIGNATURE'),
+    neg('sth: root changed', 'sth', { bytes: hexEncode(flip(sth.bytes, 60)), ...pins }, 'BAD_SIGNATURE'),
+    neg('sth: cosignature flipped', 'sth', { bytes: hexEncode(flip(sth.bytes, sth.bytes.length - 1)), ...pins }, 'BAD_SIGNATURE'),
+    neg('sth: another log', 'sth', { bytes: hexEncode(sth.bytes), ...pins, log_pk: hexEncode(witnessPk) }, 'BAD_SIGNATURE'),
+    neg('sth: cosigned by an unpinned witness only', 'sth', { bytes: hexEncode(unpinned.bytes), ...pins }, 'BAD_SIGNATURE'),
+    neg('sth: two cosignatures required', 'sth', { bytes: hexEncode(sth.bytes), ...pins, min_cosigners: 2 }, 'BAD_SIGNATURE'),
+    neg('sth: older than 24 h', 'sth', { bytes: hexEncode(sth.bytes), ...pins, now: T0 + 24 * 3600 * 1000 + 1 }, 'STALE'),
+    neg('sth: truncated', 'sth', { bytes: hexEncode(sth.bytes.slice(0, sth.bytes.length - 1)), ...pins }, 'MALFORMED'),
+  ];
+  const leafCases = [
+    neg('kt leaf: device list', 'kt_leaf', { bytes: hexEncode(leaf) }, 'ok'),
+    neg('kt leaf: unknown type', 'kt_leaf', { bytes: hexEncode(Uint8Array.from(leaf, (b, i) => (i === 1 ? 3 : b))) }, 'MALFORMED'),
+    neg('kt leaf: version 2', 'kt_leaf', { bytes: hexEncode(Uint8Array.from(leaf, (b, i) => (i === 0 ? 2 : b))) }, 'UNSUPPORTED_VERSION'),
+    neg('kt leaf: trailing byte', 'kt_leaf', { bytes: hexEncode(concatBytes(leaf, u8(0))) }, 'MALFORMED'),
+  ];
   return {
     description: 'RFC 6962 Merkle tree (PROTOCOL.md §12): leaf = SHA256(0x00 || data), node = SHA256(0x01 || L || R). Roots of the first n CT leaves for n = 0..8, every inclusion proof and every consistency proof (RFC 9162 verification), and negatives.',
     leaves: CT_LEAVES,
@@ -890,6 +921,8 @@ function ktMerkle(): Obj {
     inclusion,
     consistency,
     negatives,
+    kt_leaf: { aik: hexEncode(aik), bytes: hexEncode(leaf), cases: leafCases },
+    sth: { log_sk: hexEncode(logSk), witness_sk: hexEncode(witnessSk), aux: hexEncode(AUX), root: roots[8]!, tree_size: 8, timestamp: T0, cosigned_at: T0 + 1000, bytes: hexEncode(sth.bytes), cases: sthCases },
   };
 }
 
