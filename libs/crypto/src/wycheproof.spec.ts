@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { hexDecode, hexEncode } from './bytes';
-import { CryptoError } from './errors';
 import { aesGcmDecrypt, aesGcmEncrypt, ecdh, hkdf, hmacSha256, isValidPublicKey, kemDecapsulate, kemKeygen } from './primitives';
+import { cryptoOutcome } from './testing/fixtures';
 
 interface WTest {
   tcId: number;
@@ -35,15 +35,6 @@ const x = hexEncode;
 /** Runs a case: returns a skip reason, or performs its assertions and returns undefined. */
 type Runner = (g: WGroup, t: WTest) => string | undefined;
 
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-    return 'ok';
-  } catch (err) {
-    if (err instanceof CryptoError) return err.code;
-    throw err;
-  }
-}
 
 function runFile(name: string, runner: Runner, expectedSkips: Record<string, number>): void {
   const file = load(name);
@@ -84,8 +75,8 @@ describe('Wycheproof (C2SP/wycheproof testvectors_v1) through primitives.ts', ()
       const msg = h(t.msg);
       const sealed = h(`${t.ct as string}${t.tag as string}`);
       if (g.keySize !== 256 || g.ivSize !== 96) {
-        const enc = codeOf(() => aesGcmEncrypt(key, iv, aad, msg));
-        const dec = codeOf(() => aesGcmDecrypt(key, iv, aad, sealed));
+        const enc = cryptoOutcome(() => aesGcmEncrypt(key, iv, aad, msg));
+        const dec = cryptoOutcome(() => aesGcmDecrypt(key, iv, aad, sealed));
         assert(enc !== 'ok' && dec !== 'ok', 'wrapper accepted a key or nonce size outside AES-256-GCM/96');
         return g.keySize !== 256 ? 'AES-128/192 key (suite uses AES-256 only; wrapper rejects it)' : 'nonce other than 96 bits (wrapper rejects it)';
       }
@@ -93,7 +84,7 @@ describe('Wycheproof (C2SP/wycheproof testvectors_v1) through primitives.ts', ()
         assert(x(aesGcmEncrypt(key, iv, aad, msg)) === x(sealed), 'ciphertext ‖ tag differs');
         assert(x(aesGcmDecrypt(key, iv, aad, sealed)) === x(msg), 'decryption differs');
       } else {
-        assert(codeOf(() => aesGcmDecrypt(key, iv, aad, sealed)) === 'DECRYPT_FAILED', 'invalid case was not rejected with DECRYPT_FAILED');
+        assert(cryptoOutcome(() => aesGcmDecrypt(key, iv, aad, sealed)) === 'DECRYPT_FAILED', 'invalid case was not rejected with DECRYPT_FAILED');
       }
       return undefined;
     },
@@ -105,7 +96,7 @@ describe('Wycheproof (C2SP/wycheproof testvectors_v1) through primitives.ts', ()
     (_g, t) => {
       const args = { salt: h(t.salt), ikm: h(t.ikm), info: h(t.info), length: t.size as number };
       if (t.result === 'valid') assert(x(hkdf(args)) === t.okm, 'okm differs');
-      else assert(codeOf(() => hkdf(args)) === 'MALFORMED', 'invalid output size was not rejected with MALFORMED');
+      else assert(cryptoOutcome(() => hkdf(args)) === 'MALFORMED', 'invalid output size was not rejected with MALFORMED');
       return undefined;
     },
     {},
@@ -150,14 +141,14 @@ describe('Wycheproof (C2SP/wycheproof testvectors_v1) through primitives.ts', ()
       const skInt = big(h(t.private));
       const sk = skInt < 2n ** 256n ? hexDecode(skInt.toString(16).padStart(64, '0')) : h(t.private);
       if (skInt === 0n || skInt >= n) {
-        assert(codeOf(() => ecdh(sk, X)) === 'BAD_KEY', 'out-of-range secret key accepted');
+        assert(cryptoOutcome(() => ecdh(sk, X)) === 'BAD_KEY', 'out-of-range secret key accepted');
         return undefined;
       }
       const lifts = isValidPublicKey(X);
       if (lifts && !onCurve) return 'off-curve (x, y) whose x lifts: x-only ECDH discards y, so lift_x(x) is on the curve by construction';
       if (!lifts) {
         assert(t.result !== 'valid', 'valid case whose x does not lift');
-        assert(codeOf(() => ecdh(sk, X)) === 'BAD_KEY', 'x that fails lift_x was not rejected with BAD_KEY');
+        assert(cryptoOutcome(() => ecdh(sk, X)) === 'BAD_KEY', 'x that fails lift_x was not rejected with BAD_KEY');
         return undefined;
       }
       assert(t.result !== 'invalid', 'invalid case with a valid on-curve point');
@@ -177,7 +168,7 @@ describe('Wycheproof (C2SP/wycheproof testvectors_v1) through primitives.ts', ()
       const seed = h(t.seed);
       const c = h(t.c);
       if (t.result === 'invalid') {
-        const code = codeOf(() => kemDecapsulate(c, seed));
+        const code = cryptoOutcome(() => kemDecapsulate(c, seed));
         assert(code === 'BAD_KEY' || code === 'MALFORMED', `invalid case gave ${code}`);
         return undefined;
       }

@@ -1,7 +1,6 @@
-import { CryptoError } from '../errors';
 import { DEVICE_FLAG_AIK_HOLDER, DEVICE_FLAG_HEADER_ENCRYPTION } from '../identity';
 import { hexEncode } from '../bytes';
-import { establishedPair, testDevice } from '../testing/fixtures';
+import { cryptoOutcome, establishedPair, testDevice } from '../testing/fixtures';
 import { ENC_HEADER_BYTES, deserializeRatchetState, ratchetDecrypt, ratchetEncrypt, serializeRatchetState, type RatchetState } from './ratchet';
 
 const te = new TextEncoder();
@@ -13,15 +12,6 @@ function send(s: RatchetState, text: string): { state: RatchetState; message: Ui
   return ratchetEncrypt(s, te.encode(text), now);
 }
 
-function code(f: () => unknown): string {
-  try {
-    f();
-    return 'ok';
-  } catch (err) {
-    if (err instanceof CryptoError) return err.code;
-    throw err;
-  }
-}
 
 describe('§4.4 header encryption', () => {
   const a = testDevice(now, HE);
@@ -79,8 +69,8 @@ describe('§4.4 header encryption', () => {
     }
     expect(sa.skipped).toHaveLength(0);
     const before = serializeRatchetState(sa);
-    expect(code(() => ratchetDecrypt(sa, old[0]!, now))).toBe('DECRYPT_FAILED');
-    expect(code(() => ratchetDecrypt(sa, fresh.message, now))).toBe('REPLAY');
+    expect(cryptoOutcome(() => ratchetDecrypt(sa, old[0]!, now))).toBe('DECRYPT_FAILED');
+    expect(cryptoOutcome(() => ratchetDecrypt(sa, fresh.message, now))).toBe('REPLAY');
     expect(serializeRatchetState(sa)).toBe(before);
   });
 
@@ -94,12 +84,12 @@ describe('§4.4 header encryption', () => {
       msgs.push(r.message);
     }
     // sb has received N = 0 of this chain (the first message), so msgs[k] carries N = k + 1.
-    expect(code(() => ratchetDecrypt(sb, msgs[2001]!, now))).toBe('TOO_MANY_SKIPPED');
+    expect(cryptoOutcome(() => ratchetDecrypt(sb, msgs[2001]!, now))).toBe('TOO_MANY_SKIPPED');
     const got = ratchetDecrypt(sb, msgs[2000]!, now);
     expect(td.decode(got.content)).toBe('2000');
     expect(got.state.skipped).toHaveLength(2000);
     expect(td.decode(ratchetDecrypt(got.state, msgs[0]!, now).content)).toBe('0');
-    expect(code(() => ratchetDecrypt(got.state, msgs[2000]!, now))).toBe('REPLAY');
+    expect(cryptoOutcome(() => ratchetDecrypt(got.state, msgs[2000]!, now))).toBe('REPLAY');
   });
 
   it('rejects every single-bit change of a message and leaves the state unchanged', () => {
@@ -110,18 +100,18 @@ describe('§4.4 header encryption', () => {
     for (let i = 0; i < msg.length; i++) {
       const t = msg.slice();
       t[i]! ^= 0x01;
-      if (code(() => ratchetDecrypt(sb, t, now)) === 'ok') accepted.push(i);
+      if (cryptoOutcome(() => ratchetDecrypt(sb, t, now)) === 'ok') accepted.push(i);
     }
     expect(accepted).toEqual([]);
     expect(serializeRatchetState(sb)).toBe(before);
-    expect(code(() => ratchetDecrypt(sb, msg, now))).toBe('ok');
+    expect(cryptoOutcome(() => ratchetDecrypt(sb, msg, now))).toBe('ok');
   });
 
   it('rejects a message whose flags bit0 differs from the session mode', () => {
     const he = establishedPair(a, b);
     const pl = establishedPair(plain, testDevice(now));
-    expect(code(() => ratchetDecrypt(pl.b, send(he.a, 'x').message, now))).toBe('MALFORMED');
-    expect(code(() => ratchetDecrypt(he.b, send(pl.a, 'x').message, now))).toBe('MALFORMED');
+    expect(cryptoOutcome(() => ratchetDecrypt(pl.b, send(he.a, 'x').message, now))).toBe('MALFORMED');
+    expect(cryptoOutcome(() => ratchetDecrypt(he.b, send(pl.a, 'x').message, now))).toBe('MALFORMED');
   });
 
   it('serialises the header keys (§4.5) and keeps working after a round trip', () => {
@@ -152,6 +142,6 @@ describe('§4.4 header encryption', () => {
       JSON.stringify({ ...good, chains: 'x' }),
       JSON.stringify({ ...good, he: false }),
     ];
-    for (const s of bad) expect({ s, code: code(() => deserializeRatchetState(s)) }).toEqual({ s, code: 'MALFORMED' });
+    for (const s of bad) expect({ s, code: cryptoOutcome(() => deserializeRatchetState(s)) }).toEqual({ s, code: 'MALFORMED' });
   });
 });

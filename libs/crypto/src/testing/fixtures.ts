@@ -1,5 +1,6 @@
 import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import { DEVICE_FLAG_AIK_HOLDER, accountIdOf, createDeviceCertificate, parseDeviceCertificate, type DeviceCertificate } from '../identity';
+import { CryptoError } from '../errors';
 import { generateSecretKey, pub, randomBytes, SUITE_V1 } from '../primitives';
 import { createPreKeyRecord, encodePreKeyBundle, parsePreKeyBundle } from '../prekeys';
 import { addr, encodePreKeyMessage, parsePreKeyMessage, pqxdhInitiate, pqxdhRespond } from '../session/pqxdh';
@@ -46,4 +47,15 @@ export function establishedPair(a: TestDevice, b: TestDevice, now = Date.now()):
   if (resp.headerEncryption !== init.headerEncryption) throw new Error('header-encryption mode differs between the two sides');
   const sb = ratchetDecrypt(initResponder({ rk0: resp.rk0, spkSk: b.spkSk, self: addr(b.cert), peer: addr(a.cert), baseKey: msg.ek, now, ...(resp.headerEncryption ? { headerKeys: { hkA: resp.hkA, hkB: resp.hkB } } : {}) }), msg.ratchetMessage, now).state;
   return { a: sa, b: sb, prekeyMessage };
+}
+
+/** 'ok', or the code of the CryptoError `f` throws; anything else propagates (and fails the test). */
+export function cryptoOutcome(f: () => unknown): string {
+  try {
+    f();
+    return 'ok';
+  } catch (err) {
+    if (err instanceof CryptoError) return err.code;
+    throw err;
+  }
 }

@@ -9,6 +9,7 @@ import { safetyNumber } from '../safety-number';
 import { initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt, serializeRatchetState, type RatchetState } from '../session/ratchet';
 import { chainFromSkdm, parseSenderKeyMessage, senderKeyDecrypt, type SenderChain } from '../session/sender-keys';
 import { generateVectors, outcomeOf, renderVectorFile, type Json } from './vectors';
+import { cryptoOutcome } from './fixtures';
 
 type Obj = { [k: string]: Json };
 const DIR = `${process.cwd()}/libs/crypto/vectors`;
@@ -30,15 +31,6 @@ function checkCases(v: Json, out: Obj[] = []): Obj[] {
   return out;
 }
 
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-    return 'ok';
-  } catch (err) {
-    if (err instanceof CryptoError) return err.code;
-    throw err;
-  }
-}
 
 describe('§14 test vectors (libs/crypto/vectors/*.json)', () => {
   const generated = generateVectors();
@@ -161,7 +153,7 @@ describe('§14 test vectors (libs/crypto/vectors/*.json)', () => {
     const plain = new Map(arr(v.messages).map((m) => [m.it as number, s(m.plaintext)]));
     for (const st of arr(v.receiver_script)) {
       let content: Uint8Array | undefined;
-      const outcome = codeOf(() => {
+      const outcome = cryptoOutcome(() => {
         const r = senderKeyDecrypt(chain, h(s(st.sender ?? inp.sender_addr)), parseSenderKeyMessage(h(s(st.message))));
         content = r.content;
         if (st.committed) chain = r.chain;
