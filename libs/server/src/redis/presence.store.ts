@@ -41,4 +41,21 @@ export class PresenceStore {
     if (deviceKeys.length === 0) return [];
     return this.redis.mget(...deviceKeys.map((k) => this.key(k)));
   }
+
+  /** Groups items by the gateway holding their device's socket (one MGET); items of offline devices are left out. */
+  async route<T>(items: T[], device: (item: T) => string): Promise<Map<string, T[]>> {
+    const keys = items.map(device);
+    const unique = [...new Set(keys)];
+    const owners = await this.lookup(unique);
+    const ownerOf = new Map(unique.map((k, i) => [k, owners[i]]));
+    const out = new Map<string, T[]>();
+    items.forEach((item, i) => {
+      const gw = ownerOf.get(keys[i]!);
+      if (!gw) return;
+      const list = out.get(gw);
+      if (list) list.push(item);
+      else out.set(gw, [item]);
+    });
+    return out;
+  }
 }

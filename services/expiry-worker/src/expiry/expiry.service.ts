@@ -159,27 +159,19 @@ export class ExpiryService implements OnModuleInit, OnModuleDestroy {
     if (attachmentIds.length > 0) await this.attachments.delete(attachmentIds);
 
     const deliver: DeliverItem[] = stored.map((e) => ({ to: deviceKey(e.recipient), envelope: toDeliveredEnvelope(e, accountText) }));
-    const keys = [...new Set([...perDevice.keys(), ...deliver.map((d) => d.to)])];
-    if (keys.length === 0) return;
+    const events: ({ kind: 'expired'; item: ExpiredItem } | { kind: 'deliver'; item: DeliverItem })[] = [
+      ...[...perDevice.values()].map((item) => ({ kind: 'expired' as const, item })),
+      ...deliver.map((item) => ({ kind: 'deliver' as const, item })),
+    ];
+    if (events.length === 0) return;
     // Best effort: a device that is not told now drains without these envelopes and gets the receipts from its queue.
-    const owners = await this.presence.lookup(keys).catch(() => keys.map(() => null));
-    const ownerOf = new Map(keys.map((k, i) => [k, owners[i]]));
+    const routed = await this.presence.route(events, (e) => e.item.to).catch(() => new Map<string, typeof events>());
     const perGateway = new Map<string, { expired: ExpiredItem[]; deliver: DeliverItem[] }>();
-    const slot = (gw: string) => {
-      let s = perGateway.get(gw);
-      if (!s) {
-        s = { expired: [], deliver: [] };
-        perGateway.set(gw, s);
-      }
-      return s;
-    };
-    for (const item of perDevice.values()) {
-      const gw = ownerOf.get(item.to);
-      if (gw) slot(gw).expired.push(item);
-    }
-    for (const item of deliver) {
-      const gw = ownerOf.get(item.to);
-      if (gw) slot(gw).deliver.push(item);
+    for (const [gw, list] of routed) {
+      perGateway.set(gw, {
+        expired: list.flatMap((e) => (e.kind === 'expired' ? [e.item] : [])),
+        deliver: list.flatMap((e) => (e.kind === 'deliver' ? [e.item] : [])),
+      });
     }
     const prefix = this.config.REDIS_PREFIX;
     const messages: { channel: string; message: GatewayMessage }[] = [];

@@ -100,26 +100,15 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
       this.metrics.messagesStored.inc(stored);
 
       const fresh = results.flatMap((r) => r.envelopes).filter((e) => e.expiresAt === 0 || e.expiresAt > now);
-      const keys = fresh.map((e) => deviceKey(e.recipient));
-      const unique = [...new Set(keys)];
-      const owners = await this.presence.lookup(unique).catch((err: unknown) => {
+      const routed = await this.presence.route(fresh, (e) => deviceKey(e.recipient)).catch((err: unknown) => {
         // Stored is what matters; without presence the devices get these on their next drain.
         this.logger.warn({ err: String(err) }, 'presence lookup failed');
-        return unique.map(() => null);
+        return new Map<string, typeof fresh>();
       });
-      const ownerOf = new Map(unique.map((k, i) => [k, owners[i]]));
-      const perGateway = new Map<string, DeliverItem[]>();
       const accountText = new Map<string, string>();
-      fresh.forEach((e, i) => {
-        const gw = ownerOf.get(keys[i]!);
-        if (!gw) return;
-        let items = perGateway.get(gw);
-        if (!items) {
-          items = [];
-          perGateway.set(gw, items);
-        }
-        items.push({ to: keys[i]!, envelope: toDeliveredEnvelope(e, accountText) });
-      });
+      const perGateway = new Map<string, DeliverItem[]>(
+        [...routed].map(([gw, envelopes]) => [gw, envelopes.map((e) => ({ to: deviceKey(e.recipient), envelope: toDeliveredEnvelope(e, accountText) }))]),
+      );
       // One delayed job per new vanishing message, before the sender hears "stored"; the sweep covers any that are lost.
       const vanishing = results
         .filter((r) => !r.duplicate && r.envelopes.length > 0 && r.envelopes[0]!.expiresAt > 0)
