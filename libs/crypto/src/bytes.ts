@@ -145,6 +145,24 @@ export function b64uDecode(s: string): Uint8Array {
   return out;
 }
 
+/**
+ * The decoded length of canonical unpadded base64url, or undefined when `s` is not that: the same
+ * verdict as b64uDecode without decoding (the send path checks every envelope's encoding).
+ */
+export function b64uDecodedLength(s: string): number | undefined {
+  if (typeof s !== 'string' || s.length % 4 === 1) return undefined;
+  let last = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    last = c < 128 ? B64U_INDEX[c]! : -1;
+    if (last < 0) return undefined;
+  }
+  // The last character's bits below the final whole byte must be zero (2 or 4 of them).
+  const rem = s.length % 4;
+  if ((rem === 2 && (last & 0x0f) !== 0) || (rem === 3 && (last & 0x03) !== 0)) return undefined;
+  return Math.floor((s.length * 3) / 4);
+}
+
 export function hexEncode(bytes: Uint8Array): string {
   let s = '';
   for (const b of bytes) s += b.toString(16).padStart(2, '0');

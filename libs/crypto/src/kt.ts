@@ -1,6 +1,7 @@
-import { ByteReader, bytesEqual, concatBytes, hexEncode, u64, u8 } from './bytes';
+import { ByteReader, bytesEqual, concatBytes, hexEncode, u32, u64, u8 } from './bytes';
 import { CryptoError } from './errors';
-import { sha256, sign, verify } from './primitives';
+import { canonicalHandle } from './identity';
+import { ascii, sha256, sign, taggedHash, verify } from './primitives';
 
 /** Key-transparency structures of PROTOCOL.md §12 (the log's Merkle tree is in merkle.ts). */
 
@@ -95,6 +96,14 @@ export function cosignSth(sth: SignedTreeHead, witnessSk: Uint8Array, witnessPk:
 
 export function parseSth(bytes: Uint8Array): SignedTreeHead {
   const r = new ByteReader(bytes);
+  const sth = readSth(r);
+  r.end();
+  return sth;
+}
+
+/** Reads one STH from `r` (it may be followed by other fields, as inside a LookupResult). */
+function readSth(r: ByteReader): SignedTreeHead {
+  const start = r.position;
   const tbs = r.fixed(TREE_HEAD_TBS_BYTES);
   const t = new ByteReader(tbs);
   if (t.u8() !== 1) throw new CryptoError('UNSUPPORTED_VERSION', 'TreeHeadTBS version');
@@ -103,8 +112,7 @@ export function parseSth(bytes: Uint8Array): SignedTreeHead {
   const n = r.u8();
   const cosignatures: Cosignature[] = [];
   for (let i = 0; i < n; i++) cosignatures.push({ witnessId: r.fixed(32), t: r.u64n(), signature: r.fixed(64) });
-  r.end();
-  return { head, tbs, signature, cosignatures, bytes: new Uint8Array(bytes) };
+  return { head, tbs, signature, cosignatures, bytes: r.range(start, r.position) };
 }
 
 /**
@@ -130,4 +138,139 @@ export function verifySth(
   if (counted.size < (pins.minCosigners ?? 1)) throw new CryptoError('BAD_SIGNATURE', `STH has ${counted.size} valid pinned cosignatures, ${pins.minCosigners ?? 1} required`);
   if (now - sth.head.timestamp > maxAgeMs) throw new CryptoError('STALE', 'STH older than allowed');
   return sth;
+}
+
+/** Cosignature triple of §12: witness_id[32] ‖ u64 t ‖ Sign(w_sk, "kt-witness", TreeHeadTBS ‖ u64 t) (104 bytes). */
+export const COSIGNATURE_BYTES = 104;
+
+export function encodeCosignature(c: Cosignature): Uint8Array {
+  if (!(c.signature instanceof Uint8Array) || c.signature.length !== 64) throw new CryptoError('MALFORMED', 'cosignature signature must be 64 bytes');
+  return concatBytes(fixed32(c.witnessId, 'witness_id'), u64Checked(c.t, 't'), c.signature);
+}
+
+export function parseCosignature(bytes: Uint8Array): Cosignature {
+  const r = new ByteReader(bytes);
+  const c: Cosignature = { witnessId: r.fixed(32), t: r.u64n(), signature: r.fixed(64) };
+  r.end();
+  return c;
+}
+
+/** Does `c` carry a valid signature of the witness `witnessPk` over this tree head? (The log checks each one it collects.) */
+export function verifyCosignature(tbs: Uint8Array, c: Cosignature, witnessPk: Uint8Array): boolean {
+  if (!bytesEqual(c.witnessId, ktKeyId(witnessPk))) return false;
+  if (!Number.isSafeInteger(c.t) || c.t < 0) return false;
+  return verify(witnessPk, 'kt-witness', concatBytes(tbs, u64(c.t)), c.signature);
+}
+
+/** Witness side: the cosignature over `tbs` at time `t`. */
+export function createCosignature(tbs: Uint8Array, witnessSk: Uint8Array, witnessPk: Uint8Array, t: number, aux?: Uint8Array): Cosignature {
+  if (!(tbs instanceof Uint8Array) || tbs.length !== TREE_HEAD_TBS_BYTES) throw new CryptoError('MALFORMED', 'TreeHeadTBS must be 81 bytes');
+  return { witnessId: ktKeyId(witnessPk), t, signature: sign(witnessSk, 'kt-witness', concatBytes(tbs, u64Checked(t, 't')), aux) };
+}
+
+/** The STH with these cosignatures in place of the ones it carried (the log attaches what its witnesses returned). */
+export function withCosignatures(sth: SignedTreeHead, cosignatures: Cosignature[]): SignedTreeHead {
+  return { ...sth, cosignatures: [...cosignatures], bytes: encodeSth(sth.tbs, sth.signature, cosignatures) };
+}
+
+/** The log's own signature over the STH (no cosignature check; the witness uses it). */
+export function verifySthLogSignature(sth: SignedTreeHead, logPk: Uint8Array): boolean {
+  return bytesEqual(sth.head.logId, ktKeyId(logPk)) && verify(logPk, 'kt-sth', sth.tbs, sth.signature);
+}
+
+const MAX_PROOF_HASHES = 255;
+
+function encodeHashes(hashes: Uint8Array[], what: string): Uint8Array {
+  if (hashes.length > MAX_PROOF_HASHES) throw new CryptoError('MALFORMED', `${what}: at most 255 hashes`);
+  return concatBytes(u8(hashes.length), ...hashes.map((h) => fixed32(h, what)));
+}
+
+function readHashes(r: ByteReader): Uint8Array[] {
+  const n = r.u8();
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) out.push(r.fixed(32));
+  return out;
+}
+
+/** ConsistencyProof = u64 first_size ‖ u64 second_size ‖ u8 len ‖ len × hash[32] (RFC 9162 §2.1.4). */
+export interface ConsistencyProof {
+  firstSize: number;
+  secondSize: number;
+  path: Uint8Array[];
+}
+
+export function encodeConsistencyProof(p: ConsistencyProof): Uint8Array {
+  if (p.firstSize > p.secondSize) throw new CryptoError('MALFORMED', 'first_size above second_size');
+  return concatBytes(u64Checked(p.firstSize, 'first_size'), u64Checked(p.secondSize, 'second_size'), encodeHashes(p.path, 'consistency path'));
+}
+
+export function parseConsistencyProof(bytes: Uint8Array): ConsistencyProof {
+  const r = new ByteReader(bytes);
+  const firstSize = r.u64n();
+  const secondSize = r.u64n();
+  if (firstSize > secondSize) throw new CryptoError('MALFORMED', 'first_size above second_size');
+  const path = readHashes(r);
+  r.end();
+  return { firstSize, secondSize, path };
+}
+
+/** kt-lookup TBS = log_id[32] ‖ label[32] ‖ u8 type ‖ u64 leaf_index ‖ u64 tree_size ‖ root[32] (113 bytes). */
+export function encodeKtLookupTbs(x: { logId: Uint8Array; label: Uint8Array; type: 1 | 2; leafIndex: number; treeSize: number; root: Uint8Array }): Uint8Array {
+  if (x.type !== 1 && x.type !== 2) throw new CryptoError('MALFORMED', 'lookup type must be 1 or 2');
+  return concatBytes(fixed32(x.logId, 'log_id'), fixed32(x.label, 'label'), u8(x.type), u64Checked(x.leafIndex, 'leaf_index'), u64Checked(x.treeSize, 'tree_size'), fixed32(x.root, 'root'));
+}
+
+/**
+ * LookupResult = leaf[82] ‖ u64 leaf_index ‖ STH ‖ u8 len ‖ len × hash[32] ‖ opaque statement<u32>
+ *                ‖ Sign(log_sk, "kt-lookup", log_id ‖ label ‖ u8 type ‖ u64 leaf_index ‖ u64 tree_size ‖ root)
+ */
+export interface LookupResult {
+  leaf: KtLeaf;
+  leafBytes: Uint8Array;
+  leafIndex: number;
+  sth: SignedTreeHead;
+  inclusion: Uint8Array[];
+  statement: Uint8Array;
+  signature: Uint8Array;
+  bytes: Uint8Array;
+}
+
+/** The log builds a LookupResult: signs the lookup over the STH it carries. */
+export function createLookupResult(
+  logSk: Uint8Array,
+  x: { leafBytes: Uint8Array; leafIndex: number; sth: SignedTreeHead; inclusion: Uint8Array[]; statement: Uint8Array },
+  aux?: Uint8Array,
+): LookupResult {
+  const leaf = parseKtLeaf(x.leafBytes);
+  if (x.leafIndex >= x.sth.head.treeSize) throw new CryptoError('MALFORMED', 'leaf_index outside the STH');
+  const tbs = encodeKtLookupTbs({ logId: x.sth.head.logId, label: leaf.label, type: leaf.type, leafIndex: x.leafIndex, treeSize: x.sth.head.treeSize, root: x.sth.head.root });
+  const signature = sign(logSk, 'kt-lookup', tbs, aux);
+  if (x.statement.length > 0xffffffff) throw new CryptoError('MALFORMED', 'statement too long');
+  const bytes = concatBytes(x.leafBytes, u64Checked(x.leafIndex, 'leaf_index'), x.sth.bytes, encodeHashes(x.inclusion, 'inclusion path'), u32(x.statement.length), x.statement, signature);
+  return { leaf, leafBytes: new Uint8Array(x.leafBytes), leafIndex: x.leafIndex, sth: x.sth, inclusion: [...x.inclusion], statement: new Uint8Array(x.statement), signature, bytes };
+}
+
+export function parseLookupResult(bytes: Uint8Array): LookupResult {
+  const r = new ByteReader(bytes);
+  const leafBytes = r.fixed(KT_LEAF_BYTES);
+  const leaf = parseKtLeaf(leafBytes);
+  const leafIndex = r.u64n();
+  const sth = readSth(r);
+  const inclusion = readHashes(r);
+  const statement = r.opaque(4);
+  const signature = r.fixed(64);
+  r.end();
+  return { leaf, leafBytes, leafIndex, sth, inclusion, statement, signature, bytes: new Uint8Array(bytes) };
+}
+
+/** The kt-lookup signature of `res` under the log key (its tree_size and root are those of the STH it carries). */
+export function verifyLookupSignature(res: LookupResult, logPk: Uint8Array): boolean {
+  if (!bytesEqual(res.sth.head.logId, ktKeyId(logPk))) return false;
+  const tbs = encodeKtLookupTbs({ logId: res.sth.head.logId, label: res.leaf.label, type: res.leaf.type, leafIndex: res.leafIndex, treeSize: res.sth.head.treeSize, root: res.sth.head.root });
+  return verify(logPk, 'kt-lookup', tbs, res.signature);
+}
+
+/** HANDLE_BINDING label = TH("umbra/v1/kt-handle", handle) over the canonical handle's ASCII bytes. */
+export function ktHandleLabel(handle: string): Uint8Array {
+  return taggedHash('umbra/v1/kt-handle', ascii(canonicalHandle(handle)));
 }

@@ -23,13 +23,13 @@ const PartUrlSchema = z.object({ partNumber: z.number().int().min(1).max(LIMITS.
 export type PartUrl = z.infer<typeof PartUrlSchema>;
 
 export const UploadInstructionsSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('single'), url: z.string().meta({ description: 'pre-signed PUT of the whole blob' }), urlExpiresAt: z.number().int() }),
+  z.object({ kind: z.literal('single'), url: z.string().meta({ description: 'pre-signed PUT of the whole blob (servers before every upload was multipart)' }), urlExpiresAt: z.number().int() }),
   z.object({
     kind: z.literal('multipart'),
     partSize: z.number().int().meta({ description: 'bytes of every part but the last' }),
     partCount: z.number().int(),
-    parts: z.array(PartUrlSchema).meta({ description: 'pre-signed PUT of each part; the ETag response header is not needed (the server lists the parts)' }),
-    urlExpiresAt: z.number().int(),
+    parts: z.array(PartUrlSchema).meta({ description: 'pre-signed PUT of each part, signing its exact Content-Length; the ETag response header is not needed (the server lists the parts)' }),
+    urlExpiresAt: z.number().int().meta({ description: 'when the URLs expire (ms); GET /v1/attachments/{id}/parts gives fresh ones' }),
   }),
 ]);
 export type UploadInstructions = z.infer<typeof UploadInstructionsSchema>;

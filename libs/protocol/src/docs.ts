@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ERROR_STATUS } from './errors';
 import { WS_EVENTS, WS_HANDSHAKE_ERRORS, WS_PATH } from './events';
-import { LIMITS, RATE_LIMITS, DEFAULT_POW_DIFFICULTY } from './limits';
+import { LIMITS, MAX_SOCKET_FRAME_BYTES, RATE_LIMITS, DEFAULT_POW_DIFFICULTY } from './limits';
 import { ROUTES, type RouteDef } from './routes';
 
 function schemaBlock(schema: z.ZodType): string {
@@ -36,6 +36,7 @@ export function renderApiReference(): string {
   out.push('## WebSocket', '');
   out.push(`socket.io on the public origin with \`path: "${WS_PATH}"\` and \`transports: ["websocket"]\`; authenticate with \`auth: { token }\`. ` +
     `A refused handshake fails with \`connect_error\` whose \`message\` is the error code and \`data\` the error body: ${WS_HANDSHAKE_ERRORS.map((c) => `\`${c}\``).join(', ')}.`, '');
+  out.push(`Before the token is verified a connection may send one frame of at most ${LIMITS.MAX_SOCKET_PREAUTH_FRAME_BYTES} bytes (the connect packet); after it, frames up to ${MAX_SOCKET_FRAME_BYTES} bytes (the largest legal \`send\`). A larger frame closes that socket.`, '');
   out.push('Client events that take an acknowledgement answer `{"ok": true, "data": …}` or `{"ok": false, "error": {"code", "message", "details"?}}`.', '');
   for (const e of WS_EVENTS) {
     out.push(`### \`${e.name}\` (${e.direction})`, '', e.summary, '', 'Payload:', '', schemaBlock(e.payload), '');

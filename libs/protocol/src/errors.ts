@@ -27,6 +27,7 @@ export const ERROR_STATUS = {
   ATTACHMENT_NOT_FOUND: 404,
   ACCOUNT_NOT_FOUND: 404,
   HANDLE_NOT_FOUND: 404,
+  KT_LABEL_NOT_FOUND: 404,
   ACCOUNT_EXISTS: 409,
   HANDLE_TAKEN: 409,
   DEVICE_LIST_STALE: 409,
@@ -36,6 +37,9 @@ export const ERROR_STATUS = {
   UPLOAD_SIZE_MISMATCH: 409,
   ATTACHMENT_NOT_READY: 409,
   ATTACHMENT_ALREADY_COMPLETE: 409,
+  PROVISIONING_CHANNEL_TAKEN: 409,
+  PROVISIONING_REPLY_EXISTS: 409,
+  WITNESS_OLD_SIZE_MISMATCH: 409,
   PAYLOAD_TOO_LARGE: 413,
   TOO_MANY_RECIPIENTS: 413,
   ENVELOPE_TOO_LARGE: 413,
@@ -43,9 +47,12 @@ export const ERROR_STATUS = {
   TOO_MANY_PREKEYS: 413,
   ATTACHMENT_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  KT_FORK_DETECTED: 422,
   RATE_LIMITED: 429,
+  QUEUE_FULL: 429,
   ATTACHMENT_QUOTA_EXCEEDED: 429,
   TOO_MANY_PENDING_UPLOADS: 429,
+  HEADERS_TOO_LARGE: 431,
   INTERNAL: 500,
   UNAVAILABLE: 503,
 } as const;
@@ -66,4 +73,17 @@ export interface ErrorBody {
 
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERROR_STATUS, value);
+}
+
+/**
+ * The raw HTTP response for a request the HTTP parser refused before any route saw it (a request
+ * head over the server's limit, or malformed HTTP): the same JSON error shape instead of a bare status.
+ */
+export function clientErrorResponse(parserCode: string | undefined): string {
+  const [status, reason, code, message]: [number, string, ErrorCode, string] =
+    parserCode === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE', 'the request line and headers are over the size limit']
+      : [400, 'Bad Request', 'VALIDATION_FAILED', 'malformed HTTP request'];
+  const body = JSON.stringify({ error: { code, message } } satisfies ErrorBody);
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`;
 }

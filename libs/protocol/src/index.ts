@@ -6,3 +6,5 @@ export * from './events';
 export * from './routes';
 export * from './pow';
 export * from './docs';
+export * from './witness';
+export * from './kt';

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import * as S from './schemas';
 import * as AT from './attachments';
+import * as KT from './kt';
 import { ERROR_STATUS, type ErrorCode } from './errors';
 import { LIMITS, RATE_LIMITS } from './limits';
 
-export type ServiceName = 'gateway' | 'key-directory' | 'message-relay' | 'media-upload' | 'expiry-worker';
+export type ServiceName = 'gateway' | 'key-directory' | 'message-relay' | 'media-upload' | 'expiry-worker' | 'witness';
 
 export interface RouteDef {
   method: 'get' | 'post' | 'put' | 'delete';
@@ -16,6 +17,8 @@ export interface RouteDef {
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
+  /** Largest JSON body, checked before it is read; LIMITS.DEFAULT_HTTP_BODY_BYTES when absent. */
+  maxBodyBytes?: number;
   response?: z.ZodType;
   status: number;
   errors: ErrorCode[];
@@ -39,9 +42,12 @@ export const ROUTES = {
   },
   sendMessage: {
     method: 'post', path: '/v1/messages', service: 'gateway', auth: true, status: 200,
-    summary: 'Send one message (same as the WebSocket `send` event). Answers once every envelope is stored.',
-    body: S.SendRequestSchema, response: S.SendResultSchema,
-    errors: [...BODY_ERRORS, ...AUTH_ERRORS, 'ENVELOPE_TOO_LARGE', 'TOO_MANY_RECIPIENTS', 'DUPLICATE_RECIPIENT', 'ALREADY_EXPIRED', 'ACCOUNT_NOT_FOUND', 'DEVICE_MISMATCH', 'RATE_LIMITED', 'UNAVAILABLE'],
+    summary:
+      'Send one message (same as the WebSocket `send` event). Answers once every envelope is stored. Draws on the same per-device send limit as the socket ' +
+      '(RATE_LIMITED with Retry-After). QUEUE_FULL: a recipient device already holds its most undelivered envelopes or bytes; nothing of the send was stored. ' +
+      'DEVICE_NOT_IN_LIST: the sending device was removed from its account.',
+    body: S.SendRequestSchema, maxBodyBytes: LIMITS.MAX_HTTP_BODY_BYTES, response: S.SendResultSchema,
+    errors: [...BODY_ERRORS, ...AUTH_ERRORS, 'ENVELOPE_TOO_LARGE', 'TOO_MANY_RECIPIENTS', 'DUPLICATE_RECIPIENT', 'ALREADY_EXPIRED', 'ACCOUNT_NOT_FOUND', 'DEVICE_MISMATCH', 'DEVICE_NOT_IN_LIST', 'RATE_LIMITED', 'QUEUE_FULL', 'UNAVAILABLE'],
   },
   fetchMessages: {
     method: 'get', path: '/v1/messages', service: 'gateway', auth: true, status: 200,
@@ -50,13 +56,25 @@ export const ROUTES = {
   },
   ackMessages: {
     method: 'post', path: '/v1/messages/ack', service: 'gateway', auth: true, status: 200,
-    summary: 'Acknowledge envelopes; the server deletes them. Ids of other devices are ignored.',
+    summary: 'Acknowledge envelopes; the server deletes them before it answers. Ids of other devices are ignored.',
     body: S.AckRequestSchema, response: S.AckResultSchema, errors: [...BODY_ERRORS, ...AUTH_ERRORS],
   },
   readMessages: {
     method: 'post', path: '/v1/messages/read', service: 'gateway', auth: true, status: 200,
     summary: 'Read report (PROTOCOL.md §8): this device displayed these envelopes. Read-mode copies still stored get the deadline min(expiresAt, now + readTtlS). Ids of other devices are ignored.',
     body: S.ReadRequestSchema, response: S.ReadResultSchema, errors: [...BODY_ERRORS, ...AUTH_ERRORS],
+  },
+  recallMessage: {
+    method: 'post', path: '/v1/messages/recall', service: 'gateway', auth: true, status: 200,
+    summary:
+      'Recall before delivery: deletes the still-queued copies of this device\'s own send with that clientMessageId, for every device of the named accounts ' +
+      '(the accounts it was sent to: the peer or the group\'s members, and the sender\'s own account for its other devices; copies queued for accounts not named stay). ' +
+      'Only the sending device can recall (the key is the token\'s account and device plus the clientMessageId); naming an account that got no copy recalls nothing of it. ' +
+      'Copies already acknowledged are gone and cannot be recalled: `recalled` counts what was deleted, 0 when nothing was still queued (or no such send). ' +
+      'Connected devices holding a copy unacknowledged get a `recalled` event. ' +
+      'The send record stays until its retention ends, so a retry of the same send stays a duplicate and is not stored again. Draws on the per-device send limit.',
+    body: S.RecallRequestSchema, response: S.RecallResultSchema,
+    errors: [...BODY_ERRORS, ...AUTH_ERRORS, 'RATE_LIMITED', 'UNAVAILABLE'],
   },
   powChallenge: {
     method: 'get', path: '/v1/accounts/pow', service: 'key-directory', auth: false, status: 200,
@@ -98,7 +116,7 @@ export const ROUTES = {
   uploadKeys: {
     method: 'put', path: '/v1/keys', service: 'key-directory', auth: true, status: 204,
     summary: `Upload this device's signed prekey, last-resort KEM prekey and up to ${LIMITS.MAX_PREKEYS_PER_UPLOAD} one-time EC and KEM prekeys; every record's size, owner, kind and signature (under the device key) is checked.`,
-    body: S.UploadKeysRequestSchema,
+    body: S.UploadKeysRequestSchema, maxBodyBytes: LIMITS.MAX_KEYS_UPLOAD_BODY_BYTES,
     errors: [...BODY_ERRORS, ...AUTH_ERRORS, 'BAD_PREKEY', 'BAD_SIGNATURE', 'TOO_MANY_PREKEYS', 'RATE_LIMITED'],
   },
   keyCounts: {
@@ -116,8 +134,8 @@ export const ROUTES = {
   },
   putProvisioningMessage: {
     method: 'put', path: '/v1/provisioning/{channel}/message', service: 'key-directory', auth: true, status: 204,
-    summary: `Device linking: the account-key holder leaves the encrypted ProvisioningMessage for the new device (kept ${LIMITS.PROVISIONING_TTL_S} s). The channel is b64u(SHA-256(EPH_N)) from the LinkQR.`,
-    params: S.ProvisioningParamSchema, body: S.ProvisioningMessageSchema, errors: [...BODY_ERRORS, ...AUTH_ERRORS, 'RATE_LIMITED'],
+    summary: `Device linking: the account-key holder leaves the encrypted ProvisioningMessage for the new device (kept ${LIMITS.PROVISIONING_TTL_S} s). The channel is b64u(SHA-256(EPH_N)) from the LinkQR; the first account to post owns it (its retries replace the message, another account gets 409).`,
+    params: S.ProvisioningParamSchema, body: S.ProvisioningMessageSchema, maxBodyBytes: LIMITS.MAX_PROVISIONING_BODY_BYTES, errors: [...BODY_ERRORS, ...AUTH_ERRORS, 'RATE_LIMITED', 'PROVISIONING_CHANNEL_TAKEN'],
   },
   getProvisioningMessage: {
     method: 'get', path: '/v1/provisioning/{channel}/message', service: 'key-directory', auth: false, status: 200,
@@ -126,18 +144,50 @@ export const ROUTES = {
   },
   putLinkReply: {
     method: 'put', path: '/v1/provisioning/{channel}/reply', service: 'key-directory', auth: false, status: 204,
-    summary: 'Device linking: the new device answers with its LinkReply (only while the channel has a message).',
-    params: S.ProvisioningParamSchema, body: S.LinkReplySchema, errors: [...BODY_ERRORS, 'NOT_FOUND', 'RATE_LIMITED'],
+    summary: 'Device linking: the new device answers with its LinkReply (only while the channel has a message). The first reply wins; a second gets 409.',
+    params: S.ProvisioningParamSchema, body: S.LinkReplySchema, errors: [...BODY_ERRORS, 'NOT_FOUND', 'RATE_LIMITED', 'PROVISIONING_REPLY_EXISTS'],
   },
   getLinkReply: {
     method: 'get', path: '/v1/provisioning/{channel}/reply', service: 'key-directory', auth: true, status: 200,
-    summary: 'Device linking: the account-key holder polls for the LinkReply; 404 until it is there.',
+    summary: 'Device linking: the account that posted the ProvisioningMessage polls for the LinkReply; 404 until it is there (and always for any other account).',
     params: S.ProvisioningParamSchema, response: S.LinkReplySchema, errors: ['VALIDATION_FAILED', ...AUTH_ERRORS, 'NOT_FOUND'],
+  },
+  ktSth: {
+    method: 'get', path: '/v1/kt/sth', service: 'key-directory', auth: false, status: 200,
+    summary: 'Key transparency (PROTOCOL.md §12): the newest signed tree head that carries the configured quorum of witness cosignatures. 503 UNAVAILABLE with Retry-After until one exists.',
+    response: KT.KtSthResponseSchema, errors: ['UNAVAILABLE'],
+  },
+  ktConsistency: {
+    method: 'get', path: '/v1/kt/consistency', service: 'key-directory', auth: false, status: 200,
+    summary: 'RFC 9162 §2.1.4 consistency proof between two tree sizes, 1 ≤ first ≤ second ≤ the current STH size. Rate-limited per client address.',
+    query: KT.KtConsistencyQuerySchema, response: KT.KtConsistencyResponseSchema, errors: ['VALIDATION_FAILED', 'RATE_LIMITED', 'UNAVAILABLE'],
+  },
+  ktLookup: {
+    method: 'get', path: '/v1/kt/lookup', service: 'key-directory', auth: false, status: 200,
+    summary:
+      "The label's latest leaf under the current STH as a LookupResult: leaf, index, STH, inclusion proof, statement and the log's kt-lookup signature. " +
+      'Rate-limited per client address; every answer, found or not, takes at least KT_LOOKUP_FLOOR_MS so timing does not tell whether a label exists.',
+    query: KT.KtLookupQuerySchema, response: KT.KtLookupResponseSchema, errors: ['VALIDATION_FAILED', 'BAD_ENCODING', 'KT_LABEL_NOT_FOUND', 'RATE_LIMITED', 'UNAVAILABLE'],
+  },
+  ktMonitor: {
+    method: 'get', path: '/v1/kt/monitor', service: 'key-directory', auth: false, status: 200,
+    summary: `Every leaf of a label with index ≥ since (at most ${KT.KT_LIMITS.MONITOR_MAX_RESULTS}), each a LookupResult under the same STH, for owners checking their own labels (§12 monitoring).`,
+    query: KT.KtMonitorQuerySchema, response: KT.KtMonitorResponseSchema, errors: ['VALIDATION_FAILED', 'BAD_ENCODING', 'RATE_LIMITED', 'UNAVAILABLE'],
+  },
+  ktLeaves: {
+    method: 'get', path: '/v1/kt/leaves', service: 'key-directory', auth: false, status: 200,
+    summary: `Raw leaves and statements from index start (at most ${KT.KT_LIMITS.LEAVES_PAGE_MAX}) below the current STH size, for independent monitors.`,
+    query: KT.KtLeavesQuerySchema, response: KT.KtLeavesResponseSchema, errors: ['VALIDATION_FAILED', 'RATE_LIMITED', 'UNAVAILABLE'],
+  },
+  ktConfig: {
+    method: 'get', path: '/v1/kt/config', service: 'key-directory', auth: false, status: 200,
+    summary: "The log's public key, its witnesses' keys and the quorum: clients pin the same JSON the operator publishes out of band (trust on first use otherwise).",
+    response: KT.KtConfigResponseSchema, errors: [],
   },
   createAttachment: {
     method: 'post', path: '/v1/attachments', service: 'media-upload', auth: true, status: 201,
     summary:
-      'Start an upload of an encrypted attachment blob (PROTOCOL.md §9): a random id and pre-signed URLs to the object store — one PUT below the multipart threshold, else one per part. ' +
+      'Start an upload of an encrypted attachment blob (PROTOCOL.md §9): a random id and an S3 multipart upload with one pre-signed PUT URL per part (a single part below the multipart threshold); each URL signs its part\'s exact Content-Length and dies when the upload completes. ' +
       'Per-account quotas: bytes per day and unfinished uploads (docs/operations.md).',
     body: AT.CreateAttachmentRequestSchema, response: AT.CreateAttachmentResponseSchema,
     errors: [...BODY_ERRORS, ...AUTH_ERRORS, 'ATTACHMENT_TOO_LARGE', 'ATTACHMENT_QUOTA_EXCEEDED', 'TOO_MANY_PENDING_UPLOADS', 'UNAVAILABLE'],
@@ -168,6 +218,23 @@ export const ROUTES = {
 } satisfies Record<string, RouteDef>;
 
 export type RouteId = keyof typeof ROUTES;
+
+const ROUTE_MATCHERS = (Object.values(ROUTES) as RouteDef[]).map((r) => ({
+  route: r,
+  pattern: new RegExp(`^${r.path.replace(/[.]/g, '\\.').replace(/\{[^}]+\}/g, '[^/]+')}$`),
+}));
+
+/** The public route a request is for (method and path without the query), if any. */
+export function routeFor(method: string, path: string): RouteDef | undefined {
+  const m = method.toLowerCase();
+  const p = path.split('?')[0]!;
+  return ROUTE_MATCHERS.find((r) => r.route.method === m && r.pattern.test(p))?.route;
+}
+
+/** Largest JSON body a request may carry: its route's own limit, else the small default. */
+export function maxBodyBytesFor(method: string, path: string): number {
+  return routeFor(method, path)?.maxBodyBytes ?? LIMITS.DEFAULT_HTTP_BODY_BYTES;
+}
 
 /** Internal routes every service exposes on its own port (not through the public origin). */
 export const OPS_ROUTES = ['/healthz', '/readyz', '/metrics'] as const;

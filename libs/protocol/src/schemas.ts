@@ -1,14 +1,21 @@
 import { z } from 'zod';
-import { b64uDecode, decodeAccountId } from '@umbra/crypto';
+import { b64uDecodedLength, decodeAccountId } from '@umbra/crypto';
 import { LIMITS } from './limits';
 import type { ErrorCode } from './errors';
 
-function decodedLength(s: string): number | undefined {
+/** Account ids already checked (bech32m decoding showed up in send profiles); valid ones only, bounded. */
+const validAccountIds = new Set<string>();
+
+function isAccountIdText(s: string): boolean {
+  if (validAccountIds.has(s)) return true;
   try {
-    return b64uDecode(s).length;
+    decodeAccountId(s);
   } catch {
-    return undefined;
+    return false;
   }
+  if (validAccountIds.size >= 50_000) validAccountIds.clear();
+  validAccountIds.add(s);
+  return true;
 }
 
 /** Bytes on the wire: base64url without padding, canonical, with bounds on the decoded length. */
@@ -22,7 +29,7 @@ export function b64uBytes(opts: { min?: number; max: number; tooLarge?: ErrorCod
         ctx.addIssue({ code: 'custom', message: `more than ${max} bytes`, params: { code: tooLarge ?? 'VALIDATION_FAILED' } });
         return;
       }
-      const n = decodedLength(value);
+      const n = b64uDecodedLength(value);
       if (n === undefined) {
         ctx.addIssue({ code: 'custom', message: 'not canonical base64url without padding', params: { code: 'BAD_ENCODING' } });
       } else if (n < min) {
@@ -37,14 +44,7 @@ export function b64uBytes(opts: { min?: number; max: number; tooLarge?: ErrorCod
 export const AccountIdSchema = z
   .string()
   .length(61)
-  .refine((s) => {
-    try {
-      decodeAccountId(s);
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'not an account id (bech32m, "um1…", 61 lower-case characters)')
+  .refine(isAccountIdText, 'not an account id (bech32m, "um1…", 61 lower-case characters)')
   .meta({ description: 'Account id: bech32m of the 32-byte account_id, HRP "um" (PROTOCOL.md §1)', example: 'um1…' });
 
 export const DeviceIdSchema = z.number().int().min(1).max(0xffff_ffff).meta({ description: 'u32 device id, non-zero' });
@@ -53,8 +53,18 @@ export const DeviceIdSchema = z.number().int().min(1).max(0xffff_ffff).meta({ de
 export const ENVELOPE_TYPES = [1, 2, 3] as const;
 export const EnvelopeTypeSchema = z.union(ENVELOPE_TYPES.map((t) => z.literal(t)) as [z.ZodLiteral<1>, z.ZodLiteral<2>, z.ZodLiteral<3>]);
 
-/** Server-assigned envelope id: a decimal string (a 64-bit sequence number). */
-export const EnvelopeIdSchema = z.string().regex(/^[1-9][0-9]{0,18}$/, 'not an envelope id');
+const ENVELOPE_ID = /^[1-9][0-9]{0,18}$/;
+
+/** A server-assigned envelope id: a decimal string in 1..2^63-1 (a Postgres bigint). Ids never pass through a JS number. */
+export function isEnvelopeId(s: unknown): s is string {
+  return typeof s === 'string' && ENVELOPE_ID.test(s) && (s.length < LIMITS.MAX_ENVELOPE_ID.length || s <= LIMITS.MAX_ENVELOPE_ID);
+}
+
+export const EnvelopeIdSchema = z
+  .string()
+  .regex(ENVELOPE_ID, 'not an envelope id')
+  .refine(isEnvelopeId, `an envelope id is at most ${LIMITS.MAX_ENVELOPE_ID}`)
+  .meta({ description: `decimal string, 1–${LIMITS.MAX_ENVELOPE_ID}` });
 
 export const TimestampMsSchema = z.number().int().min(0).max(LIMITS.MAX_EXPIRES_AT_MS);
 
@@ -145,6 +155,41 @@ export const ExpiryReceiptSchema = z.object({
   accountIds: z.array(z.string()),
 });
 export type ExpiryReceipt = z.infer<typeof ExpiryReceiptSchema>;
+
+/**
+ * Body of POST /v1/messages/recall: the sender's own clientMessageId and the accounts it sent to (the
+ * peer, or the group's members, and the sender's own account for its other devices). Envelopes are
+ * partitioned and keyed by recipient account, so the accounts are what lets the delete avoid an index
+ * on the sender key of every envelope.
+ */
+export const RecallRequestSchema = z
+  .object({
+    clientMessageId: b64uBytes({ min: LIMITS.CLIENT_MESSAGE_ID_BYTES, max: LIMITS.CLIENT_MESSAGE_ID_BYTES }),
+    accountIds: z
+      .array(AccountIdSchema)
+      .min(1)
+      .max(LIMITS.MAX_RECALL_ACCOUNTS)
+      .meta({ description: `1–${LIMITS.MAX_RECALL_ACCOUNTS} recipient accounts of the send; copies queued for other accounts are left alone` }),
+  })
+  .strict();
+export type RecallRequest = z.infer<typeof RecallRequestSchema>;
+export const RecallResultSchema = z.object({
+  recalled: z.number().int().meta({
+    description: 'queued copies deleted; 0 when every copy was already delivered and acknowledged, or no such send of this device is queued',
+  }),
+});
+export type RecallResult = z.infer<typeof RecallResultSchema>;
+
+export const TYPING_STATES = ['started', 'stopped'] as const;
+export const TypingRequestSchema = z
+  .object({
+    to: AccountIdSchema.meta({ description: 'the account whose connected devices are told' }),
+    state: z.enum(TYPING_STATES),
+  })
+  .strict();
+export type TypingRequest = z.infer<typeof TypingRequestSchema>;
+export const TypingResultSchema = z.object({ devices: z.number().int().meta({ description: 'devices of that account that were online (and were told)' }) });
+export type TypingResult = z.infer<typeof TypingResultSchema>;
 
 export const ExpiredMessageRefSchema = z.object({ senderAccountId: z.string(), senderDeviceId: z.number().int(), clientMessageId: z.string() });
 export type ExpiredMessageRef = z.infer<typeof ExpiredMessageRefSchema>;
