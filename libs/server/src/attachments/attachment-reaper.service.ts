@@ -49,9 +49,10 @@ export class AttachmentReaper {
 
   /**
    * Deletes these attachments of `owner` (ids as issued: base64url) and their bytes. Ids of other
-   * uploaders, unknown or malformed ids are ignored; returns how many were deleted.
+   * uploaders, unknown or malformed ids are ignored; returns how many were deleted. They are made
+   * due first, so when the object store fails (logged, not thrown) the next reaping pass retries.
    */
-  async deleteAttachments(owner: Uint8Array, ids: readonly string[]): Promise<number> {
+  async deleteAttachments(owner: Uint8Array, ids: readonly string[], now: number): Promise<number> {
     const raw: Uint8Array[] = [];
     for (const id of ids) {
       try {
@@ -61,9 +62,16 @@ export class AttachmentReaper {
         // not an attachment id: nothing to delete
       }
     }
-    const rows = await this.attachments.reapOwnedIds(owner, raw, (r) => this.removeBytes(r));
-    if (rows.length > 0) this.metrics.sweptRows.inc({ table: 'attachments' }, rows.length);
-    return rows.length;
+    if (raw.length === 0) return 0;
+    await this.attachments.markDue(owner, raw, now);
+    try {
+      const rows = await this.attachments.reapOwnedIds(owner, raw, (r) => this.removeBytes(r));
+      if (rows.length > 0) this.metrics.sweptRows.inc({ table: 'attachments' }, rows.length);
+      return rows.length;
+    } catch (err) {
+      this.logger.warn({ attachments: raw.length, err: String(err) }, 'could not delete attachments now; the next reaping pass retries');
+      return 0;
+    }
   }
 
   /** Deletes the object (and aborts an unfinished multipart upload) of each row. */

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from '../redis/redis';
+import type { RedisClient } from '../redis/redis';
 
 /** Single-use random nonces with a TTL (auth challenges, proof-of-work challenges). */
 export class ChallengeStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 

@@ -9,6 +9,10 @@ export interface AuthContext {
   accountIdText: string;
   deviceId: number;
   expiresAt: number;
+  /** SHA-256 of the bearer token (what Postgres stores), so a long-lived socket can re-check it (TokenService.stillValid). */
+  tokenHash?: Buffer;
+  /** When the token was last found valid (ms). */
+  verifiedAt?: number;
 }
 
 const TOKEN_PREFIX = 'umb1.';
@@ -38,7 +42,21 @@ export class TokenService {
     const row = await this.tokens.findByHash(hashToken(token));
     if (!row) throw new ApiError('TOKEN_INVALID', 'token not recognised');
     if (row.expiresAt <= this.clock.now()) throw new ApiError('TOKEN_EXPIRED', 'token expired; authenticate again');
-    return { accountId: row.accountId, accountIdText: encodeAccountId(row.accountId), deviceId: row.deviceId, expiresAt: row.expiresAt };
+    return { accountId: row.accountId, accountIdText: encodeAccountId(row.accountId), deviceId: row.deviceId, expiresAt: row.expiresAt, tokenHash: hashToken(token), verifiedAt: this.clock.now() };
+  }
+
+  /**
+   * Re-checks a verified context's token when its last check is older than `maxAgeMs`: removing or
+   * re-keying a device deletes its tokens, so a socket opened before that learns it here.
+   * One primary-key lookup per context per `maxAgeMs`; TOKEN_INVALID when it is gone (expiry is the
+ * connection's own timer).
+   */
+  async stillValid(auth: AuthContext, maxAgeMs: number): Promise<void> {
+    const now = this.clock.now();
+    if (!auth.tokenHash || (auth.verifiedAt !== undefined && now - auth.verifiedAt < maxAgeMs)) return;
+    const row = await this.tokens.findByHash(auth.tokenHash);
+    if (!row || row.deviceId !== auth.deviceId || !row.accountId.equals(auth.accountId)) throw new ApiError('TOKEN_INVALID', 'token no longer valid (device removed or re-keyed); authenticate again');
+    auth.verifiedAt = now;
   }
 }
 

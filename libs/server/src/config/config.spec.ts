@@ -31,4 +31,69 @@ describe('loadConfig', () => {
   it('documents each variable once in the schema', () => {
     expect(Object.keys(ENV_SCHEMA.shape)).toContain('REDIS_URL');
   });
+
+  describe('production', () => {
+    const good = {
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://umbra:s3cr3t-db@db:5432/umbra',
+      REDIS_URL: 'redis://:s3cr3t-redis@redis:6379',
+      S3_ACCESS_KEY_ID: 'umbra-services',
+      S3_SECRET_ACCESS_KEY: 's3cr3t-s3-key',
+    };
+    const refusal = (service: Parameters<typeof loadConfig>[0], env: Record<string, string>): string => {
+      try {
+        loadConfig(service, env);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as Error).message;
+      }
+      return 'accepted';
+    };
+
+    it('boots with real secrets', () => {
+      expect(loadConfig('media-upload', good).NODE_ENV).toBe('production');
+    });
+
+    it('refuses a passwordless or default DATABASE_URL, naming the variable and never printing the value', () => {
+      const msg = refusal('gateway', { ...good, DATABASE_URL: 'postgres://umbra@db-host-7/umbra' });
+      expect(msg).toContain('DATABASE_URL');
+      expect(msg).not.toContain('db-host-7');
+      expect(refusal('gateway', { ...good, DATABASE_URL: undefined as unknown as string })).toContain('DATABASE_URL');
+    });
+
+    it("refuses the embedded store's S3RVER keys in the services that use S3", () => {
+      for (const service of ['media-upload', 'expiry-worker'] as const) {
+        const msg = refusal(service, { ...good, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER' });
+        expect(msg).toContain('S3_ACCESS_KEY_ID');
+        expect(msg).toContain('S3_SECRET_ACCESS_KEY');
+        expect(msg).not.toMatch(/S3RVER(?!_)/);
+      }
+    });
+
+    it('refuses change-me placeholders in any secret', () => {
+      const msg = refusal('key-directory', { ...good, REDIS_URL: 'redis://:change-me-redis@redis:6379', DATABASE_URL: 'postgres://u:CHANGE_ME_PASSWORD@db/umbra' });
+      expect(msg).toContain('REDIS_URL');
+      expect(msg).toContain('DATABASE_URL');
+      expect(msg.toLowerCase()).not.toContain('change-me-redis');
+      expect(msg).not.toContain('CHANGE_ME_PASSWORD');
+    });
+
+    it('accepts the development defaults outside production', () => {
+      expect(loadConfig('media-upload', { NODE_ENV: 'development' }).S3_ACCESS_KEY_ID.reveal()).toBe('S3RVER');
+    });
+  });
+
+  describe('TRUSTED_PROXIES', () => {
+    it('defaults to loopback only (the local edge)', () => {
+      expect(loadConfig('gateway', {}).TRUSTED_PROXIES).toEqual(['loopback']);
+    });
+
+    it('parses a CIDR list and refuses anything else', () => {
+      expect(loadConfig('gateway', { TRUSTED_PROXIES: '10.0.0.0/8, 172.28.0.10/32,fd00::/8' }).TRUSTED_PROXIES).toEqual(['10.0.0.0/8', '172.28.0.10/32', 'fd00::/8']);
+      expect(loadConfig('gateway', { TRUSTED_PROXIES: '' }).TRUSTED_PROXIES).toEqual([]);
+      for (const bad of ['10.0.0.0/33', 'example.com', '10.0.0.0/8,*', 'fd00::/129']) {
+        expect(() => loadConfig('gateway', { TRUSTED_PROXIES: bad })).toThrow(/TRUSTED_PROXIES/);
+      }
+    });
+  });
 });

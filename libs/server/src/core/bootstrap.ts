@@ -1,14 +1,17 @@
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { DynamicModule, Type } from '@nestjs/common';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type pino from 'pino';
-import { LIMITS, type ServiceName } from '@umbra/protocol';
+import { clientErrorResponse, routeFor, LIMITS, type ServiceName } from '@umbra/protocol';
 import { loadConfig, ConfigError, type AppConfig } from '../config/config';
 import { createLogger, newCorrelationId, PinoNestLogger, withCorrelationId, type Logger } from '../logging/logger';
 import { Metrics } from '../metrics/metrics';
-import { ApiError, toErrorBody } from '../errors/api-error';
+import { ApiError, retryAfterOf, toErrorBody, unavailableFrom } from '../errors/api-error';
+import { clientBucket } from '../rate-limit/client-address';
 import { ApiExceptionFilter, normaliseError } from '../errors/api-exception.filter';
 import { CoreModule, type CoreOverrides } from './core.module';
 import { HealthService } from '../health/health.service';
@@ -40,9 +43,41 @@ export interface ServiceApp {
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,128}$/;
 
 function sendError(res: Response, err: unknown, logger: Logger): void {
-  const { status, body, internal } = toErrorBody(normaliseError(err), res.getHeader('x-request-id') as string | undefined);
+  const error = normaliseError(err);
+  const { status, body, internal } = toErrorBody(error, res.getHeader('x-request-id') as string | undefined);
   if (internal) logger.error({ err: String(err) }, 'request failed before routing');
+  const retry = retryAfterOf(unavailableFrom(error) ?? error);
+  if (retry) res.setHeader('Retry-After', String(retry));
   res.status(status).json(body);
+}
+
+/**
+ * Refuses a request whose body will not be read. Up to the largest body any route takes, the rest is
+ * discarded unparsed before answering, so proxies that are still sending (the local edge) get the
+ * answer instead of a reset; a larger or undeclared body gets the answer and the connection closed.
+ */
+function refuseUnread(req: Request, res: Response, err: ApiError, logger: Logger): void {
+  const declared = Number(req.headers['content-length']);
+  if (!Number.isFinite(declared) || declared > LIMITS.MAX_HTTP_BODY_BYTES) {
+    res.setHeader('Connection', 'close');
+    return sendError(res, err, logger);
+  }
+  req.on('end', () => sendError(res, err, logger));
+  req.on('error', () => res.destroy());
+  req.resume();
+}
+
+/** One JSON parser per body limit (a handful of distinct limits exist). */
+function jsonParsers(): (limit: number) => ReturnType<typeof express.json> {
+  const parsers = new Map<number, ReturnType<typeof express.json>>();
+  return (limit) => {
+    let p = parsers.get(limit);
+    if (!p) {
+      p = express.json({ limit, strict: true, type: () => true });
+      parsers.set(limit, p);
+    }
+    return p;
+  };
 }
 
 /** Creates (and by default starts) one service: config validated, logs, metrics, errors, health. */
@@ -59,7 +94,8 @@ export async function createServiceApp(def: ServiceDefinition, opts: CreateOptio
     bodyParser: false,
     abortOnError: false,
   });
-  app.set('trust proxy', config.TRUST_PROXY);
+  // Exactly the configured hops may set X-Forwarded-For; req.ip is the address the last of them saw.
+  app.set('trust proxy', config.TRUSTED_PROXIES.length > 0 ? config.TRUSTED_PROXIES : false);
   app.disable('x-powered-by');
   app.disable('etag');
 
@@ -74,22 +110,39 @@ export async function createServiceApp(def: ServiceDefinition, opts: CreateOptio
       metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
       metrics.httpDuration.observe({ method: req.method, route }, seconds);
     });
+    // Per-address limits (@Ip()) count by client: IPv4 as is, IPv6 by /64.
+    Object.defineProperty(req, 'ip', { value: clientBucket(req.ip), configurable: true, enumerable: true });
     withCorrelationId(id, () => next());
   });
 
-  const json = express.json({ limit: LIMITS.MAX_HTTP_BODY_BYTES, strict: true, type: () => true });
+  // Bodies are limited per route (ROUTES[…].maxBodyBytes, else a small default) and refused by their
+  // declared length before a byte is read; an authenticated route's body is not read without credentials.
+  const json = jsonParsers();
   app.use((req: Request, res: Response, next: NextFunction) => {
-    const hasBody = req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0' || req.headers['transfer-encoding'] !== undefined;
+    const hasBody = (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined;
     if (!hasBody || req.method === 'GET' || req.method === 'HEAD') return next();
+    const route = routeFor(req.method, req.path);
+    const limit = route?.maxBodyBytes ?? LIMITS.DEFAULT_HTTP_BODY_BYTES;
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      return refuseUnread(req, res, new ApiError('PAYLOAD_TOO_LARGE', `request body over ${limit} bytes`), logger);
+    }
+    if (route?.auth && req.headers.authorization === undefined) {
+      return refuseUnread(req, res, new ApiError('UNAUTHENTICATED', 'authentication required'), logger);
+    }
     const type = req.headers['content-type'] ?? '';
     if (!/^application\/json(\s*;\s*charset=utf-8)?\s*$/i.test(type)) {
-      return sendError(res, new ApiError('UNSUPPORTED_MEDIA_TYPE', 'request bodies must be application/json'), logger);
+      return refuseUnread(req, res, new ApiError('UNSUPPORTED_MEDIA_TYPE', 'request bodies must be application/json'), logger);
     }
-    json(req, res, (err?: unknown) => (err ? sendError(res, err, logger) : next()));
+    json(limit)(req, res, (err?: unknown) => (err ? sendError(res, err, logger) : next()));
   });
 
   app.useGlobalFilters(new ApiExceptionFilter(logger));
   await def.configure?.(app, config, logger);
+  (app.getHttpServer() as Server).on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (socket.writable) socket.end(clientErrorResponse(err.code));
+    else socket.destroy();
+  });
   if (opts.listen !== false) await app.listen(config.port, config.HOST);
   const url = opts.listen !== false ? (await app.getUrl()).replace('[::1]', '127.0.0.1') : '';
   return { app, config, logger, metrics, url };

@@ -135,6 +135,34 @@ export class AttachmentsRepository {
     );
   }
 
+  /**
+   * Adds bytes the store holds beyond what `owner` declared (a store that did not enforce the signed
+   * length) to today's usage: the quota counts stored bytes, even of an upload that is then refused.
+   */
+  async chargeUsage(owner: Uint8Array, now: number, bytes: number): Promise<void> {
+    if (bytes <= 0) return;
+    await this.ds.query(
+      `INSERT INTO attachment_usage AS u (account_id, day, bytes) VALUES ($1, $2, $3)
+       ON CONFLICT (account_id, day) DO UPDATE SET bytes = u.bytes + EXCLUDED.bytes`,
+      [buf(owner), Math.floor(now / DAY_MS), bytes],
+    );
+  }
+
+  /** Bytes counted against `owner`'s quota for the UTC day of `now`. */
+  async bytesUsedToday(owner: Uint8Array, now: number): Promise<number> {
+    const rows = (await this.ds.query('SELECT bytes FROM attachment_usage WHERE account_id = $1 AND day = $2', [buf(owner), Math.floor(now / DAY_MS)])) as { bytes: string | number }[];
+    return Number(rows[0]?.bytes ?? 0);
+  }
+
+  /**
+   * Makes these of `owner`'s attachments due now (a vanished message's own uploads): no longer
+   * downloadable, and whatever reaps due rows deletes them if deleting their bytes fails now.
+   */
+  async markDue(owner: Uint8Array, ids: Uint8Array[], now: number): Promise<void> {
+    if (ids.length === 0) return;
+    await this.ds.query('UPDATE attachments SET expires_at = $3 WHERE account_id = $1 AND id = ANY($2::bytea[]) AND expires_at > $3', [buf(owner), ids.map(buf), now]);
+  }
+
   /** Quota rows older than yesterday. */
   async deleteOldUsage(now: number): Promise<number> {
     return affectedRows(await this.ds.query('DELETE FROM attachment_usage WHERE day < $1', [Math.floor(now / DAY_MS) - 1]));

@@ -1,15 +1,15 @@
 import { DataSource } from 'typeorm';
 import pg from 'pg';
-import { MIGRATIONS } from './migrations';
+import { migrationsFor, type MigrationOptions } from './migrations';
 
 // int8 columns (device ids, ms timestamps, sequence numbers) all fit in 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
 
-export function createDataSource(url: string, poolSize: number): DataSource {
+export function createDataSource(url: string, poolSize: number, migrationOptions: MigrationOptions = {}): DataSource {
   return new DataSource({
     type: 'postgres',
     url,
-    migrations: MIGRATIONS,
+    migrations: migrationsFor(migrationOptions),
     migrationsTableName: 'umbra_migrations',
     migrationsRun: false,
     synchronize: false,
@@ -20,7 +20,11 @@ export function createDataSource(url: string, poolSize: number): DataSource {
 
 const MIGRATION_LOCK = 0x756d6272; // "umbr"
 
-/** Runs pending migrations once, even when several processes start together. */
+/**
+ * Runs pending migrations once, even when several processes start together. Needs a direct connection
+ * to Postgres, not a transaction pooler (PgBouncer): the advisory lock is a session lock, which must
+ * stay on one server connection from lock to unlock while the migrations run.
+ */
 export async function runMigrations(ds: DataSource): Promise<string[]> {
   const runner = ds.createQueryRunner();
   await runner.connect();
@@ -56,9 +60,9 @@ export async function ensureDatabase(url: string): Promise<void> {
 }
 
 /** Creates the database if needed and applies pending migrations; returns the names applied. */
-export async function migrateDatabase(url: string): Promise<string[]> {
+export async function migrateDatabase(url: string, options: MigrationOptions = {}): Promise<string[]> {
   await ensureDatabase(url);
-  const ds = createDataSource(url, 2);
+  const ds = createDataSource(url, 2, options);
   await ds.initialize();
   try {
     return await runMigrations(ds);

@@ -1,6 +1,6 @@
 import { encodeAccountId } from '@umbra/crypto';
 import type { DeliveredEnvelope } from '@umbra/protocol';
-import type { StoredEnvelope } from './envelopes.repository';
+import type { StoredEnvelope } from './envelope-row.mapper';
 
 /** The client's view of a stored envelope. `accountText` caches bech32m encodings within a batch. */
 export function toDeliveredEnvelope(e: StoredEnvelope, accountText = new Map<string, string>()): DeliveredEnvelope {

@@ -2,8 +2,9 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException } from '
 import type { Request, Response } from 'express';
 import { CryptoError } from '@umbra/crypto';
 import type { ErrorCode } from '@umbra/protocol';
-import { ApiError, toErrorBody } from './api-error';
+import { ApiError, retryAfterOf, toErrorBody, unavailableFrom } from './api-error';
 import { currentCorrelationId, type Logger } from '../logging/logger';
+import { redactPath } from '../logging/redact';
 
 const CRYPTO_TO_API: Partial<Record<string, ErrorCode>> = {
   UNSUPPORTED_SUITE: 'UNSUPPORTED_SUITE',
@@ -38,6 +39,13 @@ export function normaliseError(err: unknown): unknown {
   return err;
 }
 
+/** Name, code and message of an infrastructure failure, for the operator's log (never sent to clients). */
+export function describeFailure(err: unknown): Record<string, unknown> {
+  if (!err || typeof err !== 'object') return { message: String(err) };
+  const e = err as { name?: unknown; code?: unknown; message?: unknown };
+  return { name: e.name, code: e.code, message: e.message };
+}
+
 @Catch()
 export class ApiExceptionFilter implements ExceptionFilter {
   constructor(private readonly logger: Logger) {}
@@ -47,17 +55,21 @@ export class ApiExceptionFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     const req = host.switchToHttp().getRequest<Request>();
     const correlationId = currentCorrelationId();
-    const { status, body, internal } = toErrorBody(normaliseError(exception), correlationId);
+    const normalised = normaliseError(exception);
+    const unavailable = unavailableFrom(normalised);
+    const error = unavailable ?? normalised;
+    const { status, body, internal } = toErrorBody(error, correlationId);
+    const route = (req.route as { path?: string } | undefined)?.path;
     if (internal) {
-      this.logger.error({ err: exception instanceof Error ? { name: exception.name, stack: exception.stack } : String(exception), method: req.method, route: req.route?.path }, 'unhandled error');
+      this.logger.error({ err: exception instanceof Error ? { name: exception.name, stack: exception.stack } : String(exception), method: req.method, route }, 'unhandled error');
+    } else if (unavailable) {
+      this.logger.warn({ err: describeFailure(exception), method: req.method, route }, 'backing service unavailable');
     } else if (status >= 400) {
-      this.logger.info({ status, code: body.error.code, method: req.method, path: req.path }, 'request rejected');
+      this.logger.info({ status, code: body.error.code, method: req.method, path: redactPath(req.originalUrl ?? req.url) }, 'request rejected');
     }
     if (res.headersSent) return;
-    if (status === 429 && (exception as ApiError).details && typeof (exception as ApiError).details === 'object') {
-      const retry = ((exception as ApiError).details as { retryAfterS?: number }).retryAfterS;
-      if (retry) res.setHeader('Retry-After', String(retry));
-    }
+    const retry = retryAfterOf(error);
+    if (retry) res.setHeader('Retry-After', String(retry));
     res.status(status).json(body);
   }
 }

@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import type { Redis } from '../redis/redis';
+import { isCluster, type RedisClient } from '../redis/redis';
 
 type Check = () => Promise<void>;
 
@@ -23,12 +23,17 @@ export class HealthService {
   private draining = false;
   private readonly checks = new Map<string, Check>();
 
-  constructor(ds: DataSource, redis: Redis) {
+  constructor(ds: DataSource, redis: RedisClient) {
     this.checks.set('postgres', async () => {
       await ds.query('SELECT 1');
     });
     this.checks.set('redis', async () => {
-      await redis.ping();
+      if (!isCluster(redis)) {
+        await redis.ping();
+        return;
+      }
+      // A cluster with a slot unserved (a master down, its replica not yet promoted) refuses every command.
+      if (!String(await redis.cluster('INFO')).includes('cluster_state:ok')) throw new Error('cluster_state is not ok');
     });
   }
 

@@ -37,6 +37,25 @@ describe('Batcher', () => {
     expect(batches).toEqual([[1], [2]]);
   });
 
+  it('in window mode, waits maxWaitMs after the first item even when idle, or until maxItems', async () => {
+    const batches: number[][] = [];
+    const b = new Batcher<number>(3, 30, async (items) => void batches.push(items), () => undefined, { window: true });
+    b.add(1);
+    b.add(2);
+    expect(batches).toEqual([]);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(batches).toEqual([]);
+    await new Promise((r) => setTimeout(r, 40));
+    expect(batches).toEqual([[1, 2]]);
+    b.add(3);
+    b.add(4);
+    b.add(5);
+    expect(batches).toEqual([[1, 2], [3, 4, 5]]);
+    b.add(6);
+    await b.drain();
+    expect(batches).toEqual([[1, 2], [3, 4, 5], [6]]);
+  });
+
   it('hands a failed batch to onError', async () => {
     const failed: number[][] = [];
     const b = new Batcher<number>(10, 1, async () => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { MessageKey } from '../database/envelopes.repository';
+import type { MessageKey } from '../database/envelope-row.mapper';
 import type { QueueRegistry } from './queue.registry';
 import { Jobs, Queues, type ExpireMessageJob } from './queues';
 

@@ -61,12 +61,20 @@ export class ObjectStore {
     await this.size('.umbra-readiness-probe');
   }
 
-  presignPut(key: string, ttlS: number): Promise<string> {
-    return getSignedUrl(this.presigner, new PutObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: ttlS });
+  /**
+   * Upload URLs sign Content-Length (the SDK's presigner puts it in X-Amz-SignedHeaders): the store
+   * refuses a PUT of any other length with 403, so a URL can never store more than it was issued for.
+   */
+  presignPut(key: string, contentLength: number, ttlS: number): Promise<string> {
+    return getSignedUrl(this.presigner, new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentLength: contentLength }), { expiresIn: ttlS });
   }
 
-  presignPart(key: string, uploadId: string, partNumber: number, ttlS: number): Promise<string> {
-    return getSignedUrl(this.presigner, new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber }), { expiresIn: ttlS });
+  presignPart(key: string, uploadId: string, partNumber: number, contentLength: number, ttlS: number): Promise<string> {
+    return getSignedUrl(
+      this.presigner,
+      new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, ContentLength: contentLength }),
+      { expiresIn: ttlS },
+    );
   }
 
   presignGet(key: string, ttlS: number): Promise<string> {
@@ -92,15 +100,25 @@ export class ObjectStore {
     return parts.sort((a, b) => a.partNumber - b.partNumber);
   }
 
-  async completeMultipart(key: string, uploadId: string, parts: StoredPart[]): Promise<void> {
-    await this.s3.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: this.bucket,
-        Key: key,
-        UploadId: uploadId,
-        MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
-      }),
-    );
+  /**
+   * Completes a multipart upload; from then on its upload id is gone, so its part URLs are refused.
+   * False when S3 refuses the part list (a part was replaced since it was listed).
+   */
+  async completeMultipart(key: string, uploadId: string, parts: StoredPart[]): Promise<boolean> {
+    try {
+      await this.s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 400) return false;
+      throw err;
+    }
   }
 
   /** Aborts an unfinished multipart upload; one that is already gone is fine. */

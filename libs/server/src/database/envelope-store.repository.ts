@@ -1,0 +1,239 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import type { EnvelopeSealer } from './envelope-sealer';
+import { HotStatements } from './hot-statements';
+import { buf, ENVELOPE_COLUMNS, ENVELOPE_META_COLUMNS, toEnvelope, type EnvelopeRow, type MessageKey, type StoredEnvelope } from './envelope-row.mapper';
+import { copyKey, fitWithinCaps, prepareSends, sendKey, type PreparedSend, type QueueCaps, type StoreResult, type StoreSend } from './send-batch';
+import type { DeviceAddress } from './types';
+
+/** The data source, or the entity manager of a transaction. */
+type Queryable = Pick<EntityManager, 'query'>;
+
+/**
+ * Writes into the recipients' queues: the relay's batches of sends and the expiry worker's notices.
+ * Writes come in batches (one transaction, one multi-row insert per table). Contents are sealed at
+ * rest with the key of their expiry window (EnvelopeSealer).
+ */
+export class EnvelopeStoreRepository {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly sealer: EnvelopeSealer,
+    private readonly hot = new HotStatements(ds, true),
+  ) {}
+
+  /**
+   * Stores a batch of sends, idempotently on (sender device, clientMessageId). Results follow the input order.
+   * With `caps`, a send that would take any recipient device's queue past a cap is refused whole
+   * (`refused: 'QUEUE_FULL'`, nothing of it stored). The recipients' queue counters are locked, in key
+   * order, in the transaction that inserts, so concurrent batches cannot both take the last place.
+   */
+  async storeBatch(sends: StoreSend[], now: number, retentionMs: number, caps?: QueueCaps): Promise<StoreResult[]> {
+    const { firstIndex, unique, prepared, plain } = await prepareSends(sends, this.sealer, now, retentionMs);
+
+    const refused = new Set<string>();
+    // With caps, one statement locks the recipients' counters and stores the batch when all of it
+    // fits (the usual case); otherwise nothing was stored and a transaction admits send by send.
+    let { rows, fits } = await this.insertSends(this.ds, prepared, now, caps);
+    if (caps && !fits) {
+      rows = await this.ds.transaction(async (tx) => {
+        const admitted = await this.admit(tx, prepared, caps);
+        for (const p of prepared) if (!admitted.includes(p)) refused.add(p.key);
+        return (await this.insertSends(tx, admitted, now)).rows;
+      });
+    }
+    const byKey = new Map<string, StoreResult>();
+    for (const row of rows) {
+      const sender = { accountId: row.senderAccount!, deviceId: row.senderDevice! };
+      const key = sendKey(sender, row.clientMessageId);
+      let r = byKey.get(key);
+      if (!r) {
+        r = { serverTimestamp: now, duplicate: false, envelopes: [] };
+        byKey.set(key, r);
+      }
+      const content = plain.get(copyKey(row.recipientAccount.toString('hex'), row.recipientDevice, key))!;
+      r.envelopes.push(toEnvelope({ ...row, content: buf(content) }));
+    }
+    for (const k of refused) byKey.set(k, { serverTimestamp: now, duplicate: false, envelopes: [], refused: 'QUEUE_FULL' });
+    const duplicates = unique.filter((s) => !byKey.has(sendKey(s.sender, s.clientMessageId)));
+    if (duplicates.length > 0) {
+      const prior: { senderAccount: Buffer; senderDevice: number; clientMessageId: Buffer; serverTimestamp: number }[] = await this.ds.query(
+        `SELECT m.sender_account AS "senderAccount", m.sender_device AS "senderDevice", m.client_message_id AS "clientMessageId",
+                m.server_timestamp AS "serverTimestamp"
+         FROM message_sends m JOIN unnest($1::bytea[], $2::bigint[], $3::bytea[]) AS t(a, d, c)
+           ON m.sender_account = t.a AND m.sender_device = t.d AND m.client_message_id = t.c`,
+        [duplicates.map((s) => buf(s.sender.accountId)), duplicates.map((s) => s.sender.deviceId), duplicates.map((s) => buf(s.clientMessageId))],
+      );
+      for (const r of prior) {
+        byKey.set(sendKey({ accountId: r.senderAccount, deviceId: r.senderDevice }, r.clientMessageId), { serverTimestamp: r.serverTimestamp, duplicate: true, envelopes: [] });
+      }
+    }
+
+    return sends.map((s, i) => {
+      const k = sendKey(s.sender, s.clientMessageId);
+      // A duplicate whose record is already gone (swept between the insert and the lookup) is still a duplicate.
+      const r = byKey.get(k) ?? { serverTimestamp: now, duplicate: true, envelopes: [] };
+      return firstIndex.get(k) === i || r.refused ? r : { serverTimestamp: r.serverTimestamp, duplicate: true, envelopes: [] };
+    });
+  }
+
+  /**
+   * Locks the queue counters of every recipient device of the batch (creating missing ones) and returns
+   * the sends that fit, in batch order. A send already stored (a retry) never takes space: when some
+   * send does not fit, stored ones are looked up and left out (the insert then reports them duplicates).
+   */
+  private async admit(q: Queryable, prepared: PreparedSend[], caps: QueueCaps): Promise<PreparedSend[]> {
+    const queues = new Map<string, { a: Buffer; d: number; envelopes: number; bytes: number }>();
+    for (const p of prepared) {
+      for (const c of p.copies) if (!queues.has(c.queue)) queues.set(c.queue, { a: buf(c.recipient.accountId), d: c.recipient.deviceId, envelopes: 0, bytes: 0 });
+    }
+    const list = [...queues.values()];
+    const locked: { a: Buffer; d: number; envelopes: number; bytes: number }[] = await q.query(
+      `INSERT INTO device_queues AS q (recipient_account, recipient_device)
+       SELECT a, d FROM unnest($1::bytea[], $2::bigint[]) AS x(a, d) ORDER BY a, d
+       ON CONFLICT (recipient_account, recipient_device) DO UPDATE SET envelopes = q.envelopes
+       RETURNING recipient_account AS a, recipient_device AS d, envelopes, bytes`,
+      [list.map((x) => x.a), list.map((x) => x.d)],
+    );
+    for (const r of locked) {
+      const x = queues.get(`${r.a.toString('hex')}:${r.d}`)!;
+      x.envelopes = Number(r.envelopes);
+      x.bytes = Number(r.bytes);
+    }
+    const fit = (candidates: PreparedSend[]) => fitWithinCaps(candidates, queues, caps);
+    const admitted = fit(prepared);
+    if (admitted.length === prepared.length) return admitted;
+    const stored: { a: Buffer; d: number; c: Buffer }[] = await q.query(
+      `SELECT m.sender_account AS a, m.sender_device AS d, m.client_message_id AS c
+       FROM message_sends m JOIN unnest($1::bytea[], $2::bigint[], $3::bytea[]) AS t(a, d, c)
+         ON m.sender_account = t.a AND m.sender_device = t.d AND m.client_message_id = t.c`,
+      [prepared.map((p) => buf(p.send.sender.accountId)), prepared.map((p) => p.send.sender.deviceId), prepared.map((p) => buf(p.send.clientMessageId))],
+    );
+    const already = new Set(stored.map((r) => sendKey({ accountId: r.a, deviceId: Number(r.d) }, r.c)));
+    const fresh = fit(prepared.filter((p) => !already.has(p.key)));
+    return [...prepared.filter((p) => already.has(p.key)), ...fresh];
+  }
+
+  /**
+   * One statement, so one round trip and one atomic commit: the send records that are new (ON
+   * CONFLICT DO NOTHING keeps retries idempotent) and the envelopes of exactly those sends. Every
+   * send has at least one recipient, so the returned envelopes name every new send. With `caps`, the
+   * same statement first locks the recipients' queue counters (in key order) and stores nothing
+   * unless every send fits (`fits: false`).
+   */
+  private async insertSends(q: Queryable, prepared: PreparedSend[], now: number, caps?: QueueCaps): Promise<{ rows: Omit<EnvelopeRow, 'content'>[]; fits: boolean }> {
+    if (prepared.length === 0) return { rows: [], fits: true };
+    const cols = {
+      sa: [] as Buffer[], sd: [] as number[], c: [] as Buffer[],
+      ra: [] as Buffer[], rd: [] as number[], t: [] as number[], body: [] as Buffer[], exp: [] as number[], ttl: [] as number[], del: [] as number[], win: [] as number[],
+    };
+    const per = { sa: [] as Buffer[], sd: [] as number[], c: [] as Buffer[], del: [] as number[], exp: [] as number[], rc: [] as (string | null)[], att: [] as (string | null)[] };
+    for (const { send: s, del, copies, counts } of prepared) {
+      for (const { recipient: r, body, window } of copies) {
+        cols.sa.push(buf(s.sender.accountId)); cols.sd.push(s.sender.deviceId); cols.c.push(buf(s.clientMessageId));
+        cols.ra.push(buf(r.accountId)); cols.rd.push(r.deviceId); cols.t.push(r.type); cols.body.push(body);
+        cols.exp.push(s.expiresAt); cols.ttl.push(s.readTtlS); cols.del.push(del); cols.win.push(window);
+      }
+      per.sa.push(buf(s.sender.accountId)); per.sd.push(s.sender.deviceId); per.c.push(buf(s.clientMessageId));
+      per.del.push(del); per.exp.push(s.expiresAt);
+      per.rc.push(s.expiresAt > 0 ? JSON.stringify(counts) : null);
+      per.att.push(s.attachments && s.attachments.length > 0 ? JSON.stringify(s.attachments) : null);
+    }
+    const params: unknown[] = [cols.sa, cols.sd, cols.c, cols.ra, cols.rd, cols.t, cols.body, cols.exp, cols.ttl, cols.del, cols.win, now,
+      per.sa, per.sd, per.c, per.del, per.exp, per.rc, per.att];
+    let capped = '';
+    let gate = '';
+    if (caps) {
+      const queues = new Map<string, { a: Buffer; d: number }>();
+      for (const p of prepared) for (const c of p.copies) queues.set(c.queue, { a: buf(c.recipient.accountId), d: c.recipient.deviceId });
+      params.push([...queues.values()].map((x) => x.a), [...queues.values()].map((x) => x.d), caps.envelopes, caps.bytes);
+      capped = `, locked AS (
+         INSERT INTO device_queues AS q (recipient_account, recipient_device)
+         SELECT a, d FROM unnest($20::bytea[], $21::bigint[]) AS x(a, d) ORDER BY a, d
+         ON CONFLICT (recipient_account, recipient_device) DO UPDATE SET envelopes = q.envelopes
+         RETURNING recipient_account, recipient_device, envelopes, bytes
+       ), need AS (
+         SELECT ra, rd, count(*) AS n, sum(octet_length(body)) AS b FROM input GROUP BY ra, rd
+       ), verdict AS (
+         SELECT coalesce(bool_and(l.envelopes + need.n <= $22 AND l.bytes + need.b <= $23), true) AS fits
+         FROM need JOIN locked l ON l.recipient_account = need.ra AND l.recipient_device = need.rd
+       )`;
+      gate = 'WHERE (SELECT fits FROM verdict)';
+    }
+    type Row = Omit<EnvelopeRow, 'content'> & { fits?: boolean };
+    // Outside a transaction (the usual case) it runs as a named statement; the fallback's runs in its transaction.
+    const run = (text: string, values: unknown[]): Promise<Row[]> =>
+      q === this.ds ? this.hot.query<Row>(caps ? 'umbra_store_capped_v1' : 'umbra_store_v1', text, values).then((r) => r.rows) : q.query(text, values);
+    const rows: Row[] = await run(
+      `WITH input AS (
+         SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[], $5::bigint[], $6::smallint[], $7::bytea[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[])
+           AS x(sa, sd, c, ra, rd, t, body, exp, ttl, del, win)
+       )${capped}, sends AS (
+         INSERT INTO message_sends (sender_account, sender_device, client_message_id, server_timestamp, delete_at, expires_at, recipient_counts, attachments)
+         SELECT sa, sd, c, $12, del, exp, rc, att
+         FROM unnest($13::bytea[], $14::bigint[], $15::bytea[], $16::bigint[], $17::bigint[], $18::jsonb[], $19::jsonb[]) AS y(sa, sd, c, del, exp, rc, att)
+         ${gate}
+         ON CONFLICT DO NOTHING
+         RETURNING sender_account, sender_device, client_message_id
+       ), stored AS (
+         INSERT INTO envelopes (recipient_account, recipient_device, sender_account, sender_device, client_message_id, type, content,
+                                server_timestamp, expires_at, read_ttl_s, delete_at, key_window)
+         SELECT i.ra, i.rd, i.sa, i.sd, i.c, i.t, i.body, $12, i.exp, i.ttl, i.del, i.win
+         FROM input i JOIN sends s ON s.sender_account = i.sa AND s.sender_device = i.sd AND s.client_message_id = i.c
+         RETURNING ${ENVELOPE_META_COLUMNS}
+       )
+       ${caps ? 'SELECT v.fits, s.* FROM verdict v LEFT JOIN stored s ON true' : 'SELECT * FROM stored'}`,
+      params,
+    );
+    if (!caps) return { rows, fits: true };
+    return { rows: rows.filter((r) => r.seq !== null), fits: rows[0]?.fits !== false };
+  }
+
+  /**
+   * Stores server notices (expiry receipts) in their recipients' queues, sealed like any envelope.
+   * They have no sender and are deleted on ack or at the maximum retention.
+   */
+  async storeNotices(notices: { recipient: DeviceAddress; clientMessageId: Uint8Array; type: number; content: Uint8Array }[], now: number, retentionMs: number): Promise<StoredEnvelope[]> {
+    if (notices.length === 0) return [];
+    const del = now + retentionMs;
+    const sealed = [];
+    for (const n of notices) sealed.push(await this.sealer.seal(del, now, n.recipient, n.clientMessageId, n.content));
+    const rows: Omit<EnvelopeRow, 'content'>[] = await this.ds.query(
+      `INSERT INTO envelopes (recipient_account, recipient_device, client_message_id, type, content, server_timestamp, delete_at, key_window)
+       SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::smallint[], $5::bytea[], $6::bigint[], $7::bigint[], $8::bigint[])
+       RETURNING ${ENVELOPE_META_COLUMNS}`,
+      [
+        notices.map((n) => buf(n.recipient.accountId)), notices.map((n) => n.recipient.deviceId), notices.map((n) => buf(n.clientMessageId)),
+        notices.map((n) => n.type), sealed.map((x) => x.sealed), notices.map(() => now), notices.map(() => del), sealed.map((x) => x.window),
+      ],
+    );
+    // unnest … RETURNING keeps the input order.
+    return rows.map((row, i) => toEnvelope({ ...row, content: buf(notices[i]!.content) }));
+  }
+
+  /**
+   * The copies of already-stored messages still queued for the given recipient devices (a retried
+   * relay job re-publishes them). Scoped by recipient device; in server order.
+   */
+  async queuedCopies(copies: { recipient: DeviceAddress; message: MessageKey }[], now: number): Promise<StoredEnvelope[]> {
+    if (copies.length === 0) return [];
+    const rows: EnvelopeRow[] = await this.ds.query(
+      `SELECT ${ENVELOPE_COLUMNS}
+       FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bigint[], $5::bytea[]) AS x(ra, rd, sa, sd, c)
+       JOIN envelopes e ON e.recipient_account = x.ra AND e.recipient_device = x.rd
+         AND e.sender_account = x.sa AND e.sender_device = x.sd AND e.client_message_id = x.c
+       WHERE e.delete_at > $6 AND e.recipient_account = ANY($1::bytea[])
+       ORDER BY e.seq`,
+      [
+        copies.map((c) => buf(c.recipient.accountId)), copies.map((c) => c.recipient.deviceId),
+        copies.map((c) => buf(c.message.sender.accountId)), copies.map((c) => c.message.sender.deviceId), copies.map((c) => buf(c.message.clientMessageId)),
+        now,
+      ],
+    );
+    const out: StoredEnvelope[] = [];
+    for (const r of rows) {
+      const recipient = { accountId: r.recipientAccount, deviceId: r.recipientDevice };
+      const content = await this.sealer.open(r.keyWindow, now, recipient, r.clientMessageId, r.content);
+      if (content) out.push(toEnvelope({ ...r, content }));
+    }
+    return out;
+  }
+}
