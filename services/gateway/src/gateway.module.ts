@@ -3,16 +3,21 @@ import { AuthController } from './auth/auth.controller';
 import { AuthService } from './auth/auth.service';
 import { AckClient } from './delivery/ack.client';
 import { ConnectionsService } from './delivery/connections.service';
+import { PresenceWatchService } from './delivery/presence-watch.service';
 import { DeliveryGateway } from './delivery/delivery.gateway';
 import { DeviceSetsCache } from './messages/device-sets.cache';
 import { MessagesController } from './messages/messages.controller';
 import { RelayClient } from './messages/relay.client';
 import { ReadService } from './messages/read.service';
+import { SendLimiter } from './messages/send.limiter';
 import { SendService } from './messages/send.service';
+import { RecallController } from './messages/recall.controller';
+import { RecallService } from './messages/recall.service';
+import { TypingService } from './messages/typing.service';
 import { OpenApiController } from './openapi/openapi.controller';
 
 @Module({
-  controllers: [AuthController, MessagesController, OpenApiController],
-  providers: [AuthService, RelayClient, DeviceSetsCache, SendService, ReadService, AckClient, ConnectionsService, DeliveryGateway],
+  controllers: [AuthController, MessagesController, RecallController, OpenApiController],
+  providers: [AuthService, RelayClient, DeviceSetsCache, SendLimiter, SendService, ReadService, RecallService, TypingService, AckClient, ConnectionsService, PresenceWatchService, DeliveryGateway],
 })
 export class GatewayModule {}

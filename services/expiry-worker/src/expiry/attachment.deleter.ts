@@ -6,7 +6,7 @@ import { AttachmentReaper } from '@umbra/server';
 export class AttachmentDeleter {
   constructor(@Inject(AttachmentReaper) private readonly reaper: AttachmentReaper) {}
 
-  async delete(items: { id: string; owner: Uint8Array }[]): Promise<number> {
+  async delete(items: { id: string; owner: Uint8Array }[], now: number): Promise<number> {
     const byOwner = new Map<string, { owner: Uint8Array; ids: string[] }>();
     for (const { id, owner } of items) {
       const hex = Buffer.from(owner).toString('hex');
@@ -18,7 +18,7 @@ export class AttachmentDeleter {
       entry.ids.push(id);
     }
     let n = 0;
-    for (const { owner, ids } of byOwner.values()) n += await this.reaper.deleteAttachments(owner, ids);
+    for (const { owner, ids } of byOwner.values()) n += await this.reaper.deleteAttachments(owner, ids, now);
     return n;
   }
 }

@@ -1,5 +1,4 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import type { Job } from 'bullmq';
 import { encodeAccountId } from '@umbra/crypto';
 import { NoticeType, type ExpiredMessageRef, type ExpiryReceipt } from '@umbra/protocol';
 import {
@@ -7,8 +6,9 @@ import {
   Batcher,
   Bus,
   Channels,
-  Clock,
-  EnvelopesRepository,
+  DatabaseClock,
+  EnvelopeExpiryRepository,
+  EnvelopeStoreRepository,
   Jobs,
   LOGGER,
   Metrics,
@@ -21,10 +21,10 @@ import {
   toDeliveredEnvelope,
   type AppConfig,
   type DeliverItem,
-  type ExpireMessageJob,
   type ExpiredItem,
   type ExpiryOutcome,
   type GatewayMessage,
+  type Publication,
   type Logger,
   type MessageKey,
 } from '@umbra/server';
@@ -68,10 +68,11 @@ export class ExpiryService implements OnModuleInit, OnModuleDestroy {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(QueueRegistry) private readonly queues: QueueRegistry,
-    @Inject(EnvelopesRepository) private readonly envelopes: EnvelopesRepository,
+    @Inject(EnvelopeExpiryRepository) private readonly envelopes: EnvelopeExpiryRepository,
+    @Inject(EnvelopeStoreRepository) private readonly store: EnvelopeStoreRepository,
     @Inject(PresenceStore) private readonly presence: PresenceStore,
     @Inject(Bus) private readonly bus: Bus,
-    @Inject(Clock) private readonly clock: Clock,
+    @Inject(DatabaseClock) private readonly clock: DatabaseClock,
     @Inject(Metrics) private readonly metrics: Metrics,
     @Inject(AttachmentDeleter) private readonly attachments: AttachmentDeleter,
   ) {
@@ -87,9 +88,9 @@ export class ExpiryService implements OnModuleInit, OnModuleDestroy {
     this.queues.worker(
       Queues.expiry,
       {
-        [Jobs.expireMessage]: (job: Job) =>
+        [Jobs.expireMessage]: (job) =>
           new Promise<void>((done, fail) => {
-            const data = job.data as ExpireMessageJob;
+            const data = job.data;
             this.batcher.add({ message: fromExpireJob(data), dueAt: data.dueAt, done, fail });
           }),
       },
@@ -98,7 +99,7 @@ export class ExpiryService implements OnModuleInit, OnModuleDestroy {
   }
 
   private async expireBatch(items: Pending[]): Promise<void> {
-    const now = this.clock.now();
+    const now = await this.clock.now();
     const outcome = await this.envelopes.expireMessages(items.map((i) => i.message), now);
     for (const i of items) this.metrics.expiryLag.observe(Math.max(0, now - i.dueAt) / 1000);
     await this.report(outcome, now, 'job');
@@ -141,7 +142,7 @@ export class ExpiryService implements OnModuleInit, OnModuleDestroy {
       item.messages.push(ref(c.message));
     }
 
-    const notices: Parameters<EnvelopesRepository['storeNotices']>[0] = [];
+    const notices: Parameters<EnvelopeStoreRepository['storeNotices']>[0] = [];
     const deleted = deletedPerAccount(outcome);
     for (const m of outcome.messages) {
       const counts = deleted.get(messageId(m.message));
@@ -152,11 +153,11 @@ export class ExpiryService implements OnModuleInit, OnModuleDestroy {
       const receipt: ExpiryReceipt = { k: 'expired', clientMessageId: Buffer.from(m.message.clientMessageId).toString('base64url'), expiresAt: m.expiresAt, accountIds: unreached };
       notices.push({ recipient: m.message.sender, clientMessageId: m.message.clientMessageId, type: NoticeType.ExpiryReceipt, content: Buffer.from(JSON.stringify(receipt)) });
     }
-    const stored = await this.envelopes.storeNotices(notices, now, this.config.MAX_RETENTION_S * 1000);
+    const stored = await this.store.storeNotices(notices, now, this.config.MAX_RETENTION_S * 1000);
     this.metrics.expiryReceipts.inc(stored.length);
 
     const attachmentIds = outcome.messages.flatMap((m) => m.attachments.map((id) => ({ id, owner: m.message.sender.accountId })));
-    if (attachmentIds.length > 0) await this.attachments.delete(attachmentIds);
+    if (attachmentIds.length > 0) await this.attachments.delete(attachmentIds, now);
 
     const deliver: DeliverItem[] = stored.map((e) => ({ to: deviceKey(e.recipient), envelope: toDeliveredEnvelope(e, accountText) }));
     const events: ({ kind: 'expired'; item: ExpiredItem } | { kind: 'deliver'; item: DeliverItem })[] = [
@@ -174,7 +175,7 @@ export class ExpiryService implements OnModuleInit, OnModuleDestroy {
       });
     }
     const prefix = this.config.REDIS_PREFIX;
-    const messages: { channel: string; message: GatewayMessage }[] = [];
+    const messages: Publication<GatewayMessage>[] = [];
     for (const [gw, s] of perGateway) {
       if (s.expired.length) messages.push({ channel: Channels.deliver(prefix, gw), message: { kind: 'expired', items: s.expired } });
       if (s.deliver.length) messages.push({ channel: Channels.deliver(prefix, gw), message: { kind: 'deliver', items: s.deliver } });

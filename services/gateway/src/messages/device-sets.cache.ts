@@ -7,13 +7,16 @@ interface Entry {
   loadedAt: number;
 }
 
-const TTL_MS = 60_000;
 const MAX_ENTRIES = 100_000;
+/** Recipients' lists may be older: a send that disagrees with one re-reads it before any answer. */
+const RECIPIENT_TTL_MS = 60_000;
 
 /**
- * Current device ids per account, for the send-time check. A hit that disagrees with a send is
- * re-read from Postgres before the gateway answers 409, so a stale entry never rejects a good send;
- * devices-changed events evict entries at once.
+ * Current device ids per account, for the send-time check (the sender's own device and the
+ * recipients). A hit that disagrees with a send is re-read from Postgres before the gateway answers,
+ * so a stale entry never rejects a good send; devices-changed events evict entries at once. The
+ * sender's own list is trusted for DEVICE_SET_CACHE_TTL_MS at most, so a removed device whose
+ * devices-changed event was lost can send for that long at most.
  */
 @Injectable()
 export class DeviceSetsCache implements OnModuleInit {
@@ -29,14 +32,17 @@ export class DeviceSetsCache implements OnModuleInit {
     await this.bus.subscribe<DevicesChangedMessage>(Channels.devicesChanged(this.config.REDIS_PREFIX), (msg) => this.entries.delete(msg.account));
   }
 
-  /** Device sets of the given accounts (hex ids); `fresh` forces a Postgres read. Unknown accounts are absent. */
-  async get(accountHexes: string[], fresh: boolean): Promise<Map<string, number[]>> {
+  /**
+   * Device sets of the given accounts (hex ids); `fresh` forces a Postgres read, and `sender`'s entry is
+   * re-read once older than DEVICE_SET_CACHE_TTL_MS. Unknown accounts are absent.
+   */
+  async get(accountHexes: string[], fresh: boolean, sender?: string): Promise<Map<string, number[]>> {
     const now = Date.now();
     const out = new Map<string, number[]>();
     const missing: string[] = [];
     for (const a of accountHexes) {
       const e = this.entries.get(a);
-      if (!fresh && e && now - e.loadedAt < TTL_MS) out.set(a, e.deviceIds);
+      if (!fresh && e && now - e.loadedAt < (a === sender ? this.config.DEVICE_SET_CACHE_TTL_MS : RECIPIENT_TTL_MS)) out.set(a, e.deviceIds);
       else missing.push(a);
     }
     if (missing.length > 0) {

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Inject, Post, Query, UseGuards } from '@nestjs/common';
 import { AckRequestSchema, FetchQuerySchema, LIMITS, ReadRequestSchema, SendRequestSchema, type AckRequest, type FetchResponse, type ReadRequest, type SendRequest } from '@umbra/protocol';
-import { AuthGuard, Clock, CurrentDevice, EnvelopesRepository, ZodPipe, toDeliveredEnvelope, type AuthContext } from '@umbra/server';
+import { AuthGuard, Clock, CurrentDevice, DeviceQueueRepository, ZodPipe, toDeliveredEnvelope, type AuthContext } from '@umbra/server';
 import { AckClient } from '../delivery/ack.client';
 import { ReadService } from './read.service';
 import { SendService } from './send.service';
@@ -11,7 +11,7 @@ import { SendService } from './send.service';
 export class MessagesController {
   constructor(
     @Inject(SendService) private readonly sends: SendService,
-    @Inject(EnvelopesRepository) private readonly envelopes: EnvelopesRepository,
+    @Inject(DeviceQueueRepository) private readonly envelopes: DeviceQueueRepository,
     @Inject(AckClient) private readonly acks: AckClient,
     @Inject(ReadService) private readonly reads: ReadService,
     @Inject(Clock) private readonly clock: Clock,
@@ -25,15 +25,15 @@ export class MessagesController {
 
   @Get()
   async fetch(@CurrentDevice() auth: AuthContext, @Query(new ZodPipe(FetchQuerySchema)) query: { limit?: number; after?: string }): Promise<FetchResponse> {
-    const page = await this.envelopes.fetchPage(auth, Number(query.after ?? 0), query.limit ?? LIMITS.FETCH_PAGE_MAX, this.clock.now());
+    const page = await this.envelopes.fetchPage(auth, query.after ?? '0', query.limit ?? LIMITS.FETCH_PAGE_MAX, this.clock.now());
     const accountText = new Map<string, string>();
     return { messages: page.envelopes.map((e) => toDeliveredEnvelope(e, accountText)), more: page.more };
   }
 
   @Post('ack')
   @HttpCode(200)
-  ack(@CurrentDevice() auth: AuthContext, @Body(new ZodPipe(AckRequestSchema)) body: AckRequest) {
-    this.acks.ack(auth, body.ids);
+  async ack(@CurrentDevice() auth: AuthContext, @Body(new ZodPipe(AckRequestSchema)) body: AckRequest) {
+    await this.acks.ackAndWait(auth, body.ids);
     return { acked: body.ids.length };
   }
 

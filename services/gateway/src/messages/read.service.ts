@@ -1,11 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Clock, EnvelopesRepository, ExpiryScheduler, LOGGER, type AuthContext, type Logger } from '@umbra/server';
+import { Clock, DeviceQueueRepository, ExpiryScheduler, LOGGER, type AuthContext, type Logger } from '@umbra/server';
 
 /** Read reports (PROTOCOL.md §8): read-mode copies still stored vanish `readTtlS` after display. */
 @Injectable()
 export class ReadService {
   constructor(
-    @Inject(EnvelopesRepository) private readonly envelopes: EnvelopesRepository,
+    @Inject(DeviceQueueRepository) private readonly envelopes: DeviceQueueRepository,
     @Inject(ExpiryScheduler) private readonly scheduler: ExpiryScheduler,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -13,7 +13,7 @@ export class ReadService {
 
   async markRead(auth: AuthContext, ids: string[]): Promise<{ lowered: number }> {
     const now = this.clock.now();
-    const lowered = await this.envelopes.lowerOnRead(auth, ids.map(Number), now);
+    const lowered = await this.envelopes.lowerOnRead(auth, ids, now);
     // The sweep deletes these on time even if scheduling fails; the job only makes it prompt.
     await this.scheduler
       .schedule(lowered.map((l) => ({ message: l.message, dueAt: l.deleteAt })), now)

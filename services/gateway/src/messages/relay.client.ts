@@ -22,6 +22,9 @@ interface Pending {
   resolve: (r: SendResult) => void;
   reject: (e: unknown) => void;
   timer: NodeJS.Timeout;
+  /** Settles (never rejects) once the send has its answer or timed out. */
+  answered: Promise<void>;
+  done: () => void;
 }
 
 /**
@@ -43,7 +46,13 @@ export class RelayClient implements OnModuleInit, OnModuleDestroy {
     this.batcher = new Batcher<RelaySend>(
       config.RELAY_BATCH_MAX,
       config.RELAY_BATCH_WAIT_MS,
-      (sends) => this.queues.add(Queues.relay, Jobs.relayBatch, { gatewayId: this.config.instanceId, sends }),
+      // A batch counts as under way until the relay answered all of it, so sends coalesce while the
+      // previous batch is being stored (adaptive: none wait when idle, batches grow with load).
+      async (sends) => {
+        const answered = sends.map((s) => this.pending.get(s.requestId)?.answered);
+        await this.queues.add(Queues.relay, Jobs.relayBatch, { gatewayId: this.config.instanceId, sends });
+        await Promise.all(answered);
+      },
       (err, sends) => {
         this.logger.error({ err: String(err), sends: sends.length }, 'could not enqueue relay batch');
         for (const s of sends) this.settle(s.requestId, { ok: false, code: 'UNAVAILABLE', message: 'message queue unavailable; retry' });
@@ -66,11 +75,14 @@ export class RelayClient implements OnModuleInit, OnModuleDestroy {
   submit(send: Omit<RelaySend, 'requestId'>): Promise<SendResult> {
     const requestId = randomUUID();
     return new Promise<SendResult>((resolve, reject) => {
+      let done!: () => void;
+      const answered = new Promise<void>((r) => (done = r));
       const timer = setTimeout(() => {
         this.pending.delete(requestId);
+        done();
         reject(new ApiError('UNAVAILABLE', 'the message store did not answer in time; retry with the same clientMessageId'));
       }, this.config.RELAY_TIMEOUT_MS);
-      this.pending.set(requestId, { resolve, reject, timer });
+      this.pending.set(requestId, { resolve, reject, timer, answered, done });
       this.batcher.add({ ...send, requestId });
     });
   }
@@ -80,6 +92,7 @@ export class RelayClient implements OnModuleInit, OnModuleDestroy {
     if (!p) return;
     this.pending.delete(requestId);
     clearTimeout(p.timer);
+    p.done();
     if (outcome.ok) p.resolve(outcome.result);
     else p.reject(new ApiError(outcome.code, outcome.message));
   }

@@ -1,9 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { decodeAccountId } from '@umbra/crypto';
 import { LIMITS, type DeviceMismatch, type SendRequest, type SendResult } from '@umbra/protocol';
-import { ApiError, Clock, Metrics, type AuthContext } from '@umbra/server';
+import { APP_CONFIG, ApiError, Clock, Metrics, TokenService, type AppConfig, type AuthContext } from '@umbra/server';
 import { DeviceSetsCache } from './device-sets.cache';
 import { RelayClient } from './relay.client';
+import { SendLimiter } from './send.limiter';
 
 /** bech32m account id → hex, cached: decoding (checksum included) showed up in send profiles. */
 const accountHex = new Map<string, string>();
@@ -21,12 +22,20 @@ function decodedLength(b64u: string): number {
   return Math.floor((b64u.length * 3) / 4);
 }
 
-/** Validates a send against the recipients' current device lists and hands it to the relay. */
+/**
+ * Every send, REST or socket: takes one from the device's shared rate limit, checks that the sending
+ * device is still in its account's list and its token still exists (a removed or re-keyed device whose
+ * socket outlived a lost revocation broadcast is refused within DEVICE_SET_CACHE_TTL_MS), validates the
+ * recipients against their current device lists, and hands it to the relay.
+ */
 @Injectable()
 export class SendService {
   constructor(
     @Inject(DeviceSetsCache) private readonly deviceSets: DeviceSetsCache,
     @Inject(RelayClient) private readonly relay: RelayClient,
+    @Inject(SendLimiter) private readonly limiter: SendLimiter,
+    @Inject(TokenService) private readonly tokens: TokenService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(Metrics) private readonly metrics: Metrics,
     @Inject(Clock) private readonly clock: Clock,
   ) {}
@@ -55,9 +64,16 @@ export class SendService {
       throw new ApiError('DUPLICATE_RECIPIENT', 'a device does not send to itself');
     }
 
-    let mismatch = await this.checkDevices(byAccount, senderHex, auth.deviceId, false);
+    // The limit, the (usually cached) device check and, for a socket's context older than the TTL, the
+    // token re-check run side by side: one Redis round trip, no added latency.
+    const [, first] = await Promise.all([
+      this.limiter.take(auth),
+      this.checkDevices(byAccount, senderHex, auth.deviceId, false),
+      this.tokens.stillValid(auth, this.config.DEVICE_SET_CACHE_TTL_MS),
+    ]);
+    let mismatch = first;
     if (mismatch) mismatch = await this.checkDevices(byAccount, senderHex, auth.deviceId, true);
-    if (mismatch) throw new ApiError('DEVICE_MISMATCH', 'recipient devices differ from the current device lists; refetch them and retry', mismatch);
+    if (mismatch && mismatch !== 'sender-removed') throw new ApiError('DEVICE_MISMATCH', 'recipient devices differ from the current device lists; refetch them and retry', mismatch);
 
     this.metrics.messagesAccepted.inc();
     const result = await this.relay.submit({
@@ -78,8 +94,12 @@ export class SendService {
     senderHex: string,
     senderDevice: number,
     fresh: boolean,
-  ): Promise<DeviceMismatch | undefined> {
-    const sets = await this.deviceSets.get([...byAccount.keys()], fresh);
+  ): Promise<DeviceMismatch | 'sender-removed' | undefined> {
+    const sets = await this.deviceSets.get(byAccount.has(senderHex) ? [...byAccount.keys()] : [...byAccount.keys(), senderHex], fresh, senderHex);
+    if (!sets.get(senderHex)?.includes(senderDevice)) {
+      if (fresh) throw new ApiError('DEVICE_NOT_IN_LIST', 'this device is no longer in its account\'s device list');
+      return 'sender-removed';
+    }
     const missing: DeviceMismatch['missing'] = [];
     const extra: DeviceMismatch['extra'] = [];
     for (const [hex, { text, devices }] of byAccount) {

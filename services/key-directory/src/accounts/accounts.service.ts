@@ -5,6 +5,7 @@ import {
   canonicalHandle,
   decodeAccountId,
   encodeAccountId,
+  parseSignedDeviceList,
   verifySignedDeviceList,
   verifySignedHandleClaim,
   type SignedDeviceList,
@@ -30,6 +31,7 @@ import {
   Metrics,
   RateLimiter,
   TokenService,
+  describeFailure,
   type AccountRow,
   type AppConfig,
   type AuthContext,
@@ -39,6 +41,8 @@ import {
 
 const HOUR = 3600_000;
 const MINUTE = 60_000;
+/** Delays between attempts to publish devices-changed after the commit (the commit stands either way). */
+const PUBLISH_RETRY_DELAYS_MS = [250, 1000, 5000, 15_000, 60_000];
 
 function decode(s: string): Buffer {
   return Buffer.from(s, 'base64url');
@@ -74,18 +78,20 @@ export class AccountsService {
     };
   }
 
+  /** Cheapest check first: the per-address limit, then parsing, the proof of work, and only then signatures. */
   async register(req: RegisterRequest, ip: string): Promise<TokenResponse> {
     await this.limiter.hit('register-ip', ip, this.config.RATE_LIMIT_REGISTER_PER_IP_PER_HOUR, HOUR);
-    const list = this.verifyList(decode(req.deviceList));
-    if (list.listVersion !== 1) throw new ApiError('BAD_DEVICE_LIST', 'a new account starts with list_version 1');
-    await this.limiter.hit('register-account', hex(list.accountId), this.config.RATE_LIMIT_REGISTER_PER_ACCOUNT_PER_HOUR, HOUR);
+    const parsed = this.parseList(decode(req.deviceList));
+    if (parsed.listVersion !== 1) throw new ApiError('BAD_DEVICE_LIST', 'a new account starts with list_version 1');
 
     const challenge = decode(req.pow.challenge);
     const stored = await this.challenges.consume('pow', challenge);
     if (stored === null) throw new ApiError('POW_INVALID', 'proof-of-work challenge unknown, expired or already used');
-    if (!checkPow(challenge, list.accountId, decode(req.pow.solution), Number(stored))) {
+    if (!checkPow(challenge, parsed.accountId, decode(req.pow.solution), Number(stored))) {
       throw new ApiError('POW_INVALID', 'proof of work does not meet the difficulty');
     }
+    await this.limiter.hit('register-account', hex(parsed.accountId), this.config.RATE_LIMIT_REGISTER_PER_ACCOUNT_PER_HOUR, HOUR);
+    const list = this.verifyList(parsed.bytes);
 
     const { accountId, deviceId } = await this.authVerifier.verify(decode(req.authResponse), async (acct, dev) => {
       if (!bytesEqual(acct, list.accountId)) return 'no-account';
@@ -140,7 +146,7 @@ export class AccountsService {
       throw new ApiError('DEVICE_LIST_STALE', `list_version must be greater than the current ${result.currentVersion}`, { currentVersion: result.currentVersion });
     }
     const message: DevicesChangedMessage = { account: hex(auth.accountId), listVersion: list.listVersion, removed: result.removed, added: result.added };
-    await this.bus.publish(Channels.devicesChanged(this.config.REDIS_PREFIX), message);
+    await this.publishDevicesChanged(message, 0);
     this.logger.info({ listVersion: list.listVersion, removed: result.removed.length, added: result.added.length }, 'device list replaced');
     return { listVersion: list.listVersion, removedDeviceIds: result.removed };
   }
@@ -168,6 +174,35 @@ export class AccountsService {
 
   async releaseHandle(auth: AuthContext): Promise<void> {
     if (!(await this.accounts.releaseHandle(auth.accountId))) throw new ApiError('HANDLE_NOT_FOUND', 'this account holds no handle');
+  }
+
+  /**
+   * The list is committed: a failed notification must not fail the request (the client would retry a
+   * version that is no longer new). Retried in the background; gateways also re-check devices on send.
+   */
+  private async publishDevicesChanged(message: DevicesChangedMessage, attempt: number): Promise<void> {
+    try {
+      await this.bus.publish(Channels.devicesChanged(this.config.REDIS_PREFIX), message);
+      if (attempt > 0) this.logger.info({ channel: 'devices-changed', attempt }, 'devices-changed published after a retry');
+    } catch (err) {
+      const delay = PUBLISH_RETRY_DELAYS_MS[attempt];
+      if (delay === undefined) {
+        this.logger.error({ channel: 'devices-changed', attempt, err: describeFailure(err) }, 'devices-changed publish failed after the commit; giving up');
+        return;
+      }
+      this.logger.warn({ channel: 'devices-changed', attempt, err: describeFailure(err) }, 'devices-changed publish failed after the commit; will retry');
+      setTimeout(() => void this.publishDevicesChanged(message, attempt + 1), delay).unref();
+    }
+  }
+
+  /** Structure only (no signature checked): enough for the account id the proof of work binds. */
+  private parseList(bytes: Uint8Array): SignedDeviceList {
+    try {
+      return parseSignedDeviceList(bytes);
+    } catch (err) {
+      if (err instanceof CryptoError && err.code === 'UNSUPPORTED_SUITE') throw new ApiError('UNSUPPORTED_SUITE', 'unsupported suite');
+      throw new ApiError('BAD_DEVICE_LIST', `device list rejected${err instanceof CryptoError ? `: ${err.message}` : ''}`);
+    }
   }
 
   private verifyList(bytes: Uint8Array): SignedDeviceList {

@@ -27,7 +27,7 @@ export class ProvisioningController {
 
   @Get('reply')
   @UseGuards(AuthGuard)
-  getReply(@Param(new ZodPipe(ProvisioningParamSchema)) p: { channel: string }) {
-    return this.provisioning.getReply(p.channel);
+  getReply(@CurrentDevice() auth: AuthContext, @Param(new ZodPipe(ProvisioningParamSchema)) p: { channel: string }) {
+    return this.provisioning.getReply(auth, p.channel);
   }
 }

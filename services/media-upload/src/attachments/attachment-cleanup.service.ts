@@ -1,9 +1,10 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { APP_CONFIG, AttachmentReaper, Clock, LOGGER, PeriodicTask, type AppConfig, type Logger } from '@umbra/server';
+import { APP_CONFIG, AttachmentReaper, DatabaseClock, LOGGER, PeriodicTask, type AppConfig, type Logger } from '@umbra/server';
 
 /**
  * On a timer in every instance: aborts uploads unfinished past their deadline and deletes
- * attachments past their expiry or the maximum retention, bytes first, in bounded batches.
+ * attachments past their expiry or the maximum retention, bytes first, in bounded batches. "Now" is
+ * the database's (DatabaseClock), so a node whose clock runs fast deletes nothing early.
  */
 @Injectable()
 export class AttachmentCleanupService implements OnModuleInit, OnModuleDestroy {
@@ -12,11 +13,11 @@ export class AttachmentCleanupService implements OnModuleInit, OnModuleDestroy {
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(LOGGER) logger: Logger,
-    @Inject(Clock) clock: Clock,
+    @Inject(DatabaseClock) clock: DatabaseClock,
     @Inject(AttachmentReaper) reaper: AttachmentReaper,
   ) {
     this.task = new PeriodicTask(
-      () => reaper.reapAll(clock.now(), config.ATTACHMENT_REAP_BATCH),
+      async () => reaper.reapAll(await clock.now(), config.ATTACHMENT_REAP_BATCH),
       config.ATTACHMENT_REAP_INTERVAL_MS,
       (err) => logger.error({ err: String(err) }, 'attachment cleanup failed'),
     );

@@ -56,46 +56,47 @@ export class AttachmentsService {
     if (req.expiresAt && req.expiresAt <= now) throw new ApiError('ALREADY_EXPIRED', 'expiresAt is in the past');
     const expiresAt = req.expiresAt ? Math.min(req.expiresAt, retentionEnd) : retentionEnd;
     const uploadDeadline = Math.min(now + c.ATTACHMENT_UPLOAD_TIMEOUT_S * 1000, expiresAt);
-    const multipart = req.size >= c.ATTACHMENT_MULTIPART_THRESHOLD_BYTES;
-    const partSize = multipart ? c.ATTACHMENT_PART_BYTES : req.size;
+    // Every upload is an S3 multipart upload, small ones in a single part: completing it ends the
+    // upload id, so no URL handed out can write to the object afterwards (a plain PUT URL could
+    // overwrite the completed object until it expired).
+    const partSize = req.size >= c.ATTACHMENT_MULTIPART_THRESHOLD_BYTES ? c.ATTACHMENT_PART_BYTES : req.size;
     const partCount = Math.ceil(req.size / partSize);
     const id = randomBytes(16);
     const key = attachmentObjectKey(id);
-    const uploadId = multipart ? await this.store.createMultipart(key) : null;
+    const uploadId = await this.store.createMultipart(key);
     const outcome = await this.attachments.createWithinQuota(
       auth.accountId,
       { id, size: req.size, uploadId, partSize, partCount, createdAt: now, uploadDeadline, expiresAt },
       { bytesPerDay: c.ATTACHMENT_QUOTA_BYTES_PER_DAY, maxPending: c.ATTACHMENT_MAX_PENDING_UPLOADS },
     );
     if (outcome !== 'created') {
-      if (uploadId) await this.store.abortMultipart(key, uploadId);
+      await this.store.abortMultipart(key, uploadId);
       if (outcome === 'too-many-pending') throw new ApiError('TOO_MANY_PENDING_UPLOADS', `at most ${c.ATTACHMENT_MAX_PENDING_UPLOADS} unfinished uploads per account`);
       throw new ApiError('ATTACHMENT_QUOTA_EXCEEDED', `at most ${c.ATTACHMENT_QUOTA_BYTES_PER_DAY} bytes of attachments per account per day`);
     }
     this.metrics.attachmentUploads.inc({ event: 'started' });
-    const ttl = c.ATTACHMENT_UPLOAD_URL_TTL_S;
-    const urlExpiresAt = now + ttl * 1000;
-    const upload = uploadId
-      ? { kind: 'multipart' as const, partSize, partCount, parts: await this.partUrls(key, uploadId, range(1, partCount)), urlExpiresAt }
-      : { kind: 'single' as const, url: await this.store.presignPut(key, ttl), urlExpiresAt };
-    return { id: b64uEncode(id), size: req.size, expiresAt, uploadDeadline, upload };
+    const row = { size: req.size, partSize, partCount, uploadDeadline };
+    const ttl = this.urlTtl(row, now);
+    const parts = await this.partUrls(key, uploadId, row, range(1, partCount), ttl);
+    return { id: b64uEncode(id), size: req.size, expiresAt, uploadDeadline, upload: { kind: 'multipart', partSize, partCount, parts, urlExpiresAt: now + ttl * 1000 } };
   }
 
   async parts(auth: AuthContext, idText: string): Promise<AttachmentPartsResponse> {
     const row = await this.ownPending(auth, idText);
     const key = attachmentObjectKey(row.id);
-    const ttl = this.config.ATTACHMENT_UPLOAD_URL_TTL_S;
-    const urlExpiresAt = this.clock.now() + ttl * 1000;
-    const base = { id: idText, partSize: row.partSize, partCount: row.partCount, urlExpiresAt };
+    const now = this.clock.now();
+    const ttl = this.urlTtl(row, now);
+    const base = { id: idText, partSize: row.partSize, partCount: row.partCount, urlExpiresAt: now + ttl * 1000 };
     if (!row.uploadId) {
+      // A single-PUT upload created before every upload became multipart.
       const stored = await this.store.size(key);
       const done = stored === row.size;
-      return { ...base, kind: 'single', uploaded: done ? [{ partNumber: 1, size: stored, etag: '' }] : [], missing: done ? [] : [{ partNumber: 1, url: await this.store.presignPut(key, ttl) }] };
+      return { ...base, kind: 'single', uploaded: done ? [{ partNumber: 1, size: stored, etag: '' }] : [], missing: done ? [] : [{ partNumber: 1, url: await this.store.presignPut(key, row.size, ttl) }] };
     }
     const uploaded = (await this.listParts(row)).filter((p) => p.partNumber <= row.partCount && p.size === expectedPartSize(row, p.partNumber));
     const have = new Set(uploaded.map((p) => p.partNumber));
     const missing = range(1, row.partCount).filter((n) => !have.has(n));
-    return { ...base, kind: 'multipart', uploaded, missing: await this.partUrls(key, row.uploadId, missing) };
+    return { ...base, kind: 'multipart', uploaded, missing: await this.partUrls(key, row.uploadId, row, missing, ttl) };
   }
 
   async complete(auth: AuthContext, idText: string): Promise<CompleteAttachmentResponse> {
@@ -103,15 +104,17 @@ export class AttachmentsService {
     if (row.state === AttachmentState.COMPLETE) return { id: idText, size: row.size, expiresAt: row.expiresAt };
     this.checkDeadline(row);
     const key = attachmentObjectKey(row.id);
-    if (row.uploadId) {
-      const parts = await this.listParts(row);
+    // No upload id left: a completion that finished in the store but not here; the HEAD below decides.
+    const parts = row.uploadId ? await this.listParts(row).catch((err: unknown) => (err instanceof ApiError && err.code === 'ATTACHMENT_NOT_FOUND' ? undefined : Promise.reject(err))) : undefined;
+    if (row.uploadId && parts) {
       const have = new Set(parts.map((p) => p.partNumber));
       const missing = range(1, row.partCount).filter((n) => !have.has(n));
       if (missing.length > 0) throw new ApiError('UPLOAD_INCOMPLETE', `${missing.length} of ${row.partCount} parts are not uploaded`, { missing: missing.slice(0, 100) });
       const wrong = parts.filter((p) => p.partNumber > row.partCount || p.size !== expectedPartSize(row, p.partNumber));
       if (wrong.length > 0) await this.rejectSize(auth, row, parts.reduce((s, p) => s + p.size, 0));
-      await this.store.completeMultipart(key, row.uploadId, parts);
+      if (!(await this.store.completeMultipart(key, row.uploadId, parts))) throw new ApiError('UPLOAD_INCOMPLETE', 'a part changed while completing; try again');
     }
+    // What the quota counts is what the store holds, whatever was declared or signed.
     const stored = await this.store.size(key);
     if (stored === undefined) throw new ApiError('UPLOAD_INCOMPLETE', 'nothing has been uploaded');
     if (stored !== row.size) await this.rejectSize(auth, row, stored);
@@ -121,8 +124,8 @@ export class AttachmentsService {
       throw new ApiError('ATTACHMENT_NOT_FOUND', 'no such attachment');
     }
     this.metrics.attachmentUploads.inc({ event: 'completed' });
-    this.metrics.attachmentBytesUploaded.inc(row.size);
-    return { id: idText, size: row.size, expiresAt: row.expiresAt };
+    this.metrics.attachmentBytesUploaded.inc(stored);
+    return { id: idText, size: stored, expiresAt: row.expiresAt };
   }
 
   async remove(auth: AuthContext, idText: string): Promise<void> {
@@ -161,6 +164,7 @@ export class AttachmentsService {
 
   /** The stored size differs from the declared one: the bytes and the attachment are deleted. */
   private async rejectSize(auth: AuthContext, row: AttachmentRow, stored: number): Promise<never> {
+    await this.attachments.chargeUsage(auth.accountId, this.clock.now(), stored - row.size);
     await this.reaper.removeBytes([row]);
     await this.attachments.deleteOwned(auth.accountId, row.id);
     this.metrics.attachmentUploads.inc({ event: 'rejected' });
@@ -178,9 +182,14 @@ export class AttachmentsService {
     }
   }
 
-  private async partUrls(key: string, uploadId: string, numbers: number[]): Promise<PartUrl[]> {
-    const ttl = this.config.ATTACHMENT_UPLOAD_URL_TTL_S;
-    return Promise.all(numbers.map(async (partNumber) => ({ partNumber, url: await this.store.presignPart(key, uploadId, partNumber, ttl) })));
+  /** Each part's URL signs that part's exact length: every part but the last is partSize bytes. */
+  private async partUrls(key: string, uploadId: string, row: PartLayout, numbers: number[], ttl: number): Promise<PartUrl[]> {
+    return Promise.all(numbers.map(async (partNumber) => ({ partNumber, url: await this.store.presignPart(key, uploadId, partNumber, expectedPartSize(row, partNumber), ttl) })));
+  }
+
+  /** Upload URL lifetime (s): the configured one, never past the upload's deadline. */
+  private urlTtl(row: PartLayout, now: number): number {
+    return Math.max(1, Math.min(this.config.ATTACHMENT_UPLOAD_URL_TTL_S, Math.floor((row.uploadDeadline - now) / 1000)));
   }
 }
 
@@ -188,7 +197,9 @@ function parseId(idText: string): Uint8Array {
   return b64uDecode(idText);
 }
 
-function expectedPartSize(row: AttachmentRow, n: number): number {
+type PartLayout = Pick<AttachmentRow, 'size' | 'partSize' | 'partCount' | 'uploadDeadline'>;
+
+function expectedPartSize(row: PartLayout, n: number): number {
   return n < row.partCount ? row.partSize : row.size - row.partSize * (row.partCount - 1);
 }
 

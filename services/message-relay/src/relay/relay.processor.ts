@@ -1,11 +1,13 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Job } from 'bullmq';
+import { DeviceIdSchema, isEnvelopeId } from '@umbra/protocol';
 import {
   APP_CONFIG,
   Bus,
   Channels,
   Clock,
-  EnvelopesRepository,
+  DeviceQueueRepository,
+  EnvelopeStoreRepository,
   ExpiryScheduler,
   Jobs,
   LOGGER,
@@ -19,12 +21,16 @@ import {
   withCorrelationId,
   type AckBatchJob,
   type AppConfig,
+  type DeviceAddress,
   type DeliverItem,
   type GatewayMessage,
+  type Publication,
   type Logger,
   type RelayBatchJob,
   type StoreSend,
 } from '@umbra/server';
+
+const ACCOUNT_HEX = /^[0-9a-f]{64}$/;
 
 /**
  * Persists batches of sends (one transaction), then pushes each envelope to the gateway holding its
@@ -38,7 +44,8 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(QueueRegistry) private readonly queues: QueueRegistry,
-    @Inject(EnvelopesRepository) private readonly envelopes: EnvelopesRepository,
+    @Inject(EnvelopeStoreRepository) private readonly envelopes: EnvelopeStoreRepository,
+    @Inject(DeviceQueueRepository) private readonly deviceQueues: DeviceQueueRepository,
     @Inject(PresenceStore) private readonly presence: PresenceStore,
     @Inject(Bus) private readonly bus: Bus,
     @Inject(Clock) private readonly clock: Clock,
@@ -48,17 +55,18 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     const hooks = (queue: string) => jobHooks(queue, this.metrics, this.logger);
-    const timed = (queue: string, fn: (job: Job) => Promise<void>) => async (job: Job) => {
+    const timed = <T>(queue: string, fn: (job: Job<T>) => Promise<void>) => async (job: Job<T>) => {
       const started = Date.now();
       this.metrics.jobWait.observe({ queue }, Math.max(0, started - job.timestamp) / 1000);
       await fn(job);
       this.metrics.jobDuration.observe({ queue }, (Date.now() - started) / 1000);
     };
-    this.queues.worker(Queues.relay, { [Jobs.relayBatch]: timed(Queues.relay, (job) => this.relayBatch(job.data as RelayBatchJob, String(job.id))) }, {
+    this.queues.worker(Queues.relay, { [Jobs.relayBatch]: timed(Queues.relay, (job) => this.relayBatch(job.data, String(job.id))) }, {
       concurrency: this.config.RELAY_CONCURRENCY,
       ...hooks(Queues.relay),
     });
-    this.queues.worker(Queues.ack, { [Jobs.ackBatch]: timed(Queues.ack, (job) => this.ackBatch(job.data as AckBatchJob)) }, { concurrency: 2, ...hooks(Queues.ack) });
+    // Acks are deleted by the gateways now; this drains the jobs that gateways of the previous version enqueue during a rolling upgrade.
+    this.queues.worker(Queues.ack, { [Jobs.ackBatch]: timed(Queues.ack, (job) => this.ackBatch(job.data)) }, { concurrency: 2, ...hooks(Queues.ack) });
     this.sampler = setInterval(() => void this.sampleQueueDepths(), 15_000);
     this.sampler.unref();
   }
@@ -82,7 +90,10 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
   async relayBatch(job: RelayBatchJob, jobId: string): Promise<void> {
     await withCorrelationId(`relay-${jobId}`, async () => {
       const now = this.clock.now();
-      const sends: StoreSend[] = job.sends.map((s) => ({
+      // A vanishing send whose timer has passed is never stored. A late retry of one that was stored and
+      // has expired would otherwise come back whole: its send record, the de-duplication key, went with it.
+      const live = job.sends.filter((s) => s.expiresAt === 0 || s.expiresAt > now);
+      const sends: StoreSend[] = live.map((s) => ({
         sender: { accountId: Buffer.from(s.senderAccount, 'hex'), deviceId: s.senderDevice },
         clientMessageId: Buffer.from(s.clientMessageId, 'base64url'),
         expiresAt: s.expiresAt,
@@ -95,11 +106,28 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
           content: Buffer.from(r.content, 'base64url'),
         })),
       }));
-      const results = await this.envelopes.storeBatch(sends, now, this.config.MAX_RETENTION_S * 1000);
+      const results = await this.envelopes.storeBatch(sends, now, this.config.MAX_RETENTION_S * 1000, {
+        envelopes: this.config.QUEUE_MAX_ENVELOPES_PER_DEVICE,
+        bytes: this.config.QUEUE_MAX_BYTES_PER_DEVICE,
+      });
+      const resultOf = new Map(live.map((s, i) => [s, results[i]!]));
       const stored = results.reduce((n, r) => n + r.envelopes.length, 0);
       this.metrics.messagesStored.inc(stored);
+      const full = results.filter((r) => r.refused === 'QUEUE_FULL').length;
+      if (full > 0) this.metrics.sendsQueueFull.inc(full);
 
-      const fresh = results.flatMap((r) => r.envelopes).filter((e) => e.expiresAt === 0 || e.expiresAt > now);
+      // A duplicate may be this job's own earlier attempt that committed and then failed to publish:
+      // publish the copies still queued again (devices de-duplicate), or nobody would until a drain.
+      const redeliver = await this.envelopes
+        .queuedCopies(
+          sends.flatMap((s, i) => (results[i]!.duplicate ? s.recipients.map((r) => ({ recipient: r, message: { sender: s.sender, clientMessageId: s.clientMessageId } })) : [])),
+          now,
+        )
+        .catch((err: unknown) => {
+          this.logger.warn({ err: String(err) }, 'could not read the stored copies of duplicate sends');
+          return [];
+        });
+      const fresh = [...results.flatMap((r) => r.envelopes), ...redeliver].filter((e) => e.expiresAt === 0 || e.expiresAt > now);
       const routed = await this.presence.route(fresh, (e) => deviceKey(e.recipient)).catch((err: unknown) => {
         // Stored is what matters; without presence the devices get these on their next drain.
         this.logger.warn({ err: String(err) }, 'presence lookup failed');
@@ -115,7 +143,7 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
         .map((r) => ({ message: { sender: r.envelopes[0]!.sender!, clientMessageId: r.envelopes[0]!.clientMessageId }, dueAt: r.envelopes[0]!.deleteAt }));
       await this.expiry.schedule(vanishing, now).catch((err: unknown) => this.logger.warn({ err: String(err), messages: vanishing.length }, 'could not schedule expiry jobs'));
       const prefix = this.config.REDIS_PREFIX;
-      const messages: { channel: string; message: GatewayMessage }[] = [...perGateway].map(([gw, items]) => ({
+      const messages: Publication<GatewayMessage>[] = [...perGateway].map(([gw, items]) => ({
         channel: Channels.deliver(prefix, gw),
         message: { kind: 'deliver', items },
       }));
@@ -123,18 +151,42 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
         channel: Channels.deliver(prefix, job.gatewayId),
         message: {
           kind: 'stored',
-          results: job.sends.map((s, i) => ({
-            requestId: s.requestId,
-            outcome: { ok: true, result: { clientMessageId: s.clientMessageId, serverTimestamp: results[i]!.serverTimestamp, duplicate: results[i]!.duplicate } },
-          })),
+          results: job.sends.map((s) => {
+            const r = resultOf.get(s);
+            return {
+              requestId: s.requestId,
+              outcome: !r
+                ? { ok: false, code: 'ALREADY_EXPIRED', message: 'the message vanished before it could be stored; nothing was stored' }
+                : r.refused
+                  ? { ok: false, code: 'QUEUE_FULL', message: 'a recipient device has too many undelivered messages; nothing was stored' }
+                  : { ok: true, result: { clientMessageId: s.clientMessageId, serverTimestamp: r.serverTimestamp, duplicate: r.duplicate } },
+            };
+          }),
         },
       });
       await this.bus.publishMany(messages);
     });
   }
 
+  /** Deletes acknowledged envelopes. Items are checked one by one: an invalid one is dropped and counted, never failing the others'. */
   async ackBatch(job: AckBatchJob): Promise<void> {
-    const n = await this.envelopes.ack(job.items.map((i) => ({ recipient: { accountId: Buffer.from(i.account, 'hex'), deviceId: i.deviceId }, seqs: i.seqs })));
+    let invalid = 0;
+    const items: { recipient: DeviceAddress; seqs: string[] }[] = [];
+    for (const item of Array.isArray(job?.items) ? job.items : []) {
+      const seqs: unknown[] = Array.isArray(item?.seqs) ? item.seqs : [];
+      if (typeof item?.account !== 'string' || !ACCOUNT_HEX.test(item.account) || !DeviceIdSchema.safeParse(item.deviceId).success) {
+        invalid += Math.max(1, seqs.length);
+        continue;
+      }
+      const valid = seqs.filter(isEnvelopeId);
+      invalid += seqs.length - valid.length;
+      if (valid.length > 0) items.push({ recipient: { accountId: Buffer.from(item.account, 'hex'), deviceId: item.deviceId }, seqs: valid });
+    }
+    if (invalid > 0) {
+      this.metrics.invalidJobItems.inc({ queue: Queues.ack }, invalid);
+      this.logger.warn({ invalid }, 'dropped invalid ack items');
+    }
+    const n = await this.deviceQueues.ack(items);
     this.metrics.messagesAcked.inc(n);
   }
 }
