@@ -1,10 +1,11 @@
 import { io, type Socket } from 'socket.io-client';
-import { b64uDecode, b64uEncode, createAuthResponse, createSignedHandleClaim, randomBytes } from '@umbra/crypto';
+import { b64uDecode, b64uEncode, bytesEqual, canonicalHandle, createAuthResponse, createSignedHandleClaim, decodeAccountId, randomBytes, verifySignedDeviceList, type SignedDeviceList, type SignedHandleClaim } from '@umbra/crypto';
 import {
   ClientEvent,
   ServerEvent,
   WS_PATH,
   ROUTES,
+  LIMITS,
   solvePow,
   type AccountResponse,
   type ChallengeResponse,
@@ -16,10 +17,16 @@ import {
   type KeyCountsResponse,
   type BundlesResponse,
   type PowChallengeResponse,
+  type RecalledEvent,
+  type RecallRequest,
+  type RecallResult,
   type SendRequest,
   type SendResult,
   type ServerToClientEvents,
   type TokenResponse,
+  type TypingEvent,
+  type TypingRequest,
+  type TypingResult,
   type WsAck,
 } from '@umbra/protocol';
 import { UmbraApiError } from './errors';
@@ -27,6 +34,10 @@ import { HttpClient, type FetchFn } from './http.client';
 import { createIdentity, deserializeIdentity, serializeIdentity, type LocalIdentity } from './identity';
 import type { KeyValueStore } from './store';
 import { PrekeyManager } from './prekeys';
+import { Mutex } from './mutex';
+import { KtClient, type KtAlert } from './kt/kt.client';
+import { KtVerificationError } from './kt/kt.errors';
+import type { KtTrustConfig } from './kt/kt.verifier';
 
 export interface UmbraClientOptions {
   /** The public origin, e.g. http://127.0.0.1:8080 */
@@ -38,8 +49,37 @@ export interface UmbraClientOptions {
   sendTimeoutMs?: number;
   /** Remembered (sender device, clientMessageId) pairs for de-duplication. */
   dedupWindow?: number;
+  /** How often a connected client checks whether its signed prekey is due for rotation (PROTOCOL.md §2). */
+  prekeyCheckIntervalMs?: number;
+  /**
+   * Key-transparency pins (PROTOCOL.md §12): every device list and handle binding is checked against
+   * this log and witness quorum. Without it the server's GET /v1/kt/config is pinned on first use
+   * and a `kt-warning` event says so. There is no way to turn the checks off.
+   */
+  kt?: KtTrustConfig;
+  /** How long a lookup waits for a just-published statement to be logged before failing not-in-log (default 15 s). */
+  ktInclusionWaitMs?: number;
+  /** How often a connected AIK-holding device monitors its own labels (§12: at least daily; default 24 h). */
+  ktMonitorIntervalMs?: number;
+  /**
+   * The clock STH ages are measured with (§12 check 2). Tree heads carry the log's wall-clock time,
+   * so this defaults to Date.now, not to `now` (which tests move ahead to simulate days passing on
+   * the device alone).
+   */
+  ktNow?: () => number;
 }
 
+/** An account whose device list (and, looked up by handle, whose handle binding) the KT log confirmed. */
+export interface VerifiedAccount {
+  account: AccountResponse;
+  deviceList: SignedDeviceList;
+  handleClaim?: SignedHandleClaim;
+}
+
+/**
+ * Handles one received envelope. Resolving means its result is durably stored: the envelope is then
+ * acknowledged (the server deletes it). Throwing leaves it queued; it is delivered again later.
+ */
 export type MessageHandler = (envelope: DeliveredEnvelope) => void | Promise<void>;
 
 interface OutboxEntry {
@@ -49,11 +89,19 @@ interface OutboxEntry {
 
 type SendInput = Omit<SendRequest, 'clientMessageId'> & { clientMessageId?: string };
 
+/** Finds a registration proof of work (solvePow's contract); a browser runs it in a Web Worker. */
+export type PowSolver = (challenge: Uint8Array, accountId: Uint8Array, difficulty: number) => Promise<Uint8Array>;
+
 const KEY_IDENTITY = 'identity';
 const KEY_TOKEN = 'token';
 const KEY_SEEN = 'seen';
+const KEY_OWN_HANDLE = 'kt/own-handle';
+const KT_MONITOR_INTERVAL_MS = 86_400_000;
 const OUTBOX = 'outbox/';
 const PERMANENT_SEND_ERRORS = new Set<ErrorCode>(['DEVICE_MISMATCH', 'ACCOUNT_NOT_FOUND', 'ALREADY_EXPIRED']);
+/** After an envelope could not be stored, the socket reconnects (so the server drains it again) after this, doubling up to the max. */
+const REDRAIN_DELAY_MS = 1000;
+const REDRAIN_DELAY_MAX_MS = 60_000;
 
 /**
  * The Umbra client: identity, registration (with proof of work), authentication, a socket that
@@ -71,7 +119,16 @@ export class UmbraClient {
     devicesChanged: new Set<(v: number) => void>(),
     revoked: new Set<(reason: string) => void>(),
     expired: new Set<(ev: ExpiredEvent) => void | Promise<void>>(),
+    recalled: new Set<(ev: RecalledEvent) => void | Promise<void>>(),
+    typing: new Set<(ev: TypingEvent) => void>(),
+    receiveError: new Set<(err: unknown, envelope: DeliveredEnvelope) => void>(),
+    'kt-alert': new Set<(alert: KtAlert) => void>(),
+    'kt-warning': new Set<(message: string) => void>(),
   };
+  /** Key transparency: verification of every device list and handle binding, and monitoring of our own. */
+  readonly kt: KtClient;
+  private ktMonitorTimer: ReturnType<typeof setInterval> | undefined;
+  private monitoring: Promise<KtAlert[]> | undefined;
   private readonly seen: string[] = [];
   private readonly seenSet = new Set<string>();
   private inbox: Promise<void> = Promise.resolve();
@@ -81,6 +138,11 @@ export class UmbraClient {
   private closed = false;
   private prekeyManager: PrekeyManager | undefined;
   private refilling: Promise<unknown> | undefined;
+  private readonly prekeyLock = new Mutex();
+  private prekeyTimer: ReturnType<typeof setInterval> | undefined;
+  private maintaining: Promise<void> | undefined;
+  private redrainTimer: ReturnType<typeof setTimeout> | undefined;
+  private redrainDelay = REDRAIN_DELAY_MS;
   private revoked = false;
   private connectedWaiters: (() => void)[] = [];
   private readonly now: () => number;
@@ -88,6 +150,17 @@ export class UmbraClient {
   private constructor(private readonly opts: UmbraClientOptions) {
     this.http = new HttpClient(opts.serverUrl.replace(/\/$/, ''), opts.fetch);
     this.now = opts.now ?? (() => Date.now());
+    this.kt = new KtClient({
+      http: this.http,
+      store: opts.store,
+      now: opts.ktNow ?? (() => Date.now()),
+      ...(opts.kt ? { trust: opts.kt } : {}),
+      ...(opts.ktInclusionWaitMs !== undefined ? { inclusionWaitMs: opts.ktInclusionWaitMs } : {}),
+      emit: (e) => {
+        if (e.event === 'kt-alert') for (const h of this.handlers['kt-alert']) h(e.alert);
+        else for (const h of this.handlers['kt-warning']) h(e.message);
+      },
+    });
   }
 
   /** Opens a client over a store; the identity in the store, if any, is loaded. */
@@ -132,15 +205,19 @@ export class UmbraClient {
   }
 
   /** Registers the account: solves the server's proof of work and proves possession of both keys. */
-  async register(): Promise<TokenResponse> {
+  async register(opts: { solvePow?: PowSolver } = {}): Promise<TokenResponse> {
     const id = this.identity;
     const pow = await this.http.request<PowChallengeResponse>('GET', ROUTES.powChallenge.path);
-    const solution = await solvePow(b64uDecode(pow.challenge), id.accountId, pow.difficulty);
+    const solution = await (opts.solvePow ?? solvePow)(b64uDecode(pow.challenge), id.accountId, pow.difficulty);
     const authResponse = await this.signAuthResponse();
     const res = await this.http.request<TokenResponse>('POST', ROUTES.register.path, {
       body: { deviceList: b64uEncode(id.deviceList), authResponse, pow: { challenge: pow.challenge, solution: b64uEncode(solution) } },
     });
     await this.saveToken(res);
+    await this.kt.notePublished(id.deviceList, id.listVersion);
+    // Trust on first use happens at the first contact (a kt-warning now, not in the middle of a later
+    // command); when it fails here, the first lookup pins instead, and fails loudly if it cannot.
+    await this.kt.pins().catch(() => undefined);
     return res;
   }
 
@@ -186,12 +263,50 @@ export class UmbraClient {
     }
   }
 
-  getAccount(accountIdText: string): Promise<AccountResponse> {
-    return this.api('GET', `/v1/accounts/${encodeURIComponent(accountIdText)}`);
+  /** An account and its device list, checked against the key-transparency log (KtVerificationError when it is not). */
+  async getAccount(accountIdText: string): Promise<AccountResponse> {
+    return (await this.verifiedAccount(accountIdText)).account;
   }
 
-  getAccountByHandle(handle: string): Promise<AccountResponse> {
-    return this.api('GET', `/v1/accounts/by-handle/${encodeURIComponent(handle)}`);
+  /** An account by handle; the handle binding and the device list are checked against the key-transparency log. */
+  async getAccountByHandle(handle: string): Promise<AccountResponse> {
+    return (await this.verifiedAccountByHandle(handle)).account;
+  }
+
+  /** getAccount with the verified device list. */
+  async verifiedAccount(accountIdText: string): Promise<VerifiedAccount> {
+    const account = await this.api<AccountResponse>('GET', `/v1/accounts/${encodeURIComponent(accountIdText)}`);
+    return { account, deviceList: await this.verifyServedList(account, decodeAccountId(accountIdText)) };
+  }
+
+  /** getAccountByHandle with the verified device list and handle claim. */
+  async verifiedAccountByHandle(handle: string): Promise<VerifiedAccount> {
+    const account = await this.api<AccountResponse>('GET', `/v1/accounts/by-handle/${encodeURIComponent(handle)}`);
+    const deviceList = await this.verifyServedList(account, decodeAccountId(account.accountId));
+    const canonical = canonicalHandle(handle);
+    const handleClaim = await this.kt.verifyHandle(canonical, deviceList.aik, account.handleClaim ? b64uDecode(account.handleClaim) : undefined);
+    return { account, deviceList, handleClaim };
+  }
+
+  private async verifyServedList(account: AccountResponse, accountId: Uint8Array): Promise<SignedDeviceList> {
+    const list = verifySignedDeviceList(b64uDecode(account.deviceList));
+    if (!bytesEqual(list.accountId, accountId)) throw new KtVerificationError('wrong-account', 'the server served the device list of another account', { served: account.deviceList });
+    return this.kt.verifyDeviceList(accountId, list);
+  }
+
+  /**
+   * §12 monitoring: checks every leaf logged for this account's labels since the last check; alerts
+   * (also emitted as `kt-alert`) for a device list this device did not publish or the handle bound
+   * elsewhere. Only AIK-holding devices monitor; others resolve to [].
+   */
+  monitorKt(): Promise<KtAlert[]> {
+    this.monitoring ??= (async () => {
+      const id = this.identity;
+      if (!id.aikSk) return [];
+      const handle = await this.opts.store.get(KEY_OWN_HANDLE);
+      return this.kt.monitor({ accountId: id.accountId, aik: id.aik, listVersion: id.listVersion, deviceList: id.deviceList, handle: handle ?? null });
+    })().finally(() => (this.monitoring = undefined));
+    return this.monitoring;
   }
 
   async claimHandle(handle: string, claimVersion = this.now()): Promise<string> {
@@ -199,12 +314,23 @@ export class UmbraClient {
     if (!id.aikSk) throw new Error('only a device holding the account key can claim a handle');
     const claim = createSignedHandleClaim({ handle, accountId: id.accountId, claimVersion, issuedAt: this.now() }, id.aikSk);
     const res = await this.api<{ handle: string }>('PUT', ROUTES.claimHandle.path, { claim: b64uEncode(claim) });
+    await this.opts.store.set(KEY_OWN_HANDLE, res.handle);
     return res.handle;
+  }
+
+  /** Releases this account's handle; this device stops monitoring it (another account may claim it now). */
+  async releaseHandle(): Promise<void> {
+    try {
+      await this.api('DELETE', ROUTES.releaseHandle.path);
+    } finally {
+      await this.opts.store.delete(KEY_OWN_HANDLE);
+    }
   }
 
   async publishDeviceList(deviceList: Uint8Array, listVersion: number): Promise<{ listVersion: number; removedDeviceIds: number[] }> {
     const res = await this.api<{ listVersion: number; removedDeviceIds: number[] }>('PUT', ROUTES.updateDevices.path, { deviceList: b64uEncode(deviceList) });
     await this.setIdentity({ ...this.identity, deviceList, listVersion });
+    await this.kt.notePublished(deviceList, listVersion);
     return res;
   }
 
@@ -217,18 +343,66 @@ export class UmbraClient {
     return this.api('GET', `${ROUTES.fetchMessages.path}${qs ? `?${qs}` : ''}`);
   }
 
+  /**
+   * Recall before delivery: the server deletes the still-queued copies of this device's send with
+   * this clientMessageId (base64url, as `send` answered it) held for any device of `accountIds`, the
+   * accounts it went to (the peer or the group's members, and ours for our other devices; at most
+   * LIMITS.MAX_RECALL_ACCOUNTS). Answers how many were deleted; copies already delivered and
+   * acknowledged are out of reach (delete-for-everyone covers those).
+   */
+  recall(clientMessageId: string, accountIds: string[]): Promise<RecallResult> {
+    return this.api('POST', ROUTES.recallMessage.path, { clientMessageId, accountIds } satisfies RecallRequest);
+  }
+
+  /**
+   * Tells the connected devices of `to` that this device started or stopped typing. Live only: when
+   * the socket is not connected nothing is sent (`devices: 0`), and nothing is ever queued.
+   */
+  async typing(to: string, state: TypingRequest['state']): Promise<TypingResult> {
+    const socket = this.socket;
+    if (!socket?.connected) return { devices: 0 };
+    const res = await new Promise<WsAck<TypingResult>>((resolve) =>
+      socket.timeout(5000).emit(ClientEvent.Typing, { to, state }, (err: Error | null, ack: WsAck<TypingResult>) =>
+        resolve(err ? { ok: false, error: { code: 'UNAVAILABLE', message: 'no answer to typing' } } : ack),
+      ),
+    );
+    if (!res.ok) throw new UmbraApiError(res.error.code === 'UNAVAILABLE' ? 0 : 400, res.error.code, res.error.message, res.error.details);
+    return res.data;
+  }
+
   /** This device's prekeys: generated locally, private halves in the store. */
   get prekeys(): PrekeyManager {
     this.prekeyManager ??= new PrekeyManager(this.opts.store, () => this.identity, this.now);
     return this.prekeyManager;
   }
 
-  /** Tops the server up to a full set of prekeys (SPK, last-resort KEM key, 100 one-time keys of each kind). */
-  async refillPrekeys(): Promise<KeyCountsResponse> {
-    const counts = await this.api<KeyCountsResponse>('GET', ROUTES.keyCounts.path);
-    const upload = await this.prekeys.buildUpload(counts);
-    if (Object.keys(upload).length > 0) await this.api('PUT', ROUTES.uploadKeys.path, upload);
-    return this.api<KeyCountsResponse>('GET', ROUTES.keyCounts.path);
+  /**
+   * Tops the server up to a full set of prekeys (SPK, last-resort KEM key, 100 one-time keys of each
+   * kind), replacing the SPK and last-resort KEM key when they are 7 days old (PROTOCOL.md §2).
+   */
+  refillPrekeys(): Promise<KeyCountsResponse> {
+    return this.prekeyLock.run(async () => {
+      const counts = await this.api<KeyCountsResponse>('GET', ROUTES.keyCounts.path);
+      const upload = await this.prekeys.buildUpload(counts);
+      if (Object.keys(upload).length > 0) await this.api('PUT', ROUTES.uploadKeys.path, upload);
+      await this.prekeys.markUploaded();
+      return this.api<KeyCountsResponse>('GET', ROUTES.keyCounts.path);
+    });
+  }
+
+  /**
+   * Rotates the signed prekey and last-resort KEM key when due and deletes replaced ones older than
+   * 30 days. Runs on every connect and every `prekeyCheckIntervalMs` while connected, once this
+   * device has published prekeys (refillPrekeys); cheap when nothing is due (no server call).
+   */
+  maintainPrekeys(): Promise<void> {
+    // One check at a time: the timer must not queue up checks behind a slow one.
+    this.maintaining ??= (async () => {
+      if (this.closed || !(await this.prekeys.published())) return;
+      if (await this.prekeys.rotationDue()) await this.refillPrekeys();
+      else await this.prekeyLock.run(() => this.prekeys.prune());
+    })().finally(() => (this.maintaining = undefined));
+    return this.maintaining;
   }
 
   /** Prekey bundles of an account's devices (each one-time key is handed out once). */
@@ -242,6 +416,16 @@ export class UmbraClient {
   on(event: 'revoked', handler: (reason: string) => void): void;
   /** The server deleted envelopes of this device because their messages vanished. */
   on(event: 'expired', handler: (ev: ExpiredEvent) => void | Promise<void>): void;
+  /** The server deleted envelopes pushed to this device because their sender recalled them: drop them. */
+  on(event: 'recalled', handler: (ev: RecalledEvent) => void | Promise<void>): void;
+  /** A device of another account (or of this one) is typing to this account; live only. */
+  on(event: 'typing', handler: (ev: TypingEvent) => void): void;
+  /** A message handler threw: the envelope was not acknowledged and will be delivered again. */
+  on(event: 'receiveError', handler: (err: unknown, envelope: DeliveredEnvelope) => void): void;
+  /** The key-transparency log shows something about this account its devices did not do (§12 monitoring). */
+  on(event: 'kt-alert', handler: (alert: KtAlert) => void): void;
+  /** Key transparency runs on trust-on-first-use pins (no `kt` option was given). */
+  on(event: 'kt-warning', handler: (message: string) => void): void;
   on(event: keyof UmbraClient['handlers'], handler: (...args: never[]) => unknown): void {
     (this.handlers[event] as Set<unknown>).add(handler);
   }
@@ -265,7 +449,16 @@ export class UmbraClient {
       this.connectedWaiters = [];
       for (const w of waiters) w();
       void this.flushOutbox();
+      void this.maintainPrekeys().catch(() => undefined);
     });
+    // §12: an AIK holder checks its own labels on start and at least daily (network failures wait for the next round).
+    void this.monitorKt().catch(() => undefined);
+    this.ktMonitorTimer = setInterval(() => void this.monitorKt().catch(() => undefined), this.opts.ktMonitorIntervalMs ?? KT_MONITOR_INTERVAL_MS);
+    this.ktMonitorTimer.unref?.();
+    this.prekeyTimer = setInterval(() => {
+      if (socket.connected) void this.maintainPrekeys().catch(() => undefined);
+    }, this.opts.prekeyCheckIntervalMs ?? LIMITS.SIGNED_PREKEY_CHECK_INTERVAL_MS);
+    this.prekeyTimer.unref?.();
     socket.on('connect_error', (err: Error & { data?: { error?: { code?: string } } }) => {
       const code = err.data?.error?.code ?? err.message;
       if (code === 'TOKEN_INVALID' || code === 'TOKEN_EXPIRED' || code === 'UNAUTHENTICATED') {
@@ -300,6 +493,14 @@ export class UmbraClient {
       this.inbox = this.inbox.then(async () => {
         for (const h of this.handlers.expired) await Promise.resolve(h(ev)).catch(() => undefined);
       });
+    });
+    socket.on(ServerEvent.Recalled, (ev) => {
+      this.inbox = this.inbox.then(async () => {
+        for (const h of this.handlers.recalled) await Promise.resolve(h(ev)).catch(() => undefined);
+      });
+    });
+    socket.on(ServerEvent.Typing, (ev) => {
+      for (const h of this.handlers.typing) h(ev);
     });
     socket.on(ServerEvent.DevicesChanged, ({ listVersion }) => {
       for (const h of this.handlers.devicesChanged) h(listVersion);
@@ -405,29 +606,54 @@ export class UmbraClient {
     while (this.seen.length > max) this.seenSet.delete(this.seen.shift()!);
   }
 
+  /**
+   * Hands each envelope to the message handlers and acks it only when all of them resolved, i.e.
+   * its result is stored. One that a handler could not store stays queued, and the socket
+   * reconnects after a backoff so the server drains it again; the others are not held up.
+   */
   private async receive(messages: DeliveredEnvelope[]): Promise<void> {
+    let failed = false;
     for (const env of messages) {
       const key = `${env.senderAccountId ?? '-'}:${env.senderDeviceId ?? 0}:${env.clientMessageId}`;
       if (!this.seenSet.has(key)) {
-        for (const h of this.handlers.message) {
-          try {
-            await h(env);
-          } catch {
-            // A failing handler must not block the queue; the envelope is still acknowledged.
-          }
+        try {
+          for (const h of this.handlers.message) await h(env);
+        } catch (err) {
+          failed = true;
+          for (const h of this.handlers.receiveError) h(err, env);
+          continue;
         }
         this.remember(key);
       }
       this.queueAck(env.id);
     }
     this.persistSeenSoon();
+    if (failed) this.scheduleRedrain();
+    else this.redrainDelay = REDRAIN_DELAY_MS;
+  }
+
+  private scheduleRedrain(): void {
+    if (this.redrainTimer || this.closed) return;
+    const delay = this.redrainDelay;
+    this.redrainDelay = Math.min(delay * 2, REDRAIN_DELAY_MAX_MS);
+    this.redrainTimer = setTimeout(() => {
+      this.redrainTimer = undefined;
+      const socket = this.socket;
+      if (this.closed || !socket?.connected) return;
+      this.inbox = this.inbox.then(() => {
+        this.flushAcks();
+        socket.disconnect();
+        if (!this.closed) socket.connect();
+      });
+    }, delay * (0.5 + Math.random()));
   }
 
   private persistSeenSoon(): void {
     if (this.seenTimer) return;
     this.seenTimer = setTimeout(() => {
       this.seenTimer = undefined;
-      void this.opts.store.set(KEY_SEEN, JSON.stringify(this.seen));
+      // Only a hint (the Messenger's de-duplication is stored with each result); retried with the next batch.
+      this.opts.store.set(KEY_SEEN, JSON.stringify(this.seen)).catch(() => undefined);
     }, 50);
   }
 
@@ -455,6 +681,12 @@ export class UmbraClient {
     if (this.closed) return;
     await this.settle();
     this.closed = true;
+    if (this.prekeyTimer) clearInterval(this.prekeyTimer);
+    if (this.ktMonitorTimer) clearInterval(this.ktMonitorTimer);
+    await this.monitoring?.catch(() => undefined);
+    if (this.redrainTimer) clearTimeout(this.redrainTimer);
+    this.redrainTimer = undefined;
+    await this.maintaining?.catch(() => undefined);
     if (this.seenTimer) {
       clearTimeout(this.seenTimer);
       this.seenTimer = undefined;

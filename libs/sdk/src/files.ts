@@ -73,6 +73,8 @@ interface UploadState {
 }
 
 const READ_CHUNK = 1024 * 1024;
+/** Upload URLs this close to their expiry are replaced before use. */
+const URL_REFRESH_MARGIN_MS = 30_000;
 
 function fileSource(path: string, size: number, mtimeMs: number): FileSource {
   return { size, name: basename(path), version: `${size}:${mtimeMs}`, open: () => createReadStream(path, { highWaterMark: READ_CHUNK }) };
@@ -120,14 +122,17 @@ export async function uploadFile(client: UmbraClient, source: string | FileSourc
   let state = opts.statePath ? await loadState(opts.statePath) : undefined;
   if (state && (state.size !== src.size || state.version !== version || state.esize !== esize)) state = undefined;
 
-  let upload: { kind: 'single'; url: string } | { kind: 'multipart'; partSize: number; partCount: number; missing: Map<number, string>; uploaded: Map<number, string> } | undefined;
+  let upload:
+    | { kind: 'single'; url: string }
+    | { kind: 'multipart'; partSize: number; partCount: number; missing: Map<number, string>; uploaded: Map<number, string>; urlExpiresAt: number }
+    | undefined;
   if (state) {
     try {
       const parts = await client.api<AttachmentPartsResponse>('GET', `/v1/attachments/${state.id}/parts`);
       upload =
         parts.kind === 'single'
           ? { kind: 'single', url: parts.missing[0]?.url ?? '' }
-          : { kind: 'multipart', partSize: parts.partSize, partCount: parts.partCount, missing: urlMap(parts.missing), uploaded: new Map(parts.uploaded.map((p) => [p.partNumber, p.etag])) };
+          : { kind: 'multipart', partSize: parts.partSize, partCount: parts.partCount, missing: urlMap(parts.missing), uploaded: new Map(parts.uploaded.map((p) => [p.partNumber, p.etag])), urlExpiresAt: parts.urlExpiresAt };
       if (parts.kind === 'single' && parts.missing.length === 0) upload = { kind: 'single', url: '' };
     } catch (err) {
       if (!(err instanceof UmbraApiError) || (err.status !== 404 && err.code !== 'ATTACHMENT_ALREADY_COMPLETE')) throw err;
@@ -137,7 +142,10 @@ export async function uploadFile(client: UmbraClient, source: string | FileSourc
   if (!state || !upload) {
     const created = await client.api<CreateAttachmentResponse>('POST', '/v1/attachments', { size: esize, ...(opts.expiresAt ? { expiresAt: opts.expiresAt } : {}) });
     state = { v: 1, id: created.id, key: b64uEncode(randomBytes(32)), salt: b64uEncode(randomBytes(16)), size: src.size, esize, version };
-    upload = created.upload.kind === 'single' ? { kind: 'single', url: created.upload.url } : { kind: 'multipart', partSize: created.upload.partSize, partCount: created.upload.partCount, missing: urlMap(created.upload.parts), uploaded: new Map() };
+    upload =
+      created.upload.kind === 'single'
+        ? { kind: 'single', url: created.upload.url }
+        : { kind: 'multipart', partSize: created.upload.partSize, partCount: created.upload.partCount, missing: urlMap(created.upload.parts), uploaded: new Map(), urlExpiresAt: created.upload.urlExpiresAt };
     if (opts.statePath) await writeFile(opts.statePath, JSON.stringify(state), { mode: 0o600 });
   }
 
@@ -160,6 +168,31 @@ export async function uploadFile(client: UmbraClient, source: string | FileSourc
     progress(esize);
   } else {
     const { partSize, partCount, missing, uploaded } = upload;
+    const id = state.id;
+    // Upload URLs are short-lived (each signs its part's length and expires): fetch fresh ones when they
+    // lapse, ahead of time by the clock and once more if the store refuses one anyway (clock skew).
+    let urlExpiresAt = upload.urlExpiresAt;
+    let refreshing: Promise<void> | undefined;
+    const refresh = () =>
+      (refreshing ??= client
+        .api<AttachmentPartsResponse>('GET', `/v1/attachments/${id}/parts`)
+        .then((fresh) => {
+          for (const p of fresh.missing) missing.set(p.partNumber, p.url);
+          urlExpiresAt = fresh.urlExpiresAt;
+        })
+        .finally(() => (refreshing = undefined)));
+    const putPart = async (partNumber: number, bytes: Uint8Array) => {
+      if (Date.now() >= urlExpiresAt - URL_REFRESH_MARGIN_MS) await refresh();
+      const url = missing.get(partNumber);
+      if (!url) throw new Error(`no upload URL for part ${partNumber}`);
+      try {
+        await putBytes(url, bytes, opts.signal);
+      } catch (err) {
+        if (!(err instanceof UmbraApiError) || err.status !== 403) throw err;
+        await refresh();
+        await putBytes(missing.get(partNumber) ?? url, bytes, opts.signal);
+      }
+    };
     const concurrency = Math.max(1, opts.concurrency ?? 4);
     const inFlight = new Set<Promise<void>>();
     let failure: unknown;
@@ -177,9 +210,8 @@ export async function uploadFile(client: UmbraClient, source: string | FileSourc
         pool.push(buffer);
         return;
       }
-      const url = missing.get(partNumber);
-      if (!url) throw new Error(`no upload URL for part ${partNumber}`);
-      const p: Promise<void> = putBytes(url, bytes, opts.signal).then(
+      if (!missing.has(partNumber)) throw new Error(`no upload URL for part ${partNumber}`);
+      const p: Promise<void> = putPart(partNumber, bytes).then(
         () => {
           inFlight.delete(p);
           pool.push(buffer);

@@ -20,10 +20,14 @@ export interface HistoryEntry {
   /** When this device deletes it (ms); null: kept until deleted by hand. */
   deleteAt: number | null;
   readAt?: number;
-  /** "sender:device:clientMessageId" of the envelope it came in, to honour the server's "expired" events. */
+  /** "sender:device:clientMessageId" of the envelope it came (or, when this device sent it, went) in: for "expired" events and recall. */
   envelope?: string;
   /** Server id of that envelope, for read reports. */
   envelopeId?: string;
+  /** The latest edit by the author (Content{k:"edit"}): show this text, marked as edited. */
+  edited?: { text: string; ts: number; id: string };
+  /** One reaction per account (Content{k:"react"}); an empty emoji is a removed reaction. */
+  reactions?: Record<string, { emoji: string; ts: number; id: string }>;
 }
 
 const KEY = (conv: string, id: string) => `history/${conv}/${id}`;
@@ -66,11 +70,11 @@ export class History {
     return outgoing ? content.ts + 1000 * exp.t : content.ts + 1000 * exp.t + READ_MODE_BOUND_MS;
   }
 
-  /** Stores an entry unless its deadline has already passed. */
-  async add(entry: HistoryEntry): Promise<boolean> {
+  /** Stores an entry unless its deadline has already passed; `kv` is the receive's batch when given. */
+  async add(entry: HistoryEntry, kv: KeyValueStore = this.store): Promise<boolean> {
     if (entry.deleteAt !== null && entry.deleteAt <= this.now()) return false;
     const key = KEY(entry.conv, entry.id);
-    await this.store.set(key, JSON.stringify(entry));
+    await kv.set(key, JSON.stringify(entry));
     this.index(key, entry);
     this.schedule();
     return true;
@@ -117,6 +121,14 @@ export class History {
       }
     }
     return n;
+  }
+
+  /** The entry that arrived in (or, for our own sends, went out as) this "sender:device:clientMessageId". */
+  async findByEnvelope(envelope: string): Promise<HistoryEntry | undefined> {
+    const key = this.byEnvelope.get(envelope);
+    if (!key) return undefined;
+    const raw = await this.store.get(key);
+    return raw ? (JSON.parse(raw) as HistoryEntry) : undefined;
   }
 
   async delete(conv: string, id: string): Promise<void> {

@@ -3,6 +3,8 @@ import { UmbraApiError } from './errors';
 
 export type FetchFn = typeof fetch;
 
+const GET_TRIES = 3;
+
 /** JSON over fetch against the public origin; errors become UmbraApiError with the server's code. */
 export class HttpClient {
   constructor(
@@ -15,16 +17,15 @@ export class HttpClient {
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
     const init = { method, headers, ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}) };
-    let res: Response;
-    try {
-      res = await this.fetchFn(`${this.baseUrl}${path}`, init);
-    } catch (err) {
-      // A kept-alive socket the server closed fails the first use; a GET is safe to repeat once.
-      if (method !== 'GET') throw new UmbraApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${String(err)}`);
+    // A kept-alive socket the server (or a proxy) closed fails its next use, and a pool can hold
+    // several such sockets after an outage: a GET is safe to repeat, each try retiring one.
+    const tries = method === 'GET' ? GET_TRIES : 1;
+    let res: Response | undefined;
+    for (let attempt = 1; !res; attempt++) {
       try {
         res = await this.fetchFn(`${this.baseUrl}${path}`, init);
-      } catch (again) {
-        throw new UmbraApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${String(again)}`);
+      } catch (err) {
+        if (attempt >= tries) throw new UmbraApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${String(err)}`);
       }
     }
     if (res.status === 204) return undefined as T;

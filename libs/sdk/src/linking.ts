@@ -2,6 +2,7 @@ import {
   accountIdOf,
   b64uDecode,
   b64uEncode,
+  bytesEqual,
   completeLink,
   concatBytes,
   createLinkReply,
@@ -13,6 +14,8 @@ import {
   openProvisioningMessage,
   parseLinkQr,
   sha256,
+  verifySignedDeviceList,
+  CryptoError,
 } from '@umbra/crypto';
 import type { UmbraClient } from './client';
 import { UmbraApiError } from './errors';
@@ -35,20 +38,56 @@ async function poll<T>(fn: () => Promise<T>, timeoutMs: number, what: string): P
   }
 }
 
+/** The account a new device is about to join, shown to the user before linking goes on (§1). */
+export interface LinkOffer {
+  /** "um1…": compare it with the account id the existing device shows. */
+  accountIdText: string;
+  accountId: Uint8Array;
+  /** The new device will also hold the account key. */
+  aikHolder: boolean;
+}
+
+export interface LinkThisDeviceOptions {
+  /** Show this LinkQR (as text or a QR code) to the device that holds the account key. */
+  onQr: (qr: string) => void;
+  /**
+   * Called with the account the ProvisioningMessage links this device into, before this device
+   * answers. Resolve true to go on; false (or throwing) stops linking: nothing is sent, nothing
+   * stored. Without it linking goes on (show `identity.accountIdText` afterwards then).
+   */
+  confirmAccount?: (offer: LinkOffer) => boolean | Promise<boolean>;
+  timeoutMs?: number;
+}
+
+/** The user declined the account shown by `confirmAccount`. */
+export class LinkDeclinedError extends Error {
+  constructor(readonly accountIdText: string) {
+    super(`linking into ${accountIdText} declined`);
+    this.name = 'LinkDeclinedError';
+  }
+}
+
 /**
  * The new device's side of linking (PROTOCOL.md §1): shows a LinkQR, opens the holder's
- * ProvisioningMessage, proves possession of its key, and waits until the holder has published a
- * device list that contains it. Returns the new identity (also saved in the client's store).
+ * ProvisioningMessage, shows the account it links into (`confirmAccount`), proves possession of
+ * its key, and waits until that account has published a signed device list that contains this
+ * device's certificate. Returns the new identity (also saved in the client's store).
  */
-export async function linkThisDevice(client: UmbraClient, onQr: (qr: string) => void, timeoutMs = 600_000): Promise<LocalIdentity> {
+export async function linkThisDevice(client: UmbraClient, options: LinkThisDeviceOptions): Promise<LocalIdentity>;
+export async function linkThisDevice(client: UmbraClient, onQr: (qr: string) => void, timeoutMs?: number): Promise<LocalIdentity>;
+export async function linkThisDevice(client: UmbraClient, arg: LinkThisDeviceOptions | ((qr: string) => void), timeout?: number): Promise<LocalIdentity> {
+  const opts: LinkThisDeviceOptions = typeof arg === 'function' ? { onQr: arg, ...(timeout !== undefined ? { timeoutMs: timeout } : {}) } : arg;
+  const timeoutMs = opts.timeoutMs ?? 600_000;
   const { pending, qr } = createPendingLink(randomDeviceId());
-  onQr(qr);
+  opts.onQr(qr);
   const channel = channelOf(pending.eph);
   const { message } = await poll(() => client.http.request<{ message: string }>('GET', `/v1/provisioning/${channel}/message`), timeoutMs, 'the provisioning message');
   const opened = openProvisioningMessage(b64uDecode(message), pending);
+  const accountId = accountIdOf(opened.tbs.aik);
+  const offer: LinkOffer = { accountIdText: encodeAccountId(accountId), accountId, aikHolder: opened.aikSk !== undefined };
+  if (opts.confirmAccount && !(await opts.confirmAccount(offer))) throw new LinkDeclinedError(offer.accountIdText);
   const reply = createLinkReply(opened.tbsBytes, pending.dikSk);
   await client.http.request('PUT', `/v1/provisioning/${channel}/reply`, { body: { reply: b64uEncode(reply) } });
-  const accountId = accountIdOf(opened.tbs.aik);
   const certificate = concatBytes(opened.tbsBytes, opened.aikSig, reply.slice(1));
   let identity: LocalIdentity = {
     accountId,
@@ -62,7 +101,11 @@ export async function linkThisDevice(client: UmbraClient, onQr: (qr: string) => 
   await client.setIdentity(identity);
   await poll(() => client.authenticate(), timeoutMs, 'the new device list');
   const account = await client.getAccount(identity.accountIdText);
-  identity = { ...identity, deviceList: b64uDecode(account.deviceList), listVersion: account.listVersion };
+  // The list must be the confirmed account's, signed by its key, and certify this device's key under this device id.
+  const list = verifySignedDeviceList(b64uDecode(account.deviceList));
+  const mine = list.devices.find((d) => d.deviceId === pending.deviceId && bytesEqual(d.dik, pending.dik));
+  if (!bytesEqual(list.accountId, accountId) || !mine) throw new CryptoError('MALFORMED', 'the device list served for this account does not contain this device');
+  identity = { ...identity, device: { ...identity.device, certificate: mine.bytes, flags: mine.flags }, deviceList: list.bytes, listVersion: list.listVersion };
   await client.setIdentity(identity);
   await client.refillPrekeys();
   return identity;

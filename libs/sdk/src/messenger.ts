@@ -46,12 +46,12 @@ import {
   type SignedDeviceList,
 } from '@umbra/crypto';
 import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
-import { ExpiryReceiptSchema, NoticeType, type DeliveredEnvelope, type ExpiryReceipt, type SendResult } from '@umbra/protocol';
+import { ExpiryReceiptSchema, NoticeType, type DeliveredEnvelope, type ExpiryReceipt, type RecallResult, type SendResult } from '@umbra/protocol';
 import type { UmbraClient } from './client';
 import { UmbraApiError } from './errors';
 import { History, type HistoryEntry, type Timer } from './history';
 import { Mutex } from './mutex';
-import type { KeyValueStore } from './store';
+import { StoreTransaction, type KeyValueStore } from './store';
 
 export interface ReceivedMessage {
   /** Sending account ("um1…") and device. */
@@ -90,7 +90,9 @@ const TIMER = (conv: string) => `timer/${conv}`;
 const REKEY_AFTER_MS = 7 * 86_400_000;
 const REKEY_AFTER_MESSAGES = 1000;
 /** Content kinds that are shown to the user (and kept in the history); the rest are control. */
-const USER_KINDS = new Set(['text', 'att', 'react', 'edit', 'call']);
+const USER_KINDS = new Set(['text', 'att', 'call']);
+/** Kinds that change an earlier message (its author's, for edit and del) instead of being one. */
+const ANNOTATION_KINDS = new Set(['react', 'edit', 'del']);
 
 /** Group state under the single-writer admin model of §6. */
 export interface GroupState {
@@ -136,6 +138,9 @@ export class Messenger {
     client.on('expired', async (ev) => {
       await m.history.deleteByEnvelopes(ev.messages.map((r) => `${r.senderAccountId}:${r.senderDeviceId}:${r.clientMessageId}`));
     });
+    client.on('recalled', async (ev) => {
+      await m.history.deleteByEnvelopes(ev.messages.map((r) => `${r.senderAccountId}:${r.senderDeviceId}:${r.clientMessageId}`));
+    });
     return m;
   }
 
@@ -171,11 +176,12 @@ export class Messenger {
     return e;
   }
 
-  private async saveTimer(conv: string, timer: Timer | null): Promise<void> {
-    const current = await this.timer(conv);
+  private async saveTimer(conv: string, timer: Timer | null, kv: KeyValueStore = this.store): Promise<void> {
+    const raw = await kv.get(TIMER(conv));
+    const current = raw ? (JSON.parse(raw) as Timer) : null;
     if (JSON.stringify(current) === JSON.stringify(timer)) return;
-    if (timer) await this.store.set(TIMER(conv), JSON.stringify(timer));
-    else await this.store.delete(TIMER(conv));
+    if (timer) await kv.set(TIMER(conv), JSON.stringify(timer));
+    else await kv.delete(TIMER(conv));
     for (const h of this.timerHandlers) h(conv, timer);
   }
 
@@ -195,10 +201,13 @@ export class Messenger {
     else this.retryHandlers.add(handler as (r: { from: string; device: number; failedClientMessageId?: string }) => void);
   }
 
-  /** Fetches, verifies and caches an account's device list (rollback and equivocation checked). */
+  /**
+   * Fetches, verifies and caches an account's device list (rollback and equivocation checked). The
+   * list must be in the key-transparency log (§12): a KtVerificationError stops the caller — a send
+   * to that account encrypts nothing.
+   */
   async deviceList(accountIdText: string): Promise<SignedDeviceList> {
-    const res = await this.client.getAccount(accountIdText);
-    const list = verifySignedDeviceList(b64uDecode(res.deviceList));
+    const { deviceList: list } = await this.client.verifiedAccount(accountIdText);
     if (!bytesEqual(list.accountId, decodeAccountId(accountIdText))) throw new CryptoError('MALFORMED', 'device list of another account');
     const key = LIST(hexEncode(list.accountId));
     const cachedRaw = await this.store.get(key);
@@ -221,9 +230,11 @@ export class Messenger {
     const timer = content.exp === undefined ? await this.timer(peer) : null;
     const c: Content = timer ? { ...content, exp: timer } : content;
     const result = await this.sendContent(peer, c);
-    await this.history.add({
-      conv: peer, id: c.id, from: this.client.identity.accountIdText, fromDevice: this.client.identity.device.deviceId, outgoing: true,
+    const me = this.client.identity;
+    if (USER_KINDS.has(c.k)) await this.history.add({
+      conv: peer, id: c.id, from: me.accountIdText, fromDevice: me.device.deviceId, outgoing: true,
       content: c, serverTimestamp: result.serverTimestamp, receivedAt: this.now(), deleteAt: History.deadline(c, result.serverTimestamp, this.now(), true),
+      envelope: `${me.accountIdText}:${me.device.deviceId}:${result.clientMessageId}`,
     });
     return result;
   }
@@ -282,6 +293,109 @@ export class Messenger {
     }
   }
 
+  /**
+   * Delete for everyone: our own message `id` in conversation `conv` (peer account or group id). When
+   * this device sent it, its still-queued copies are recalled first (a device that was offline never
+   * receives the ciphertext); then an E2EE Content{k:"del", target} tells every device that already has
+   * it (the peer's or members', and our others) to delete it. Returns how many copies were recalled.
+   */
+  async deleteForEveryone(conv: string, id: string): Promise<{ recalled: number }> {
+    const me = this.client.identity;
+    const entry = await this.history.get(conv, id);
+    if (!entry) throw new Error('no such message in this conversation on this device');
+    if (entry.from !== me.accountIdText) throw new Error('only your own messages can be deleted for everyone');
+    const [account, device, clientMessageId] = entry.envelope?.split(':') ?? [];
+    const recalled = account === me.accountIdText && Number(device) === me.device.deviceId && clientMessageId ? (await this.recall(conv, clientMessageId)).recalled : 0;
+    await this.sendAnnotation(conv, { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'del', target: id });
+    await this.history.delete(conv, id);
+    return { recalled };
+  }
+
+  /**
+   * Recalls the still-queued copies of this device's send `clientMessageId` in conversation `conv`:
+   * the request names the accounts it went to (the group's current members, or the peer, and ours),
+   * so the server deletes within their queues only.
+   */
+  async recall(conv: string, clientMessageId: string): Promise<RecallResult> {
+    const me = this.client.identity.accountIdText;
+    const group = await this.group(conv);
+    return this.client.recall(clientMessageId, [...new Set([me, ...(group ? group.members : [conv])])]);
+  }
+
+  /**
+   * Replies to message `id` of the conversation: a text whose Content carries `reply: {id, from, text}`
+   * (the quoted message's id, author and up to 200 characters of its text, so every device can show
+   * the quote even without the original).
+   */
+  async reply(conv: string, id: string, text: string): Promise<SendResult> {
+    const quoted = await this.history.get(conv, id);
+    if (!quoted) throw new Error('no such message in this conversation on this device');
+    const reply = { id, from: quoted.from, ...(typeof quoted.content.text === 'string' ? { text: quoted.content.text.slice(0, 200) } : {}) };
+    return (await this.group(conv)) ? this.sendGroupText(conv, text, { reply }) : this.sendText(conv, text, { reply });
+  }
+
+  /** Reacts to message `id` with an emoji (one reaction per account; `null` removes ours). */
+  async react(conv: string, id: string, emoji: string | null): Promise<void> {
+    if (!(await this.history.get(conv, id))) throw new Error('no such message in this conversation on this device');
+    const content: Content = { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'react', target: id, emoji: emoji ?? '' };
+    await this.sendAnnotation(conv, content);
+    await this.annotate({ from: this.client.identity.accountIdText, content, conv }, this.store);
+  }
+
+  /** Replaces the text of our own message `id`; every device keeps the latest edit (by its ts, then id). */
+  async edit(conv: string, id: string, text: string): Promise<void> {
+    const entry = await this.history.get(conv, id);
+    if (!entry) throw new Error('no such message in this conversation on this device');
+    if (entry.from !== this.client.identity.accountIdText) throw new Error('only your own messages can be edited');
+    const content: Content = { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'edit', target: id, text };
+    await this.sendAnnotation(conv, content);
+    await this.annotate({ from: this.client.identity.accountIdText, content, conv }, this.store);
+  }
+
+  /** Sends a react/edit/del to the conversation: the peer's devices, or pairwise to every group member; sync copies to ours. */
+  private async sendAnnotation(conv: string, content: Content): Promise<void> {
+    const me = this.client.identity.accountIdText;
+    const group = await this.group(conv);
+    if (!group) {
+      await this.sendContent(conv, content);
+      return;
+    }
+    // Our other devices get one sync copy per member and apply the first (same Content.id).
+    for (const m of group.members) if (m !== me) await this.sendContent(m, { ...content, gid: conv });
+  }
+
+  /**
+   * Applies a react, edit or del to its target in the history: del and edit only from the target's
+   * author; an edit or reaction older than the one kept (ts, then Content.id) changes nothing.
+   */
+  private async annotate(msg: { from: string; content: Content; conv: string }, kv: KeyValueStore): Promise<void> {
+    const c = msg.content;
+    const target = typeof c.target === 'string' ? await this.history.get(msg.conv, c.target) : undefined;
+    if (!target) return;
+    const newer = (prev: { ts: number; id: string } | undefined) => !prev || c.ts > prev.ts || (c.ts === prev.ts && c.id > prev.id);
+    if (c.k === 'del') {
+      if (target.from === msg.from) await this.history.delete(msg.conv, target.id);
+      return;
+    }
+    if (c.k === 'edit') {
+      if (target.from !== msg.from || typeof c.text !== 'string' || !newer(target.edited)) return;
+      target.edited = { text: c.text, ts: c.ts, id: c.id };
+    } else {
+      const emoji = typeof c.emoji === 'string' ? c.emoji : '';
+      const reactions = { ...(target.reactions ?? {}) };
+      if (!newer(reactions[msg.from])) return;
+      reactions[msg.from] = { emoji, ts: c.ts, id: c.id };
+      target.reactions = reactions;
+    }
+    await this.history.add(target, kv);
+  }
+
+  /** The message of ours (this device's send) with this clientMessageId, if the history still has it. */
+  findOwnSend(clientMessageId: string): Promise<HistoryEntry | undefined> {
+    const me = this.client.identity;
+    return this.history.findByEnvelope(`${me.accountIdText}:${me.device.deviceId}:${clientMessageId}`);
+  }
+
   async group(gid: string): Promise<GroupState | undefined> {
     const raw = await this.store.get(GROUP(gid));
     return raw ? (JSON.parse(raw) as GroupState) : undefined;
@@ -331,13 +445,18 @@ export class Messenger {
    * handed to every member device that lacks it as a pairwise SKDM, then one SenderKeyMessage
    * goes to all member devices and our other devices.
    */
-  async sendGroupText(gid: string, text: string): Promise<SendResult> {
+  async sendGroupText(gid: string, text: string, extra: Partial<Content> = {}): Promise<SendResult> {
+    return this.sendGroupContent(gid, { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'text', text, ...extra });
+  }
+
+  /** Sends a user-visible Content to the group under its timer and records it in the history (sendGroupText's path). */
+  async sendGroupContent(gid: string, input: Content): Promise<SendResult> {
     const state = await this.group(gid);
     if (!state) throw new Error('unknown group');
     const me = this.client.identity;
     const self = parseDeviceCertificate(me.device.certificate);
     const timer = await this.timer(gid);
-    const groupContent: Content = { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'text', text, gid, ...(timer ? { exp: timer } : {}) };
+    const groupContent: Content = { ...input, gid, ...(timer ? { exp: timer } : {}) };
     const content = encodeContent(groupContent);
     const expiry = timer ? envelopeExpiry(groupContent) : {};
     const clientMessageId = b64uEncode(randomBytes(16));
@@ -366,10 +485,13 @@ export class Messenger {
       const body = b64uEncode(enc.message);
       try {
         const result = await this.client.send({ clientMessageId, recipients: targets.map((t) => ({ accountId: t.account, deviceId: t.deviceId, type: 3 as const, content: body })), ...expiry });
-        await this.history.add({
-          conv: gid, id: groupContent.id, from: me.accountIdText, fromDevice: me.device.deviceId, outgoing: true,
-          content: groupContent, serverTimestamp: result.serverTimestamp, receivedAt: this.now(), deleteAt: History.deadline(groupContent, result.serverTimestamp, this.now(), true),
-        });
+        if (USER_KINDS.has(groupContent.k)) {
+          await this.history.add({
+            conv: gid, id: groupContent.id, from: me.accountIdText, fromDevice: me.device.deviceId, outgoing: true,
+            content: groupContent, serverTimestamp: result.serverTimestamp, receivedAt: this.now(), deleteAt: History.deadline(groupContent, result.serverTimestamp, this.now(), true),
+            envelope: `${me.accountIdText}:${me.device.deviceId}:${result.clientMessageId}`,
+          });
+        }
         return result;
       } catch (err) {
         if (err instanceof UmbraApiError && err.code === 'DEVICE_MISMATCH' && attempt < 3) continue;
@@ -384,20 +506,27 @@ export class Messenger {
   }
 
   /** Control contents (SKDM, group state) are applied here and not shown as messages. */
-  private async applyControl(msg: ReceivedMessage): Promise<boolean> {
+  private async applyControl(msg: ReceivedMessage, kv: KeyValueStore): Promise<boolean> {
     const c = msg.content;
     if (c.k === 'skdm') {
       const chain = chainFromSkdm(c as never, this.now());
       const gid = b64uEncode(chain.gid);
-      await this.store.set(IN_CHAIN(hexEncode(decodeAccountId(msg.from)), msg.fromDevice, gid, chain.epoch, chain.chainId), serializeSenderChain(chain));
+      await kv.set(IN_CHAIN(hexEncode(decodeAccountId(msg.from)), msg.fromDevice, gid, chain.epoch, chain.chainId), serializeSenderChain(chain));
       return true;
     }
     if (c.k === 'exp_set') {
       if (typeof c.gid === 'string' && !(await this.group(c.gid))?.members.includes(msg.from)) return true;
       const conv = typeof c.gid === 'string' ? c.gid : msg.sync ? msg.dest : msg.from;
       const t = typeof c.t === 'number' && Number.isInteger(c.t) && c.t >= 1 && c.t <= 0xffff_ffff ? c.t : 0;
-      if (conv) await this.saveTimer(conv, t > 0 ? { t, m: c.m === 'read' ? 'read' : 'send' } : null);
+      if (conv) await this.saveTimer(conv, t > 0 ? { t, m: c.m === 'read' ? 'read' : 'send' } : null, kv);
       return true;
+    }
+    if (ANNOTATION_KINDS.has(c.k)) {
+      // The app hears these (to update its view) after the history has them.
+      const conv = typeof c.gid === 'string' ? c.gid : msg.sync ? msg.dest : msg.from;
+      msg.conv = conv;
+      if (conv) await this.annotate({ from: msg.from, content: c, conv }, kv);
+      return false;
     }
     if (c.k === 'retry') {
       for (const h of this.retryHandlers) h({ from: msg.from, device: msg.fromDevice, failedClientMessageId: typeof c.failed === 'string' ? c.failed : undefined });
@@ -407,27 +536,28 @@ export class Messenger {
       const gid = typeof c.gid === 'string' ? c.gid : '';
       const members = Array.isArray(c.members) ? (c.members as unknown[]).filter((m): m is string => typeof m === 'string') : [];
       const epoch = typeof c.epoch === 'number' ? c.epoch : -1;
-      const current = await this.group(gid);
+      const rawGroup = await kv.get(GROUP(gid));
+      const current = rawGroup ? (JSON.parse(rawGroup) as GroupState) : undefined;
       const admin = current?.admin ?? (typeof c.admin === 'string' ? c.admin : '');
       // Single writer: only the admin changes a group, and only forward.
       if (!gid || msg.from !== admin || (current && epoch <= current.epoch)) return true;
-      await this.store.set(GROUP(gid), JSON.stringify({ gid, epoch, admin, members } satisfies GroupState));
+      await kv.set(GROUP(gid), JSON.stringify({ gid, epoch, admin, members } satisfies GroupState));
       return false;
     }
     return false;
   }
 
-  private async decryptGroup(env: DeliveredEnvelope, senderHex: string): Promise<Uint8Array> {
+  private async decryptGroup(env: DeliveredEnvelope, senderHex: string, kv: KeyValueStore): Promise<Uint8Array> {
     const msg = parseSenderKeyMessage(b64uDecode(env.content));
     const gid = b64uEncode(msg.gid);
     const key = IN_CHAIN(senderHex, env.senderDeviceId!, gid, msg.epoch, msg.chainId);
-    const raw = await this.store.get(key);
+    const raw = await kv.get(key);
     if (!raw) throw new CryptoError('DECRYPT_FAILED', 'no sender key for this chain (no SKDM received)');
     const list = await this.cachedOrFetchedList(env.senderAccountId!, env.senderDeviceId!);
     const cert = list.devices.find((d) => d.deviceId === env.senderDeviceId);
     if (!cert) throw new CryptoError('DECRYPT_FAILED', 'sender device not in its current list');
     const r = senderKeyDecrypt(deserializeSenderChain(raw), addr(cert), msg);
-    await this.store.set(key, serializeSenderChain(r.chain));
+    await kv.set(key, serializeSenderChain(r.chain));
     return r.content;
   }
 
@@ -446,8 +576,8 @@ export class Messenger {
     });
   }
 
-  private async loadRecord(peerHex: string, device: number): Promise<SessionRecord | undefined> {
-    const raw = await this.store.get(SESSION(peerHex, device));
+  private async loadRecord(peerHex: string, device: number, kv: KeyValueStore = this.store): Promise<SessionRecord | undefined> {
+    const raw = await kv.get(SESSION(peerHex, device));
     return raw ? (JSON.parse(raw) as SessionRecord) : undefined;
   }
 
@@ -457,9 +587,9 @@ export class Messenger {
   }
 
   /** `fresh`: a new session becomes active and the old one is archived (Sesame). */
-  private async saveSession(cert: { aik: Uint8Array; deviceId: number }, state: RatchetState, fresh: boolean, archivedIndex?: number): Promise<void> {
+  private async saveSession(cert: { aik: Uint8Array; deviceId: number }, state: RatchetState, fresh: boolean, archivedIndex?: number, kv: KeyValueStore = this.store): Promise<void> {
     const peerHex = hexEncode(accountIdOf(cert.aik));
-    const rec = (await this.loadRecord(peerHex, cert.deviceId)) ?? { active: '', archived: [] };
+    const rec = (await this.loadRecord(peerHex, cert.deviceId, kv)) ?? { active: '', archived: [] };
     const serial = serializeRatchetState(state);
     if (archivedIndex !== undefined) {
       // An archived session that decrypts becomes active again.
@@ -473,7 +603,7 @@ export class Messenger {
       rec.active = serial;
     }
     rec.archived = rec.archived.slice(0, MAX_ARCHIVED);
-    await this.store.set(SESSION(peerHex, cert.deviceId), JSON.stringify(rec));
+    await kv.set(SESSION(peerHex, cert.deviceId), JSON.stringify(rec));
   }
 
   private async receive(env: DeliveredEnvelope): Promise<void> {
@@ -482,19 +612,9 @@ export class Messenger {
       if (parsed.success) for (const h of this.receiptHandlers) h(parsed.data);
       return;
     }
+    let shown: ReceivedMessage | undefined;
     try {
-      const msg = await this.lock.run(() => this.decrypt(env));
-      if (!msg) return;
-      msg.envelopeId = env.id;
-      msg.clientMessageId = env.clientMessageId;
-      const key = `${msg.from}:${msg.content.id}`;
-      if (this.seen.includes(key)) return;
-      this.seen.push(key);
-      if (this.seen.length > 10_000) this.seen.shift();
-      await this.store.set(SEEN, JSON.stringify(this.seen));
-      if (await this.lock.run(() => this.applyControl(msg))) return;
-      if (!(await this.keep(msg))) return;
-      for (const h of this.handlers) await h(msg);
+      shown = await this.lock.run(() => this.process(env));
     } catch (err) {
       for (const h of this.errorHandlers) h(err, env);
       if (err instanceof CryptoError && (err.code === 'DECRYPT_FAILED' || err.code === 'MALFORMED') && (env.type === 1 || env.type === 2)) {
@@ -502,14 +622,52 @@ export class Messenger {
           for (const h of this.errorHandlers) h(e, env);
         });
       }
+      // A message that can never be read is done with (acked); anything else, a storage or network
+      // failure, is thrown so the client leaves the envelope queued for another delivery.
+      if (err instanceof CryptoError || (err instanceof UmbraApiError && !err.retryable)) return;
+      throw err;
     }
+    if (!shown) return;
+    for (const h of this.handlers) {
+      try {
+        await h(shown);
+      } catch (err) {
+        // The message is in the history already; an application handler's failure does not undo that.
+        for (const e of this.errorHandlers) e(err, env);
+      }
+    }
+  }
+
+  /**
+   * Decrypts one envelope and applies it as one unit: the new session state, consumed prekeys, the
+   * replay-cache mark, the de-duplication mark and the history entry are committed in one store
+   * batch, or nothing is. Returns the message to show, if any.
+   */
+  private async process(env: DeliveredEnvelope): Promise<ReceivedMessage | undefined> {
+    const tx = new StoreTransaction(this.store);
+    const msg = await this.decrypt(env, tx);
+    if (!msg) return undefined;
+    msg.envelopeId = env.id;
+    msg.clientMessageId = env.clientMessageId;
+    const key = `${msg.from}:${msg.content.id}`;
+    if (this.seen.includes(key)) {
+      // Already shown: keep only the session state this decryption advanced.
+      await tx.commit();
+      return undefined;
+    }
+    const seen = [...this.seen, key].slice(-10_000);
+    await tx.set(SEEN, JSON.stringify(seen));
+    const show = !(await this.applyControl(msg, tx)) && (await this.keep(msg, tx));
+    await tx.commit();
+    this.seen = seen;
+    return show ? msg : undefined;
   }
 
   /**
    * Applies §8 to a user message: one whose deadline has passed is dropped unseen (a device that was
    * offline never shows it); the conversation adopts the message's timer; the rest goes to the history.
    */
-  private async keep(msg: ReceivedMessage): Promise<boolean> {
+  private async keep(msg: ReceivedMessage, kv: KeyValueStore): Promise<boolean> {
     const c = msg.content;
     if (!USER_KINDS.has(c.k)) return true;
     const now = this.now();
@@ -519,11 +677,11 @@ export class Messenger {
     msg.deleteAt = deleteAt;
     if (deleteAt !== null && deleteAt <= now) return false;
     // decodeContent has checked `exp`; a message without one turns the conversation's timer off.
-    await this.saveTimer(conv, c.exp ? { t: c.exp.t, m: c.exp.m } : null);
+    await this.saveTimer(conv, c.exp ? { t: c.exp.t, m: c.exp.m } : null, kv);
     return this.history.add({
       conv, id: c.id, from: msg.from, fromDevice: msg.fromDevice, outgoing: msg.sync, content: c, serverTimestamp: msg.serverTimestamp,
       receivedAt: now, deleteAt, envelope: `${msg.from}:${msg.fromDevice}:${msg.clientMessageId ?? ''}`, ...(msg.envelopeId ? { envelopeId: msg.envelopeId } : {}),
-    });
+    }, kv);
   }
 
   private readonly lastRetry = new Map<string, number>();
@@ -543,7 +701,7 @@ export class Messenger {
     await this.sendContent(env.senderAccountId, content, new Set([key]));
   }
 
-  private async decrypt(env: DeliveredEnvelope): Promise<ReceivedMessage | undefined> {
+  private async decrypt(env: DeliveredEnvelope, kv: KeyValueStore): Promise<ReceivedMessage | undefined> {
     if (!env.senderAccountId || env.senderDeviceId === null) throw new CryptoError('MALFORMED', 'sealed sender is not supported yet');
     const me = this.client.identity;
     const self = parseDeviceCertificate(me.device.certificate);
@@ -556,15 +714,18 @@ export class Messenger {
       const pm = parsePreKeyMessage(bytes);
       if (!bytesEqual(accountIdOf(pm.cert.aik), senderId) || pm.cert.deviceId !== env.senderDeviceId) throw new CryptoError('MALFORMED', 'PreKeyMessage certificate does not match the envelope sender');
       senderCert = pm.cert;
-      const rec = await this.loadRecord(senderHex, env.senderDeviceId);
+      const rec = await this.loadRecord(senderHex, env.senderDeviceId, kv);
       const all = rec ? [rec.active, ...rec.archived].map(deserializeRatchetState) : [];
       const existing = all.findIndex((s) => bytesEqual(s.baseKey, pm.ek));
       if (existing >= 0) {
         const r = ratchetDecrypt(all[existing]!, pm.ratchetMessage, this.now());
-        await this.saveSession(pm.cert, r.state, false, existing === 0 ? undefined : existing - 1);
+        await this.saveSession(pm.cert, r.state, false, existing === 0 ? undefined : existing - 1, kv);
         plaintext = r.content;
       } else {
         const pk = this.client.prekeys;
+        // §2/§3: without a one-time key the same initial message would set up the same session again.
+        const reusableKeys = pm.opkId === undefined || pm.pqKind === PREKEY_KIND.PQLR;
+        if (reusableKeys && (await pk.replayed(pm.spkId, pm.ek, kv))) throw new CryptoError('REPLAY', 'initial message already processed (PreKeyMessage replay cache)');
         const spkSk = await pk.secret(PREKEY_KIND.SPK, pm.spkId);
         const opkSk = pm.opkId === undefined ? undefined : await pk.secret(PREKEY_KIND.OPK, pm.opkId);
         const kemSeed = await pk.secret(pm.pqKind as 3 | 4, pm.pqKeyId);
@@ -575,13 +736,14 @@ export class Messenger {
           ...(secrets.headerEncryption ? { headerKeys: { hkA: secrets.hkA, hkB: secrets.hkB } } : {}),
         });
         const r = ratchetDecrypt(state, pm.ratchetMessage, this.now());
-        await this.saveSession(pm.cert, r.state, true);
-        if (pm.opkId !== undefined) await pk.consume(PREKEY_KIND.OPK, pm.opkId);
-        if (pm.pqKind === PREKEY_KIND.PQOPK) await pk.consume(PREKEY_KIND.PQOPK, pm.pqKeyId);
+        await this.saveSession(pm.cert, r.state, true, undefined, kv);
+        if (pm.opkId !== undefined) await pk.consume(PREKEY_KIND.OPK, pm.opkId, kv);
+        if (pm.pqKind === PREKEY_KIND.PQOPK) await pk.consume(PREKEY_KIND.PQOPK, pm.pqKeyId, kv);
+        if (reusableKeys) await pk.recordInitial(pm.spkId, pm.ek, kv);
         plaintext = r.content;
       }
     } else if (env.type === 2) {
-      const rec = await this.loadRecord(senderHex, env.senderDeviceId);
+      const rec = await this.loadRecord(senderHex, env.senderDeviceId, kv);
       if (!rec) throw new CryptoError('DECRYPT_FAILED', 'no session with this device');
       const states = [rec.active, ...rec.archived].map(deserializeRatchetState);
       let done: { state: RatchetState; content: Uint8Array; index: number } | undefined;
@@ -598,10 +760,10 @@ export class Messenger {
       const list = await this.cachedOrFetchedList(env.senderAccountId, env.senderDeviceId);
       const cert = list.devices.find((d) => d.deviceId === env.senderDeviceId);
       senderCert = cert ?? { aik: list.aik, deviceId: env.senderDeviceId };
-      await this.saveSession(senderCert, done.state, false, done.index === 0 ? undefined : done.index - 1);
+      await this.saveSession(senderCert, done.state, false, done.index === 0 ? undefined : done.index - 1, kv);
       plaintext = done.content;
     } else if (env.type === 3) {
-      plaintext = await this.decryptGroup(env, senderHex);
+      plaintext = await this.decryptGroup(env, senderHex, kv);
       const list = await this.cachedOrFetchedList(env.senderAccountId, env.senderDeviceId);
       senderCert = list.devices.find((d) => d.deviceId === env.senderDeviceId) ?? { aik: list.aik, deviceId: env.senderDeviceId };
     } else {

@@ -7,6 +7,7 @@ import {
   generateSecretKey,
   pub,
   randomBytes,
+  sha256,
   type PreKeyKind,
 } from '@umbra/crypto';
 import { LIMITS, type KeyCountsResponse, type UploadKeysRequest } from '@umbra/protocol';
@@ -16,6 +17,27 @@ import type { KeyValueStore } from './store';
 /** Where each prekey's private half lives: `prekey/<kind>/<keyId>` → b64u secret (EC key or ML-KEM seed). */
 const KEY = (kind: number, id: number) => `prekey/${kind}/${id}`;
 const NEXT_ID = 'prekey/next-id';
+/** The current signed prekey and last-resort KEM key, and the replaced ones still kept. */
+const SIGNED = 'prekey/signed';
+/** §2 replay cache: one key per processed initial message that used no one-time key, grouped by the SPK it used. */
+const REPLAY_PREFIX = (spkId: number) => `replay/${spkId}/`;
+const REPLAY = (spkId: number, ek: Uint8Array) => `${REPLAY_PREFIX(spkId)}${b64uEncode(sha256(ek))}`;
+
+type SignedKind = typeof PREKEY_KIND.SPK | typeof PREKEY_KIND.PQLR;
+
+interface CurrentSigned {
+  kind: SignedKind;
+  keyId: number;
+  createdAt: number;
+  /** The signed public record (b64u), re-sent until the server has it. */
+  record: string;
+  uploaded: boolean;
+}
+
+interface SignedState {
+  current: CurrentSigned[];
+  retired: { kind: SignedKind; keyId: number; retiredAt: number }[];
+}
 
 export interface GeneratedPrekey {
   keyId: number;
@@ -24,7 +46,9 @@ export interface GeneratedPrekey {
 
 /**
  * Generates this device's prekeys (PROTOCOL.md §2), keeps their private halves in the store and
- * builds the upload. One-time keys come in batches of 100; ids count up and are never reused.
+ * builds the upload. One-time keys come in batches of 100; ids count up and are never reused. The
+ * signed prekey and the last-resort KEM key are replaced together every 7 days; a replaced one's
+ * private half is kept 30 days for sessions still in flight, then deleted with its replay cache.
  */
 export class PrekeyManager {
   constructor(
@@ -61,17 +85,105 @@ export class PrekeyManager {
     return v ? b64uDecode(v) : undefined;
   }
 
-  /** Deletes a one-time key's private half after its first successful use. */
-  async consume(kind: PreKeyKind, keyId: number): Promise<void> {
-    await this.store.delete(KEY(kind, keyId));
+  /** Deletes a one-time key's private half after its first successful use (into `kv`, the receive's batch, when given). */
+  async consume(kind: PreKeyKind, keyId: number, kv: KeyValueStore = this.store): Promise<void> {
+    await kv.delete(KEY(kind, keyId));
   }
 
-  /** What to upload so the server holds a current SPK, a last-resort KEM key and `target` one-time keys of each kind. */
+  /** §2/§3 replay cache: whether an initial message with this EK_A was already processed under this SPK. */
+  async replayed(spkId: number, ek: Uint8Array, kv: KeyValueStore = this.store): Promise<boolean> {
+    return (await kv.get(REPLAY(spkId, ek))) !== undefined;
+  }
+
+  /** Records SHA256(EK_A) of a processed initial message until its SPK is deleted. */
+  async recordInitial(spkId: number, ek: Uint8Array, kv: KeyValueStore = this.store): Promise<void> {
+    await kv.set(REPLAY(spkId, ek), String(this.now()));
+  }
+
+  /** The current signed prekey's and last-resort KEM key's ids and creation times, and the replaced ones still kept. */
+  async signedKeys(): Promise<{ current: { kind: SignedKind; keyId: number; createdAt: number; uploaded: boolean }[]; retired: SignedState['retired'] }> {
+    const s = await this.signedState();
+    return { current: s.current.map(({ kind, keyId, createdAt, uploaded }) => ({ kind, keyId, createdAt, uploaded })), retired: s.retired };
+  }
+
+  private async signedState(): Promise<SignedState> {
+    const raw = await this.store.get(SIGNED);
+    if (raw) return JSON.parse(raw) as SignedState;
+    // A store from before rotation: whatever signed keys it holds count as replaced now.
+    const retired: SignedState['retired'] = [];
+    for (const kind of [PREKEY_KIND.SPK, PREKEY_KIND.PQLR] as const) {
+      for (const k of await this.store.keys(`prekey/${kind}/`)) retired.push({ kind, keyId: Number(k.slice(`prekey/${kind}/`.length)), retiredAt: this.now() });
+    }
+    return { current: [], retired };
+  }
+
+  /** Whether this device has ever generated prekeys (a client that never published any is left alone). */
+  async published(): Promise<boolean> {
+    return (await this.store.get(SIGNED)) !== undefined || (await this.store.keys(`prekey/${PREKEY_KIND.SPK}/`)).length > 0;
+  }
+
+  /** True when the signed prekey is missing, not yet on the server, or due for rotation. */
+  async rotationDue(): Promise<boolean> {
+    const s = await this.signedState();
+    const now = this.now();
+    return s.current.length < 2 || s.current.some((k) => !k.uploaded || now - k.createdAt >= LIMITS.SIGNED_PREKEY_ROTATION_MS);
+  }
+
+  /** Deletes replaced signed keys (and the replay cache of each deleted SPK) kept longer than 30 days. Returns how many. */
+  async prune(): Promise<number> {
+    const s = await this.signedState();
+    const now = this.now();
+    const expired = s.retired.filter((r) => now - r.retiredAt >= LIMITS.SIGNED_PREKEY_RETENTION_MS);
+    if (expired.length === 0) return 0;
+    for (const r of expired) {
+      await this.store.delete(KEY(r.kind, r.keyId));
+      if (r.kind === PREKEY_KIND.SPK) for (const k of await this.store.keys(REPLAY_PREFIX(r.keyId))) await this.store.delete(k);
+    }
+    await this.store.set(SIGNED, JSON.stringify({ ...s, retired: s.retired.filter((r) => !expired.includes(r)) } satisfies SignedState));
+    return expired.length;
+  }
+
+  /** A new signed prekey and last-resort KEM key when due; the replaced ones are kept (see prune). */
+  private async rotate(): Promise<SignedState> {
+    const s = await this.signedState();
+    const now = this.now();
+    if (s.current.length === 2 && s.current.every((k) => now - k.createdAt < LIMITS.SIGNED_PREKEY_ROTATION_MS)) return s;
+    const [spkId, pqlrId] = await this.nextIds(2);
+    const spk = await this.generate(PREKEY_KIND.SPK, spkId!);
+    const pqlr = await this.generate(PREKEY_KIND.PQLR, pqlrId!);
+    const next: SignedState = {
+      current: [
+        { kind: PREKEY_KIND.SPK, keyId: spkId!, createdAt: now, record: b64uEncode(spk.record), uploaded: false },
+        { kind: PREKEY_KIND.PQLR, keyId: pqlrId!, createdAt: now, record: b64uEncode(pqlr.record), uploaded: false },
+      ],
+      retired: [...s.retired, ...s.current.map((k) => ({ kind: k.kind, keyId: k.keyId, retiredAt: now }))],
+    };
+    await this.store.set(SIGNED, JSON.stringify(next));
+    return next;
+  }
+
+  /** After the server accepted an upload: the current signed keys are published. */
+  async markUploaded(): Promise<void> {
+    const s = await this.signedState();
+    if (s.current.every((k) => k.uploaded)) return;
+    await this.store.set(SIGNED, JSON.stringify({ ...s, current: s.current.map((k) => ({ ...k, uploaded: true })) } satisfies SignedState));
+  }
+
+  /**
+   * What to upload so the server holds a current SPK, a last-resort KEM key and `target` one-time
+   * keys of each kind; rotates the signed keys when due and prunes replaced ones.
+   */
   async buildUpload(counts: KeyCountsResponse | undefined, target: number = LIMITS.MAX_PREKEYS_PER_UPLOAD): Promise<UploadKeysRequest> {
     const req: UploadKeysRequest = {};
     const enc = (k: GeneratedPrekey) => b64uEncode(k.record);
-    if (!counts?.signedPreKey) req.signedPreKey = enc(await this.generate(PREKEY_KIND.SPK, (await this.nextIds(1))[0]!));
-    if (!counts?.lastResortKemPreKey) req.lastResortKemPreKey = enc(await this.generate(PREKEY_KIND.PQLR, (await this.nextIds(1))[0]!));
+    await this.prune();
+    const signed = await this.rotate();
+    for (const k of signed.current) {
+      const onServer = k.kind === PREKEY_KIND.SPK ? counts?.signedPreKey : counts?.lastResortKemPreKey;
+      if (k.uploaded && onServer) continue;
+      if (k.kind === PREKEY_KIND.SPK) req.signedPreKey = k.record;
+      else req.lastResortKemPreKey = k.record;
+    }
     const otk = Math.min(LIMITS.MAX_PREKEYS_PER_UPLOAD, target - (counts?.oneTimePreKeys ?? 0));
     const kem = Math.min(LIMITS.MAX_PREKEYS_PER_UPLOAD, target - (counts?.oneTimeKemPreKeys ?? 0));
     if (otk > 0) req.oneTimePreKeys = await Promise.all((await this.nextIds(otk)).map(async (i) => enc(await this.generate(PREKEY_KIND.OPK, i))));

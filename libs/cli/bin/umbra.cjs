@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// The `umbra` command. Committed (not build output) so that `npm install` links it on a fresh
+// clone; it runs the compiled CLI, or says what to run when that is not built yet.
+'use strict';
+const { existsSync } = require('node:fs');
+const path = require('node:path');
+
+const entry = path.join(__dirname, '..', 'dist', 'umbra.js');
+const root = path.resolve(__dirname, '..', '..', '..');
+if (!existsSync(entry)) {
+  process.stderr.write(`umbra: the CLI is not built yet: run \`npm run build\` (or \`npm start\`) in ${root}, then try again\n`);
+  process.exit(1);
+}
+try {
+  require(entry);
+} catch (err) {
+  if (err && err.code === 'MODULE_NOT_FOUND') {
+    process.stderr.write(`umbra: the build is incomplete (${err.message.split('\n')[0]}): run \`npm run build\` in ${root}, then try again\n`);
+    process.exit(1);
+  }
+  throw err;
+}

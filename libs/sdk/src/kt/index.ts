@@ -1,0 +1,3 @@
+export * from './kt.errors';
+export * from './kt.verifier';
+export * from './kt.client';
