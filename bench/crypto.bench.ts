@@ -4,6 +4,9 @@
  * default), a group send to 100 devices (sender keys: steady state, and the first send that also
  * distributes the chain pairwise), a pairwise fan-out to 100 devices, and one message to
  * 20 contacts × 3 devices with sessions established. Prints one JSON object as its last line.
+ * Session setups and the secp256k1 operations are measured with each provider set: native (Node's
+ * default: libsecp256k1 in WebAssembly, ML-KEM from node:crypto) and @noble for both (the browser's);
+ * `--sessions-only` stops after those, `--provider native|noble` measures one set only.
  */
 import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import {
@@ -19,8 +22,21 @@ import {
   createDeviceCertificate,
   createPreKeyRecord,
   encodePreKeyBundle,
+  ecdh,
   generateSecretKey,
   initInitiator,
+  loadNativeMlKemProvider,
+  loadNativeSecp256k1Provider,
+  mlKemProvider,
+  nobleMlKemProvider,
+  nobleSecp256k1Provider,
+  useMlKemProvider,
+  type MlKemProvider,
+  secp256k1Provider,
+  sign,
+  useSecp256k1Provider,
+  verify,
+  type Secp256k1Provider,
   initResponder,
   parseDeviceCertificate,
   parsePreKeyBundle,
@@ -73,6 +89,54 @@ function rate(fn: () => void, minMs = 2000): number {
 const msg = randomBytes(1024);
 const a = device();
 const b = device();
+
+/** Setups/s and ms per secp256k1 operation with one secp256k1 and one ML-KEM provider pinned. */
+function perProvider(p: Secp256k1Provider, kem: MlKemProvider) {
+  useSecp256k1Provider(p);
+  useMlKemProvider(kem);
+  const sk = generateSecretKey();
+  const peer = pub(generateSecretKey());
+  const m = randomBytes(64);
+  const sig = sign(sk, 'bench', m);
+  const pk = pub(sk);
+  const ms = (fn: () => void) => +(1000 / rate(fn, 500)).toFixed(3);
+  const ops = { ecdh_ms: ms(() => ecdh(sk, peer)), pub_ms: ms(() => pub(sk)), sign_ms: ms(() => sign(sk, 'bench', m)), verify_ms: ms(() => verify(pk, 'bench', m, sig)) };
+  // Also per CPU-second of this process: on a shared machine the wall-clock rate includes time the
+  // scheduler gave to other work.
+  let count = 0;
+  const cpu0 = process.cpuUsage();
+  const setups = Math.round(
+    rate(() => {
+      establish(a, b);
+      count++;
+    }),
+  );
+  const cpu = process.cpuUsage(cpu0);
+  const setupsPerCpuS = Math.round(count / ((cpu.user + cpu.system) / 1e6));
+  useSecp256k1Provider(undefined);
+  useMlKemProvider(undefined);
+  return { setups, setupsPerCpuS, ops };
+}
+// `--provider native|noble` measures one only (for profiling with --cpu-prof).
+const only = process.argv.includes('--provider') ? process.argv[process.argv.indexOf('--provider') + 1] : undefined;
+const native = only === 'noble' ? undefined : loadNativeSecp256k1Provider();
+const nativeFigures = native ? perProvider(native, loadNativeMlKemProvider() ?? nobleMlKemProvider) : undefined;
+// The browser's (and this repository's before native providers): @noble for secp256k1 and ML-KEM.
+const nobleFigures = only === 'native' ? undefined : perProvider(nobleSecp256k1Provider, nobleMlKemProvider);
+const sessions = {
+  secp256k1_provider: secp256k1Provider().name,
+  ml_kem_provider: mlKemProvider().name,
+  pqxdh_setups_per_s_native: nativeFigures?.setups ?? null,
+  pqxdh_setups_per_s_noble: nobleFigures?.setups ?? null,
+  pqxdh_setups_per_cpu_s_native: nativeFigures?.setupsPerCpuS ?? null,
+  pqxdh_setups_per_cpu_s_noble: nobleFigures?.setupsPerCpuS ?? null,
+  secp256k1_ops_native: nativeFigures?.ops ?? null,
+  secp256k1_ops_noble: nobleFigures?.ops ?? null,
+};
+if (process.argv.includes('--sessions-only')) {
+  process.stdout.write(`${JSON.stringify({ pqxdh_setups_per_s: nativeFigures?.setups ?? nobleFigures?.setups ?? null, ...sessions })}\n`);
+  process.exit(0);
+}
 const pqxdhPerS = rate(() => establish(a, b));
 
 /** Encrypt+decrypt rates on one session: same chain, and with a DH ratchet step every message. */
@@ -130,6 +194,7 @@ const groupSendsPerS = rate(() => {
 
 const result = {
   pqxdh_setups_per_s: Math.round(pqxdhPerS),
+  ...sessions,
   ratchet_1kib_encrypt_decrypt_per_s_same_chain: Math.round(plain.sameChain),
   ratchet_1kib_encrypt_decrypt_per_s_dh_step: Math.round(plain.dhStep),
   ratchet_he_1kib_encrypt_decrypt_per_s_same_chain: Math.round(he.sameChain),

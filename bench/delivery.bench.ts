@@ -1,38 +1,90 @@
 /**
- * Delivery benchmark (not a test). Starts the system on loopback (or uses --url), registers
- * --devices devices in sender/recipient pairs, senders on one gateway and recipients on the other,
- * then measures: maximum delivered messages per second, latency at a steady --rate, "stored"
- * latency, messages lost, gateway memory per idle connection, and the drain rate of offline queues.
+ * Delivery benchmark (not a test). Starts the system on loopback (or uses --url) and registers
+ * --devices devices in sender/recipient pairs. Two modes:
+ *
+ * --mode realistic (the default; also `--realistic`): the load runs in its own process(es)
+ * (dist/bench/delivery-load.js, --load-procs, default 1), every device has its own socket.io
+ * connection on the public origin, each sender sends 200-byte opaque envelopes at its own Poisson
+ * rate so that the total is --rate msg/s, and recipients ack like the SDK (after 5 ms or 200 ids).
+ * Measures, over a steady window after a warm-up: send → receipt latency, server CPU per delivered
+ * message from /proc/<pid>/stat deltas of every service process, redis-server and the Postgres
+ * processes of the bench's database (and the load generator's CPU apart); then saturation (each
+ * sender keeps --window sends in flight, the next one on the "stored" ack, lost must be 0), the
+ * offline store and drain rates, and gateway memory per idle connection.
+ *
+ * --mode batch: the earlier workload (one process, senders on gateway 1 and recipients on gateway 2,
+ * `window` sends in flight per sender, then a fixed-schedule steady phase) so that earlier numbers
+ * stay reproducible.
+ *
+ * --redis-cluster: the stack runs on a private Redis Cluster (3 masters, 3 replicas, started like
+ * test/redis-cluster.heavy.ts does) through REDIS_CLUSTER_NODES; Redis CPU is that of all six nodes.
+ *
  * Prints one JSON object with the figures as its last line.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 import { MemoryStore, UmbraClient } from '@umbra/sdk';
 import { WS_PATH, type DeliveredEnvelope, type SendResult, type WsAck } from '@umbra/protocol';
 import { startStack, type RunningStack } from '../scripts/lib/stack';
+import { CpuSampler, CpuWindow, type PidSource } from './support/proc-cpu';
+import { postgresPids, redisServerPid, type PostgresPids } from './support/server-pids';
+import { PgStats } from './support/pg-stats';
+import { startLoadProcs, type LoadProc } from './support/load-procs';
+import type { DevicePair, PhaseResult } from './support/load-protocol';
+import { summarize as summarizeLatency } from './support/stats';
+import { RedisCluster } from '../test/support/redis-cluster';
+
+type Mode = 'realistic' | 'batch';
 
 interface Args {
+  mode: Mode;
   devices: number;
   seconds: number;
+  warmup: number;
   rate: number;
   drain: number;
+  offline: number;
   url?: string;
   window: number;
   size: number;
+  loadProcs: number;
+  tail: number;
+  redisCluster: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { devices: 1000, seconds: 10, rate: 1000, drain: 20000, window: 8, size: 200 };
+  let mode: Mode = 'realistic';
+  const given: Record<string, number> = {};
+  let url: string | undefined;
+  let redisCluster = false;
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!.replace(/^--/, '');
     const v = argv[i + 1];
-    if (k === 'url') a.url = v;
-    else if (k in a && v !== undefined) (a as unknown as Record<string, number>)[k] = Number(v);
-    else continue;
-    i++;
+    if (k === 'redis-cluster') redisCluster = true;
+    else if (k === 'realistic') mode = 'realistic';
+    else if (k === 'batch') mode = 'batch';
+    else if (k === 'mode' && v !== undefined) {
+      if (v !== 'realistic' && v !== 'batch') throw new Error('--mode is realistic or batch');
+      mode = v;
+      i++;
+    } else if (k === 'url' && v !== undefined) {
+      url = v;
+      i++;
+    } else if (v !== undefined && !Number.isNaN(Number(v))) {
+      given[k.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())] = Number(v);
+      i++;
+    }
   }
+  const defaults =
+    mode === 'batch'
+      ? { devices: 1000, seconds: 10, warmup: 0, rate: 1000, drain: 20000, offline: 100, window: 8, size: 200, loadProcs: 0, tail: 2000 }
+      : { devices: 400, seconds: 10, warmup: 3, rate: 1000, drain: 20000, offline: 100, window: 1, size: 200, loadProcs: 1, tail: 5000 };
+  const a: Args = { mode, url, redisCluster, ...defaults };
+  for (const [k, v] of Object.entries(given)) if (k in defaults) (a as unknown as Record<string, number>)[k] = v;
   if (a.devices < 2 || a.devices % 2) throw new Error('--devices must be an even number ≥ 2');
+  if (a.mode === 'realistic' && a.loadProcs < 1) throw new Error('--load-procs must be ≥ 1');
   return a;
 }
 
@@ -89,18 +141,424 @@ async function gatewayRss(stack: RunningStack | undefined): Promise<number[]> {
   );
 }
 
+async function runBatch(args: Args, stack: RunningStack | undefined, origin: string, gatewayUrls: string[]): Promise<void> {
+  const rssBefore = await gatewayRss(stack);
+  log(`registering ${args.devices} devices`);
+  const devices = await register(origin, args.devices);
+  const pairs = args.devices / 2;
+  const senders = devices.slice(0, pairs);
+  const recipients = devices.slice(pairs);
+
+  log('connecting sockets (senders on gateway 1, recipients on gateway 2)');
+  for (let i = 0; i < pairs; i += 50) {
+    await Promise.all(senders.slice(i, i + 50).map(async (d) => (d.socket = await connect(gatewayUrls[0]!, d))));
+    await Promise.all(recipients.slice(i, i + 50).map(async (d) => (d.socket = await connect(gatewayUrls[1]!, d))));
+  }
+  await new Promise((r) => setTimeout(r, 2000));
+  (globalThis as { gc?: () => void }).gc?.();
+  const rssIdle = await gatewayRss(stack);
+  const bytesPerIdleConn = rssBefore.length ? Math.round(rssIdle.reduce((s, v, i) => s + (v - rssBefore[i]!), 0) / args.devices) : null;
+
+  const sentAt = new Map<string, number>();
+  const storedLat: number[] = [];
+  const deliveredLat: number[] = [];
+  let delivered = 0;
+  let storedCount = 0;
+  let failed = 0;
+  const storedIds = new Set<string>();
+  const deliveredIds = new Set<string>();
+  for (const r of recipients) {
+    const pending: string[] = [];
+    r.socket!.on('messages', ({ messages }: { messages: DeliveredEnvelope[] }) => {
+      const now = performance.now();
+      for (const m of messages) {
+        pending.push(m.id);
+        const t = sentAt.get(m.clientMessageId);
+        if (t !== undefined && !deliveredIds.has(m.clientMessageId)) {
+          deliveredIds.add(m.clientMessageId);
+          deliveredLat.push(now - t);
+          delivered++;
+        }
+      }
+      r.socket!.emit('ack', { ids: pending.splice(0) });
+    });
+  }
+  const content = randomBytes(args.size).toString('base64url');
+  const sendOne = (i: number): Promise<void> =>
+    new Promise((resolve) => {
+      const cmid = randomBytes(16).toString('base64url');
+      const r = recipients[i]!;
+      const t0 = performance.now();
+      sentAt.set(cmid, t0);
+      senders[i]!.socket!.timeout(30_000).emit('send', { clientMessageId: cmid, recipients: [{ accountId: r.accountId, deviceId: r.deviceId, type: 2, content }] }, (err: Error | null, res: WsAck<SendResult>) => {
+        if (!err && res.ok) {
+          storedLat.push(performance.now() - t0);
+          storedIds.add(cmid);
+          storedCount++;
+        } else failed++;
+        resolve();
+      });
+    });
+
+  const summarize = (lat: number[]) => {
+    const s = [...lat].sort((a, b) => a - b);
+    return { p50: +percentile(s, 50).toFixed(2), p95: +percentile(s, 95).toFixed(2), p99: +percentile(s, 99).toFixed(2), max: +(s[s.length - 1] ?? 0).toFixed(2) };
+  };
+
+  // Phase 1: saturation, each sender keeps `window` sends in flight.
+  log(`phase 1: saturation for ${args.seconds} s (${pairs} pairs, window ${args.window})`);
+  const end1 = Date.now() + args.seconds * 1000;
+  const d0 = delivered;
+  const t1 = performance.now();
+  await Promise.all(
+    senders.map(async (_s, i) => {
+      const lane = async () => {
+        while (Date.now() < end1) await sendOne(i);
+      };
+      await Promise.all(Array.from({ length: args.window }, lane));
+    }),
+  );
+  const satSeconds = (performance.now() - t1) / 1000;
+  const satDelivered = delivered - d0;
+  const satLatency = summarize(deliveredLat);
+  const satStored = summarize(storedLat);
+
+  // Phase 2: steady rate.
+  log(`phase 2: steady ${args.rate} msg/s for ${args.seconds} s`);
+  deliveredLat.length = 0;
+  storedLat.length = 0;
+  const total = args.rate * args.seconds;
+  const startedAt = performance.now();
+  const inflight: Promise<void>[] = [];
+  for (let k = 0; k < total; k++) {
+    const due = startedAt + (k * 1000) / args.rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    inflight.push(sendOne(k % pairs));
+  }
+  await Promise.all(inflight);
+  await new Promise((r) => setTimeout(r, 2000));
+  const steadyLatency = summarize(deliveredLat);
+  const steadyStored = summarize(storedLat);
+  const lost = [...storedIds].filter((id) => !deliveredIds.has(id)).length;
+
+  // Phase 3: drain of offline queues.
+  const drainDevices = recipients.slice(0, Math.min(100, pairs));
+  for (const r of drainDevices) r.socket!.disconnect();
+  await new Promise((r) => setTimeout(r, 500));
+  log(`phase 3: ${args.drain} messages to ${drainDevices.length} offline devices, then reconnect and drain`);
+  for (let k = 0; k < args.drain; k += 500) {
+    await Promise.all(
+      Array.from({ length: Math.min(500, args.drain - k) }, (_x, j) => {
+        const i = (k + j) % drainDevices.length;
+        return new Promise<void>((resolve) => {
+          const r = drainDevices[i]!;
+          senders[i]!.socket!.emit('send', { clientMessageId: randomBytes(16).toString('base64url'), recipients: [{ accountId: r.accountId, deviceId: r.deviceId, type: 2, content }] }, () => resolve());
+        });
+      }),
+    );
+  }
+  let drained = 0;
+  const drainStart = performance.now();
+  await Promise.all(
+    drainDevices.map(
+      (d) =>
+        new Promise<void>((resolve, reject) => {
+          connect(gatewayUrls[1]!, d).then((s) => {
+            d.socket = s;
+            s.on('messages', ({ messages }: { messages: DeliveredEnvelope[] }) => {
+              drained += messages.length;
+              s.emit('ack', { ids: messages.map((m) => m.id) });
+            });
+            s.on('queue-empty', () => resolve());
+          }, reject);
+        }),
+    ),
+  );
+  const drainSeconds = (performance.now() - drainStart) / 1000;
+
+  for (const d of devices) d.socket?.disconnect();
+  if (stack) {
+    for (const s of stack.services.filter((x) => x.name === 'message-relay' || x.name === 'gateway')) {
+      const text = await (await fetch(`http://127.0.0.1:${s.port}/metrics`)).text();
+      const lines = text.split('\n').filter((l) => /^umbra_(job_wait|job_duration|send_stored_latency|delivery_latency)_seconds_(sum|count)/.test(l));
+      log(`${s.instanceId}: ${lines.join(' | ')}`);
+    }
+  }
+  const result = {
+    devices: args.devices,
+    seconds: args.seconds,
+    envelope_bytes: args.size,
+    delivered_per_s: Math.round(satDelivered / satSeconds),
+    saturation_p50_ms: satLatency.p50,
+    saturation_p99_ms: satLatency.p99,
+    saturation_stored_p99_ms: satStored.p99,
+    steady_rate_per_s: args.rate,
+    p50_ms: steadyLatency.p50,
+    p95_ms: steadyLatency.p95,
+    p99_ms: steadyLatency.p99,
+    max_ms: steadyLatency.max,
+    stored_p50_ms: steadyStored.p50,
+    stored_p99_ms: steadyStored.p99,
+    send_failures: failed,
+    stored: storedCount,
+    lost,
+    drain_messages: drained,
+    drain_per_s: Math.round(drained / drainSeconds),
+    bytes_per_idle_conn: bytesPerIdleConn,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleepUntil = (t: number) => sleep(Math.max(0, t - Date.now()));
+const round = (v: number, d = 3) => +v.toFixed(d);
+
+/** CPU ms of the server side (per service, Redis, Postgres), the load generators and this process (the edge). */
+function cpuGroups(stack: RunningStack | undefined, redisPids: number[], pg: PostgresPids | undefined, load: LoadProc[]): Record<string, PidSource> {
+  const groups: Record<string, PidSource> = {};
+  if (stack) {
+    for (const name of new Set(stack.services.map((s) => s.name))) {
+      groups[`svc:${name}`] = () => stack.services.filter((s) => s.name === name && s.child?.pid !== undefined).map((s) => s.child.pid!);
+    }
+  }
+  if (redisPids.length > 0) groups.redis = () => redisPids;
+  if (pg) groups.postgres = pg.source;
+  groups.loadGen = () => load.flatMap((p) => (p.pid !== undefined ? [p.pid] : []));
+  groups.edge = () => [process.pid];
+  return groups;
+}
+
+interface CpuSplit {
+  services: number;
+  redis: number | null;
+  postgres: number | null;
+  total: number;
+}
+
+/** CPU ms per message over a window: the server split, the load generator and the edge apart. */
+function perMessage({ ms, vanished }: { ms: Record<string, number>; vanished: number }, messages: number, seconds: number) {
+  const per = (v: number | undefined) => (v === undefined || messages === 0 ? null : round(v / messages, 4));
+  const services = Object.entries(ms)
+    .filter(([k]) => k.startsWith('svc:'))
+    .reduce((s, [, v]) => s + v, 0);
+  const byService = Object.fromEntries(
+    Object.entries(ms)
+      .filter(([k]) => k.startsWith('svc:'))
+      .map(([k, v]) => [k.slice(4), per(v)]),
+  );
+  const split: CpuSplit = {
+    services: per(services) ?? 0,
+    redis: per(ms.redis),
+    postgres: per(ms.postgres),
+    total: per(services + (ms.redis ?? 0) + (ms.postgres ?? 0)) ?? 0,
+  };
+  return {
+    serverCpuMsPerMsg: split,
+    servicesCpuMsPerMsg: byService,
+    loadGenCpuMsPerMsg: per(ms.loadGen),
+    edgeCpuMsPerMsg: per(ms.edge),
+    /** Cores busy on average over the window (server side only). */
+    serverCores: round((services + (ms.redis ?? 0) + (ms.postgres ?? 0)) / (seconds * 1000), 2),
+    loadGenCores: round((ms.loadGen ?? 0) / (seconds * 1000), 2),
+    vanishedPids: vanished,
+  };
+}
+
+function merge(results: PhaseResult[]) {
+  const sum = (f: (r: PhaseResult) => number) => results.reduce((s, r) => s + f(r), 0);
+  const codes: Record<string, number> = {};
+  for (const r of results) for (const [k, v] of Object.entries(r.failureCodes)) codes[k] = (codes[k] ?? 0) + v;
+  return {
+    sent: sum((r) => r.sent),
+    stored: sum((r) => r.stored),
+    failed: sum((r) => r.failed),
+    delivered: sum((r) => r.deliveredInWindow),
+    lost: sum((r) => r.lost),
+    lateSends: sum((r) => r.lateSends),
+    elapsedMs: Math.max(...results.map((r) => r.elapsedMs)),
+    latency: summarizeLatency(results.flatMap((r) => r.latencies)),
+    stored_latency: summarizeLatency(results.flatMap((r) => r.storedLatencies)),
+    failureCodes: codes,
+  };
+}
+
+async function runRealistic(args: Args, stack: RunningStack | undefined, origin: string, databaseUrl: string, redisUrls: string[]): Promise<void> {
+  const loadavgStart = os.loadavg();
+  const rssBefore = await gatewayRss(stack);
+  log(`registering ${args.devices} devices`);
+  const devices = await register(origin, args.devices);
+  const nPairs = args.devices / 2;
+  const pairs: DevicePair[] = Array.from({ length: nPairs }, (_x, i) => {
+    const s = devices[i]!;
+    const r = devices[nPairs + i]!;
+    return { sender: { token: s.token, accountId: s.accountId, deviceId: s.deviceId }, recipient: { token: r.token, accountId: r.accountId, deviceId: r.deviceId } };
+  });
+  // The SDK clients were only needed to register (keys, proof of work; never connected): the sockets are the load generator's.
+
+  // Only a local server is measured: with --url the server may be anywhere.
+  const redisPids = stack ? (await Promise.all(redisUrls.map((u) => redisServerPid(u).catch(() => undefined)))).filter((p): p is number => p !== undefined) : [];
+  const pg = stack ? await postgresPids(databaseUrl).catch(() => undefined) : undefined;
+  if (stack && redisPids.length < redisUrls.length) log('redis-server is not visible here: its CPU is not counted');
+  if (stack && !pg) log('Postgres is not visible here: its CPU is not counted');
+  const pgStats = stack ? await PgStats.open(databaseUrl).catch(() => undefined) : undefined;
+
+  log(`starting ${args.loadProcs} load generator process(es)`);
+  const load = await startLoadProcs(args.loadProcs, origin, pairs, args.size);
+  const sampler = new CpuSampler(cpuGroups(stack, redisPids, pg, load));
+  try {
+    log(`connecting ${args.devices} sockets on the public origin ${origin}`);
+    // In two halves: the whole RSS growth per socket (as --mode batch reports it) includes the
+    // gateway's one-time growth on its first connections; the second half's growth is the marginal cost.
+    const half = await Promise.all(load.map((p) => p.request({ type: 'connect', fraction: 0.5 }, 'connected')));
+    await sleep(2000);
+    const rssHalf = await gatewayRss(stack);
+    const conn = await Promise.all(load.map((p) => p.request({ type: 'connect', fraction: 1 }, 'connected')));
+    await sleep(2000);
+    const rssIdle = await gatewayRss(stack);
+    const growth = (a: number[], b: number[]) => b.reduce((s, v, i) => s + (v - a[i]!), 0);
+    const socketsHalf = half.reduce((s, c) => s + c.sockets, 0);
+    const socketsAll = conn.reduce((s, c) => s + c.sockets, 0);
+    const bytesPerIdleConn = rssBefore.length ? Math.round(growth(rssBefore, rssIdle) / socketsAll) : null;
+    const bytesPerIdleConnMarginal = rssBefore.length && socketsAll > socketsHalf ? Math.round(growth(rssHalf, rssIdle) / (socketsAll - socketsHalf)) : null;
+
+    // Idle baseline: what the server side spends with every socket connected and nothing sent
+    // (Redis and Postgres are shared with whatever else runs on this machine).
+    const idleWindow = await CpuWindow.start(sampler);
+    await sleep(3000);
+    const idle = (await idleWindow.stop()).ms;
+    const idleCpuMsPerS = Object.fromEntries(Object.entries(idle).map(([k, v]) => [k, round(v / 3, 1)]));
+
+    // Steady rate: each sender a Poisson process at rate / pairs.
+    const windowMs = args.seconds * 1000;
+    const warmupMs = args.warmup * 1000;
+    log(`steady: ${args.rate} msg/s from ${nPairs} independent senders, ${args.warmup} s warm-up + ${args.seconds} s measured`);
+    const startAt = Date.now() + 500;
+    const steadyP = Promise.all(load.map((p) => p.request({ type: 'steady', startAt, warmupMs, windowMs, ratePerSender: args.rate / nPairs, tailMs: args.tail }, 'phase')));
+    await sleepUntil(startAt + warmupMs);
+    const steadyWindow = await CpuWindow.start(sampler);
+    const pgBefore = await pgStats?.read();
+    await sleepUntil(startAt + warmupMs + windowMs);
+    const steadyMs = await steadyWindow.stop();
+    const pgAfter = await pgStats?.read();
+    const steady = merge((await steadyP).map((m) => m.result));
+    const steadyCpu = perMessage(steadyMs, steady.delivered, args.seconds);
+    const steadyPg = pgBefore && pgAfter ? PgStats.perMessage(pgBefore, pgAfter, steady.delivered, args.seconds) : {};
+
+    // Saturation: every sender keeps `window` sends in flight, the next one on the "stored" ack.
+    log(`saturation: ${nPairs} senders × ${args.window} in flight for ${args.seconds} s`);
+    const satAt = Date.now() + 500;
+    const satP = Promise.all(load.map((p) => p.request({ type: 'saturate', startAt: satAt, windowMs, window: args.window, tailMs: args.tail }, 'phase')));
+    await sleepUntil(satAt);
+    const satWindow = await CpuWindow.start(sampler);
+    await sleepUntil(satAt + windowMs);
+    const satMs = await satWindow.stop();
+    const sat = merge((await satP).map((m) => m.result));
+    const satCpu = perMessage(satMs, sat.delivered, args.seconds);
+
+    // Offline: recipients disconnect, the senders store --drain messages for them, they reconnect and drain.
+    const offlinePerProc = Math.max(1, Math.floor(Math.min(args.offline, nPairs) / load.length));
+    const perProcMessages = Math.floor(args.drain / load.length);
+    log(`offline: ${args.drain} messages to ${offlinePerProc * load.length} offline devices, then reconnect and drain`);
+    const storeWindow = await CpuWindow.start(sampler);
+    const store = merge(
+      (await Promise.all(load.map((p) => p.request({ type: 'offline-store', offlineRecipients: offlinePerProc, messages: perProcMessages, window: args.window }, 'phase')))).map((m) => m.result),
+    );
+    const storeMs = await storeWindow.stop();
+    const drainWindow = await CpuWindow.start(sampler);
+    const drained = await Promise.all(load.map((p) => p.request({ type: 'drain', timeoutMs: 120_000 }, 'drained')));
+    const drainMs = await drainWindow.stop();
+    const drainMessages = drained.reduce((s, d) => s + d.messages, 0);
+    const drainExpected = drained.reduce((s, d) => s + d.expected, 0);
+    const drainSeconds = Math.max(...drained.map((d) => d.elapsedMs)) / 1000;
+    const storeSeconds = store.elapsedMs / 1000;
+
+    const result = {
+      mode: 'realistic',
+      devices: args.devices,
+      sockets: socketsAll,
+      loadProcs: args.loadProcs,
+      envelope_bytes: args.size,
+      cpus: os.cpus().length,
+      loadavg_start: loadavgStart.map((v) => round(v, 2)),
+      loadavg_end: os.loadavg().map((v) => round(v, 2)),
+      steady: {
+        target_rate_per_s: args.rate,
+        achieved_rate_per_s: Math.round(steady.delivered / args.seconds),
+        window_s: args.seconds,
+        warmup_s: args.warmup,
+        delivered: steady.delivered,
+        sent: steady.sent,
+        stored: steady.stored,
+        p50_ms: steady.latency.p50,
+        p95_ms: steady.latency.p95,
+        p99_ms: steady.latency.p99,
+        max_ms: steady.latency.max,
+        stored_p50_ms: steady.stored_latency.p50,
+        stored_p99_ms: steady.stored_latency.p99,
+        late_sends: steady.lateSends,
+        send_failures: steady.failed,
+        failure_codes: steady.failureCodes,
+        lost: steady.lost,
+        ...steadyCpu,
+        ...steadyPg,
+      },
+      serverCpuMsPerMsg: steadyCpu.serverCpuMsPerMsg,
+      loadGenCpuMsPerMsg: steadyCpu.loadGenCpuMsPerMsg,
+      saturation: {
+        window: args.window,
+        delivered_per_s: Math.round(sat.delivered / args.seconds),
+        stored: sat.stored,
+        p50_ms: sat.latency.p50,
+        p99_ms: sat.latency.p99,
+        stored_p50_ms: sat.stored_latency.p50,
+        stored_p99_ms: sat.stored_latency.p99,
+        send_failures: sat.failed,
+        failure_codes: sat.failureCodes,
+        lost: sat.lost,
+        ...satCpu,
+      },
+      offline: {
+        devices: offlinePerProc * load.length,
+        stored: store.stored,
+        store_per_s: Math.round(store.stored / storeSeconds),
+        store_failures: store.failed,
+        drained: drainMessages,
+        drain_per_s: Math.round(drainMessages / drainSeconds),
+        lost: drainExpected - drainMessages,
+        store: perMessage(storeMs, store.stored, storeSeconds),
+        drain: perMessage(drainMs, drainMessages, drainSeconds),
+      },
+      lost: steady.lost + sat.lost + (drainExpected - drainMessages),
+      bytes_per_idle_conn: bytesPerIdleConn,
+      bytes_per_idle_conn_marginal: bytesPerIdleConnMarginal,
+      idleCpuMsPerS,
+    };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } finally {
+    await Promise.all(load.map((p) => p.stop()));
+    await pg?.close();
+    await pgStats?.close();
+  }
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   let stack: RunningStack | undefined;
   let origin = args.url;
   let gatewayUrls: string[];
+  const databaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/umbra_bench';
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const cluster = args.redisCluster && !origin ? await RedisCluster.start() : undefined;
+  if (cluster) log(`Redis Cluster (3 masters, 3 replicas) on ${cluster.nodesEnv}`);
+  const redisUrls = cluster ? cluster.ports.map((p) => `redis://127.0.0.1:${p}`) : [redisUrl];
   if (!origin) {
     const root = path.resolve(__dirname, '..', '..');
     const prefix = `bench${randomBytes(3).toString('hex')}`;
     stack = await startStack({
       env: {
         ...process.env,
-        DATABASE_URL: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/umbra_bench',
+        DATABASE_URL: databaseUrl,
         REDIS_PREFIX: prefix,
         LOG_LEVEL: 'warn',
         POW_DIFFICULTY: '1',
@@ -110,6 +568,7 @@ async function main(): Promise<void> {
         RATE_LIMIT_TOKEN_PER_DEVICE_PER_MINUTE: '0',
         RATE_LIMIT_SEND_PER_DEVICE_PER_SECOND: '100000',
         PUBLIC_ORIGIN: 'http://127.0.0.1:18080',
+        ...(cluster ? { REDIS_CLUSTER_NODES: cluster.nodesEnv } : {}),
       },
       distDir: path.join(root, 'dist'),
       edgePort: 18080,
@@ -120,6 +579,9 @@ async function main(): Promise<void> {
       s3Port: 19000,
       log,
       serviceOutput: 'inherit',
+    }).catch(async (err: unknown) => {
+      await cluster?.stop();
+      throw err;
     });
     origin = stack.origin;
     gatewayUrls = stack.services.filter((s) => s.name === 'gateway').map((s) => `http://127.0.0.1:${s.port}`);
@@ -127,174 +589,11 @@ async function main(): Promise<void> {
     gatewayUrls = [origin, origin];
   }
   try {
-    const rssBefore = await gatewayRss(stack);
-    log(`registering ${args.devices} devices`);
-    const devices = await register(origin, args.devices);
-    const pairs = args.devices / 2;
-    const senders = devices.slice(0, pairs);
-    const recipients = devices.slice(pairs);
-
-    log('connecting sockets (senders on gateway 1, recipients on gateway 2)');
-    for (let i = 0; i < pairs; i += 50) {
-      await Promise.all(senders.slice(i, i + 50).map(async (d) => (d.socket = await connect(gatewayUrls[0]!, d))));
-      await Promise.all(recipients.slice(i, i + 50).map(async (d) => (d.socket = await connect(gatewayUrls[1]!, d))));
-    }
-    await new Promise((r) => setTimeout(r, 2000));
-    (globalThis as { gc?: () => void }).gc?.();
-    const rssIdle = await gatewayRss(stack);
-    const bytesPerIdleConn = rssBefore.length ? Math.round(rssIdle.reduce((s, v, i) => s + (v - rssBefore[i]!), 0) / args.devices) : null;
-
-    const sentAt = new Map<string, number>();
-    const storedLat: number[] = [];
-    const deliveredLat: number[] = [];
-    let delivered = 0;
-    let storedCount = 0;
-    let failed = 0;
-    const storedIds = new Set<string>();
-    const deliveredIds = new Set<string>();
-    for (const r of recipients) {
-      const pending: string[] = [];
-      r.socket!.on('messages', ({ messages }: { messages: DeliveredEnvelope[] }) => {
-        const now = performance.now();
-        for (const m of messages) {
-          pending.push(m.id);
-          const t = sentAt.get(m.clientMessageId);
-          if (t !== undefined && !deliveredIds.has(m.clientMessageId)) {
-            deliveredIds.add(m.clientMessageId);
-            deliveredLat.push(now - t);
-            delivered++;
-          }
-        }
-        r.socket!.emit('ack', { ids: pending.splice(0) });
-      });
-    }
-    const content = randomBytes(args.size).toString('base64url');
-    const sendOne = (i: number): Promise<void> =>
-      new Promise((resolve) => {
-        const cmid = randomBytes(16).toString('base64url');
-        const r = recipients[i]!;
-        const t0 = performance.now();
-        sentAt.set(cmid, t0);
-        senders[i]!.socket!.timeout(30_000).emit('send', { clientMessageId: cmid, recipients: [{ accountId: r.accountId, deviceId: r.deviceId, type: 2, content }] }, (err: Error | null, res: WsAck<SendResult>) => {
-          if (!err && res.ok) {
-            storedLat.push(performance.now() - t0);
-            storedIds.add(cmid);
-            storedCount++;
-          } else failed++;
-          resolve();
-        });
-      });
-
-    const summarize = (lat: number[]) => {
-      const s = [...lat].sort((a, b) => a - b);
-      return { p50: +percentile(s, 50).toFixed(2), p95: +percentile(s, 95).toFixed(2), p99: +percentile(s, 99).toFixed(2), max: +(s[s.length - 1] ?? 0).toFixed(2) };
-    };
-
-    // Phase 1: saturation, each sender keeps `window` sends in flight.
-    log(`phase 1: saturation for ${args.seconds} s (${pairs} pairs, window ${args.window})`);
-    const end1 = Date.now() + args.seconds * 1000;
-    const d0 = delivered;
-    const t1 = performance.now();
-    await Promise.all(
-      senders.map(async (_s, i) => {
-        const lane = async () => {
-          while (Date.now() < end1) await sendOne(i);
-        };
-        await Promise.all(Array.from({ length: args.window }, lane));
-      }),
-    );
-    const satSeconds = (performance.now() - t1) / 1000;
-    const satDelivered = delivered - d0;
-    const satLatency = summarize(deliveredLat);
-    const satStored = summarize(storedLat);
-
-    // Phase 2: steady rate.
-    log(`phase 2: steady ${args.rate} msg/s for ${args.seconds} s`);
-    deliveredLat.length = 0;
-    storedLat.length = 0;
-    const total = args.rate * args.seconds;
-    const startedAt = performance.now();
-    const inflight: Promise<void>[] = [];
-    for (let k = 0; k < total; k++) {
-      const due = startedAt + (k * 1000) / args.rate;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      inflight.push(sendOne(k % pairs));
-    }
-    await Promise.all(inflight);
-    await new Promise((r) => setTimeout(r, 2000));
-    const steadyLatency = summarize(deliveredLat);
-    const steadyStored = summarize(storedLat);
-    const lost = [...storedIds].filter((id) => !deliveredIds.has(id)).length;
-
-    // Phase 3: drain of offline queues.
-    const drainDevices = recipients.slice(0, Math.min(100, pairs));
-    for (const r of drainDevices) r.socket!.disconnect();
-    await new Promise((r) => setTimeout(r, 500));
-    log(`phase 3: ${args.drain} messages to ${drainDevices.length} offline devices, then reconnect and drain`);
-    for (let k = 0; k < args.drain; k += 500) {
-      await Promise.all(
-        Array.from({ length: Math.min(500, args.drain - k) }, (_x, j) => {
-          const i = (k + j) % drainDevices.length;
-          return new Promise<void>((resolve) => {
-            const r = drainDevices[i]!;
-            senders[i]!.socket!.emit('send', { clientMessageId: randomBytes(16).toString('base64url'), recipients: [{ accountId: r.accountId, deviceId: r.deviceId, type: 2, content }] }, () => resolve());
-          });
-        }),
-      );
-    }
-    let drained = 0;
-    const drainStart = performance.now();
-    await Promise.all(
-      drainDevices.map(
-        (d) =>
-          new Promise<void>((resolve, reject) => {
-            connect(gatewayUrls[1]!, d).then((s) => {
-              d.socket = s;
-              s.on('messages', ({ messages }: { messages: DeliveredEnvelope[] }) => {
-                drained += messages.length;
-                s.emit('ack', { ids: messages.map((m) => m.id) });
-              });
-              s.on('queue-empty', () => resolve());
-            }, reject);
-          }),
-      ),
-    );
-    const drainSeconds = (performance.now() - drainStart) / 1000;
-
-    for (const d of devices) d.socket?.disconnect();
-    if (stack) {
-      for (const s of stack.services.filter((x) => x.name === 'message-relay' || x.name === 'gateway')) {
-        const text = await (await fetch(`http://127.0.0.1:${s.port}/metrics`)).text();
-        const lines = text.split('\n').filter((l) => /^umbra_(job_wait|job_duration|send_stored_latency|delivery_latency)_seconds_(sum|count)/.test(l));
-        log(`${s.instanceId}: ${lines.join(' | ')}`);
-      }
-    }
-    const result = {
-      devices: args.devices,
-      seconds: args.seconds,
-      envelope_bytes: args.size,
-      delivered_per_s: Math.round(satDelivered / satSeconds),
-      saturation_p50_ms: satLatency.p50,
-      saturation_p99_ms: satLatency.p99,
-      saturation_stored_p99_ms: satStored.p99,
-      steady_rate_per_s: args.rate,
-      p50_ms: steadyLatency.p50,
-      p95_ms: steadyLatency.p95,
-      p99_ms: steadyLatency.p99,
-      max_ms: steadyLatency.max,
-      stored_p50_ms: steadyStored.p50,
-      stored_p99_ms: steadyStored.p99,
-      send_failures: failed,
-      stored: storedCount,
-      lost,
-      drain_messages: drained,
-      drain_per_s: Math.round(drained / drainSeconds),
-      bytes_per_idle_conn: bytesPerIdleConn,
-    };
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    if (args.mode === 'batch') await runBatch(args, stack, origin, gatewayUrls);
+    else await runRealistic(args, stack, origin, databaseUrl, redisUrls);
   } finally {
     await stack?.stop();
+    await cluster?.stop();
   }
 }
 

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import {
   EnvelopeSealer,
-  EnvelopesRepository,
+  EnvelopeStoreRepository,
   ExpiryKeysRepository,
   ExpiryScheduler,
   QueueRegistry,
@@ -19,6 +19,7 @@ import {
   type StoreSend,
 } from '@umbra/server';
 import { startStack, type RunningStack } from '../scripts/lib/stack';
+import { numericArgs } from './support/args';
 
 interface Args {
   messages: number;
@@ -30,16 +31,7 @@ interface Args {
 
 function parseArgs(argv: string[]): Args {
   // Due within a minute of the start, packed into 40 s: 2,500 deletions/s are needed to keep up.
-  const a: Args = { messages: 100_000, spread: 40, lead: 30, workers: 2, poll: 50 };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i]!.replace(/^--/, '');
-    const v = argv[i + 1];
-    if (k in a && v !== undefined) {
-      (a as unknown as Record<string, number>)[k] = Number(v);
-      i++;
-    }
-  }
-  return a;
+  return numericArgs<Args>({ messages: 100_000, spread: 40, lead: 30, workers: 2, poll: 50 }, argv);
 }
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
@@ -87,7 +79,7 @@ async function main(): Promise<void> {
   await ds.initialize();
   const queues = new QueueRegistry(redisUrl, prefix);
   try {
-    const repo = new EnvelopesRepository(ds, new EnvelopeSealer(new ExpiryKeysRepository(ds), 60_000));
+    const repo = new EnvelopeStoreRepository(ds, new EnvelopeSealer(new ExpiryKeysRepository(ds), 60_000));
     const scheduler = new ExpiryScheduler(queues);
     const sender = { accountId: randomBytes(32), deviceId: 1 };
     const t0 = Date.now();

@@ -3,17 +3,22 @@
  * encrypt only, encrypt + upload, download + decrypt — against the embedded S3, with the services
  * and the store in a child process so this process is only the client. Reports MiB/s per stage,
  * the peak RSS of the client, raw AES-256-GCM speed (node:crypto on 64 KiB blocks and
- * `openssl speed`) and the ratio. Prints one JSON object as its last line.
- *   npm run bench:files -- --size 256MiB
+ * `openssl speed`) and the ratio. Encrypt-only runs twice: the default (SHA-256 inline on the same
+ * thread unless UMBRA_HASH_WORKER=1) and with SHA-256 on a worker thread. The limit is measured in the same run:
+ * min(`openssl speed -bytes 65536 -seconds 2 -evp aes-256-gcm`, the same for sha256), and the
+ * target is 0.7 of it. Prints one JSON object as its last line.
+ *   npm run bench:files -- --size 256MiB [--encrypt-only]
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
-import { AttachmentEncryptor } from '@umbra/crypto';
+import * as nodeCrypto from 'node:crypto';
+import * as workerThreads from 'node:worker_threads';
+import { AttachmentEncryptor, defaultAeadProvider, nodeAeadProvider, type AeadProvider } from '@umbra/crypto';
 import { MemoryStore, UmbraClient } from '@umbra/sdk';
 import { downloadFile, uploadFile } from '@umbra/sdk/node';
 
@@ -108,10 +113,11 @@ function nodeAesGcm(): number {
   return (n * 65_536) / MiB / ((performance.now() - t0) / 1000);
 }
 
-function opensslAesGcm(): number | undefined {
+/** `openssl speed -bytes 65536 -seconds 2 -evp <alg>` in MiB/s (its figure is in 1000-byte units). */
+function opensslSpeed(alg: 'aes-256-gcm' | 'sha256'): number | undefined {
   try {
-    const outp = execFileSync('openssl', ['speed', '-evp', 'aes-256-gcm', '-bytes', '65536', '-seconds', '3'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    const line = outp.split('\n').find((l) => /^aes-256-gcm/i.test(l.trim()));
+    const outp = execFileSync('openssl', ['speed', '-bytes', '65536', '-seconds', '2', '-evp', alg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const line = outp.split('\n').find((l) => l.trim().toLowerCase().startsWith(alg));
     const kb = Number(line?.trim().split(/\s+/).at(-1)?.replace(/k$/, ''));
     return Number.isFinite(kb) ? (kb * 1000) / MiB : undefined;
   } catch {
@@ -134,15 +140,41 @@ async function main(): Promise<void> {
     await finished(w);
 
     const nodeMiBs = nodeAesGcm();
-    const opensslMiBs = opensslAesGcm();
-    log(`raw AES-256-GCM, 64 KiB blocks: node:crypto ${nodeMiBs.toFixed(0)} MiB/s, openssl ${opensslMiBs?.toFixed(0) ?? 'n/a'} MiB/s`);
+    const opensslMiBs = opensslSpeed('aes-256-gcm');
+    const opensslShaMiBs = opensslSpeed('sha256');
+    const limitMiBs = opensslMiBs && opensslShaMiBs ? Math.min(opensslMiBs, opensslShaMiBs) : undefined;
+    log(`64 KiB blocks: AES-256-GCM node:crypto ${nodeMiBs.toFixed(0)} MiB/s, openssl ${opensslMiBs?.toFixed(0) ?? 'n/a'} MiB/s; SHA-256 openssl ${opensslShaMiBs?.toFixed(0) ?? 'n/a'} MiB/s`);
 
-    const encryptOnly = await stage('encrypt-only', size, async () => {
-      const enc = new AttachmentEncryptor(size);
+    const encryptWith = (provider: AeadProvider) => async () => {
+      const enc = new AttachmentEncryptor(size, { provider });
       let n = 0;
       for await (const piece of enc.stream(createReadStream(src, { highWaterMark: MiB }))) n += piece.length;
       return n;
-    });
+    };
+    // The default (SHA-256 inline unless UMBRA_HASH_WORKER=1), then explicitly with the hash on a worker thread.
+    const provider = defaultAeadProvider();
+    const encryptOnly = await stage('encrypt-only', size, encryptWith(provider));
+    // Its worker stays alive afterwards (an isolate): measured last in a full run so it does not inflate the other stages' RSS.
+    const encryptOnWorker = process.argv.includes('--encrypt-only') ? await stage('encrypt-only-sha256-on-worker', size, encryptWith(nodeAeadProvider(nodeCrypto, workerThreads))) : undefined;
+    const limits = {
+      limit: {
+        opensslAesGcmMiBs: opensslMiBs ? +opensslMiBs.toFixed(0) : null,
+        opensslSha256MiBs: opensslShaMiBs ? +opensslShaMiBs.toFixed(0) : null,
+        minMiBs: limitMiBs ? +limitMiBs.toFixed(0) : null,
+        targetMiBs: limitMiBs ? +(0.7 * limitMiBs).toFixed(0) : null,
+      },
+      encryptVsLimit: limitMiBs ? +(encryptOnly.mibPerS / limitMiBs).toFixed(2) : null,
+      encryptHashWorkerVsLimit: limitMiBs && encryptOnWorker ? +(encryptOnWorker.mibPerS / limitMiBs).toFixed(2) : null,
+      defaultHashOnWorker: provider.pipelinedSha256 !== undefined,
+      loadavg: loadavg().map((l) => +l.toFixed(2)),
+    };
+    if (process.argv.includes('--encrypt-only')) {
+      const only = [encryptOnly, encryptOnWorker!];
+      process.stdout.write(
+        `${JSON.stringify({ bench: 'files', fileBytes: size, fileMiB: +(size / MiB).toFixed(1), cpus: cpus().length, node: process.version, stages: Object.fromEntries(only.map((st) => [st.name, { mibPerS: st.mibPerS, seconds: st.seconds, peakRssMiB: st.peakRssMiB }])), ...limits, peakClientRssMiB: Math.max(...only.map((st) => st.peakRssMiB)) })}\n`,
+      );
+      return;
+    }
 
     child = fork(__filename, ['--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const origin = await new Promise<string>((resolve, reject) => {
@@ -157,6 +189,8 @@ async function main(): Promise<void> {
     const download = await stage('download+decrypt', size, () => downloadFile(client, upload.result, dst));
     if ((await stat(dst)).size !== size) throw new Error('downloaded size differs');
     await client.close();
+    const onWorker = await stage('encrypt-only-sha256-on-worker', size, encryptWith(nodeAeadProvider(nodeCrypto, workerThreads)));
+    if (limitMiBs) limits.encryptHashWorkerVsLimit = +(onWorker.mibPerS / limitMiBs).toFixed(2);
 
     const summary = {
       bench: 'files',
@@ -166,11 +200,13 @@ async function main(): Promise<void> {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model,
       node: process.version,
-      stages: Object.fromEntries([encryptOnly, upload, download].map((s) => [s.name, { mibPerS: s.mibPerS, seconds: s.seconds, peakRssMiB: s.peakRssMiB }])),
+      stages: Object.fromEntries([encryptOnly, upload, download, onWorker].map((s) => [s.name, { mibPerS: s.mibPerS, seconds: s.seconds, peakRssMiB: s.peakRssMiB }])),
+      ...limits,
       aesGcm64KiB: { nodeCryptoMiBs: +nodeMiBs.toFixed(0), opensslMiBs: opensslMiBs ? +opensslMiBs.toFixed(0) : null },
       encryptVsOpenssl: opensslMiBs ? +(encryptOnly.mibPerS / opensslMiBs).toFixed(2) : null,
       encryptVsNodeAes: +(encryptOnly.mibPerS / nodeMiBs).toFixed(2),
       peakClientRssMiB: Math.max(encryptOnly.peakRssMiB, upload.peakRssMiB, download.peakRssMiB),
+      peakClientRssWithHashWorkerMiB: onWorker.peakRssMiB,
     };
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } finally {

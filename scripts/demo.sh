@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVER=${UMBRA_SERVER:-http://127.0.0.1:8080}
 [ -f libs/cli/dist/umbra.js ] || npm run build
-umbra() { node libs/cli/dist/umbra.js --server "$SERVER" "$@"; }
+umbra() { node libs/cli/bin/umbra.cjs --server "$SERVER" --timeout 10 "$@"; }
 A=$(mktemp -d) B=$(mktemp -d)
 LISTENER=
 trap '[ -n "$LISTENER" ] && kill $LISTENER 2>/dev/null; rm -rf "$A" "$B"' EXIT
@@ -16,9 +16,9 @@ echo "== bob: init and register"
 BOB=$(umbra --home "$B" init)
 umbra --home "$B" register
 echo "== bob listens"
-node libs/cli/dist/umbra.js --server "$SERVER" --home "$B" listen > "$B/inbox" &
+node libs/cli/bin/umbra.cjs --server "$SERVER" --home "$B" listen > "$B/inbox" 2> "$B/listen.log" &
 LISTENER=$!
-sleep 2
+for _ in $(seq 1 100); do grep -q 'listening as' "$B/listen.log" 2>/dev/null && break; kill -0 $LISTENER 2>/dev/null || { cat "$B/listen.log" >&2; exit 1; }; sleep 0.2; done
 echo "== alice sends"
 umbra --home "$A" send "$BOB" "hello bob, this is end-to-end encrypted"
 for _ in $(seq 1 50); do [ -s "$B/inbox" ] && break; sleep 0.2; done

@@ -27,13 +27,19 @@ const S3Error = S3ErrorModule as unknown as new (code: string, message: string) 
 /**
  * s3rver implements multipart uploads but not ListParts (GET ?uploadId) nor AbortMultipartUpload
  * (DELETE ?uploadId), which resumable uploads and cleanup need. This adds both over its own
- * filesystem layout, after its signature check.
+ * filesystem layout, after its signature check, and refuses UploadPart to an upload that is gone.
  */
 function multipartExtras(directory: string): Middleware {
   const auth = authentication();
   return async (ctx, next) => {
     const uploadId = ctx.query.uploadId;
     const m = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
+    if (uploadId && m && ctx.method === 'PUT' && ctx.query.partNumber !== undefined) {
+      // s3rver would recreate a completed or aborted upload's directory; S3 answers NoSuchUpload.
+      const dir = path.join(directory, m[1]!, `._S3rver_uploads`, uploadId);
+      if (!/^[0-9a-f]{32}$/.test(uploadId) || !(await stat(dir).then(() => true, () => false))) throw new S3Error('NoSuchUpload', 'The specified upload does not exist.');
+      return next();
+    }
     if (!uploadId || !m || ctx.query.partNumber !== undefined || (ctx.method !== 'GET' && ctx.method !== 'DELETE')) return next();
     const [, bucket, key] = m as unknown as [string, string, string];
     ctx.params = { bucket, key };
