@@ -14,8 +14,10 @@ const common = {
 export default {
   testTimeout: 60000,
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{libs,services}/*/src/**/*.spec.ts'] },
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{libs,services}/*/src/**/*.spec.ts'], testPathIgnorePatterns: ['\\.fuzz\\.spec\\.ts$'] },
+    // Coverage-guided fuzzing turns on V8 precise coverage for its whole process: its own jest run.
+    { ...common, displayName: 'fuzz', testMatch: ['<rootDir>/{libs,services}/*/src/**/*.fuzz.spec.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/{libs,services}/*/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'] },
-    { ...common, displayName: 'heavy', testMatch: ['<rootDir>/test/heavy/**/*.heavy.ts', '<rootDir>/libs/*/src/**/*.heavy.ts'] },
+    { ...common, displayName: 'heavy', testMatch: ['<rootDir>/test/**/*.heavy.ts', '<rootDir>/libs/*/src/**/*.heavy.ts'] },
   ],
 };

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 import { DataSource } from 'typeorm';
-import { b64uDecode, b64uEncode, createAuthResponse, verifySignedDeviceList, createSignedDeviceList, createSignedHandleClaim, encodeAccountId, generateSecretKey } from '@umbra/crypto';
-import { LIMITS, WS_PATH, checkPow } from '@umbra/protocol';
+import { b64uDecode, b64uEncode, createAuthResponse, verifySignedDeviceList, parseSignedDeviceList, createSignedDeviceList, createSignedHandleClaim, encodeAccountId, generateSecretKey } from '@umbra/crypto';
+import { LIMITS, WS_PATH, checkPow, solvePow } from '@umbra/protocol';
 import { createIdentity } from '@umbra/sdk';
 import { TestStack, TEST_DATABASE_URL } from './support/harness';
 import { randomContent, registeredClient, toDevice, type TestClient } from './support/clients';
@@ -134,7 +134,10 @@ describe('hostile and malformed input: clear 4xx, stable code, nothing stored ch
   add('tampered device list', 400, 'BAD_SIGNATURE', async () => {
     const list = createIdentity().deviceList;
     list[list.length - 1]! ^= 1;
-    return http('POST', '/v1/accounts', { body: await registerBody({ list }), auth: null });
+    // Signatures are checked last (after the limit and the proof of work), so this one carries a valid proof.
+    const body = await registerBody({ list });
+    const solution = await solvePow(b64uDecode(body.pow.challenge), parseSignedDeviceList(list).accountId, Number(stack.env.POW_DIFFICULTY));
+    return http('POST', '/v1/accounts', { body: { ...body, pow: { ...body.pow, solution: b64uEncode(solution) } }, auth: null });
   });
   add('truncated device list', 400, 'BAD_DEVICE_LIST', async () => http('POST', '/v1/accounts', { body: await registerBody({ list: createIdentity().deviceList.slice(0, 100) }), auth: null }));
   add('registration with list version 2', 400, 'BAD_DEVICE_LIST', async () => {

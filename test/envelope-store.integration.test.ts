@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createDataSource, EnvelopeSealer, EnvelopesRepository, ExpiryKeysRepository, type DeviceAddress, type StoreSend } from '@umbra/server';
+import { createDataSource, DeviceQueueRepository, EnvelopeExpiryRepository, EnvelopeSealer, EnvelopeStoreRepository, ExpiryKeysRepository, type DeviceAddress, type StoreSend } from '@umbra/server';
 import type { DataSource } from 'typeorm';
 import { TEST_DATABASE_URL, migrateTestDatabase } from './support/harness';
 
@@ -22,7 +22,9 @@ function send(sender: DeviceAddress, to: DeviceAddress[], over: Partial<StoreSen
 
 describe('envelope store (real Postgres)', () => {
   let ds: DataSource;
-  let repo: EnvelopesRepository;
+  let store: EnvelopeStoreRepository;
+  let queues: DeviceQueueRepository;
+  let expiry: EnvelopeExpiryRepository;
   let keys: ExpiryKeysRepository;
   const WINDOW = 60_000;
 
@@ -31,7 +33,10 @@ describe('envelope store (real Postgres)', () => {
     ds = createDataSource(TEST_DATABASE_URL, 4);
     await ds.initialize();
     keys = new ExpiryKeysRepository(ds);
-    repo = new EnvelopesRepository(ds, new EnvelopeSealer(keys, WINDOW));
+    const sealer = new EnvelopeSealer(keys, WINDOW);
+    store = new EnvelopeStoreRepository(ds, sealer);
+    queues = new DeviceQueueRepository(ds, sealer);
+    expiry = new EnvelopeExpiryRepository(ds);
   });
   afterAll(() => ds.destroy());
 
@@ -42,47 +47,47 @@ describe('envelope store (real Postgres)', () => {
     const s1 = send(a, [b, c]);
     const s2 = send(a, [b]);
     const now = Date.now();
-    const [r1, r2, r1again] = await repo.storeBatch([s1, s2, s1], now, DAY);
+    const [r1, r2, r1again] = await store.storeBatch([s1, s2, s1], now, DAY);
     expect(r1!.duplicate).toBe(false);
     expect(r1!.envelopes.map((e) => e.recipient.deviceId).sort()).toEqual([b.deviceId, c.deviceId].sort());
     expect(r2!.envelopes).toHaveLength(1);
     expect(r1again).toEqual({ serverTimestamp: now, duplicate: true, envelopes: [] });
-    const [retry] = await repo.storeBatch([s1], now + 5000, DAY);
+    const [retry] = await store.storeBatch([s1], now + 5000, DAY);
     expect(retry).toEqual({ serverTimestamp: now, duplicate: true, envelopes: [] });
-    expect((await repo.fetchPage(b, 0, 10, now)).envelopes).toHaveLength(2);
+    expect((await queues.fetchPage(b, '0', 10, now)).envelopes).toHaveLength(2);
   });
 
   it('lets a device read and delete only its own queue', async () => {
     const a = device();
     const b = device();
     const mallory = device();
-    await repo.storeBatch([send(a, [b])], Date.now(), DAY);
-    const page = await repo.fetchPage(b, 0, 10, Date.now());
+    await store.storeBatch([send(a, [b])], Date.now(), DAY);
+    const page = await queues.fetchPage(b, '0', 10, Date.now());
     const seq = page.envelopes[0]!.seq;
-    expect((await repo.fetchPage(mallory, 0, 10, Date.now())).envelopes).toEqual([]);
-    expect(await repo.ack([{ recipient: mallory, seqs: [seq] }])).toBe(0);
-    expect(await repo.ack([{ recipient: { accountId: b.accountId, deviceId: b.deviceId + 1 }, seqs: [seq] }])).toBe(0);
-    expect(await repo.queueDepth(b)).toBe(1);
-    expect(await repo.ack([{ recipient: b, seqs: [seq] }])).toBe(1);
-    expect(await repo.queueDepth(b)).toBe(0);
+    expect((await queues.fetchPage(mallory, '0', 10, Date.now())).envelopes).toEqual([]);
+    expect(await queues.ack([{ recipient: mallory, seqs: [seq] }])).toBe(0);
+    expect(await queues.ack([{ recipient: { accountId: b.accountId, deviceId: b.deviceId + 1 }, seqs: [seq] }])).toBe(0);
+    expect(await queues.queueDepth(b)).toBe(1);
+    expect(await queues.ack([{ recipient: b, seqs: [seq] }])).toBe(1);
+    expect(await queues.queueDepth(b)).toBe(0);
   });
 
   it('never returns an envelope past its expiry or the maximum retention, and the sweep deletes it', async () => {
     const a = device();
     const b = device();
     const now = Date.now();
-    await repo.storeBatch([send(a, [b], { expiresAt: now + 60_000 }), send(a, [b])], now, 30 * DAY);
-    expect((await repo.fetchPage(b, 0, 10, now)).envelopes).toHaveLength(2);
-    expect((await repo.fetchPage(b, 0, 10, now + 60_001)).envelopes).toHaveLength(1);
-    expect((await repo.fetchPage(b, 0, 10, now + 30 * DAY + 1)).envelopes).toHaveLength(0);
+    await store.storeBatch([send(a, [b], { expiresAt: now + 60_000 }), send(a, [b])], now, 30 * DAY);
+    expect((await queues.fetchPage(b, '0', 10, now)).envelopes).toHaveLength(2);
+    expect((await queues.fetchPage(b, '0', 10, now + 60_001)).envelopes).toHaveLength(1);
+    expect((await queues.fetchPage(b, '0', 10, now + 30 * DAY + 1)).envelopes).toHaveLength(0);
     let swept = 0;
     for (;;) {
-      const n = await repo.deleteOverdue(now + 30 * DAY + 1, 1000);
+      const n = await expiry.deleteOverdue(now + 30 * DAY + 1, 1000);
       swept += n.envelopes;
       if (n.envelopes < 1000) break;
     }
     expect(swept).toBeGreaterThanOrEqual(2);
-    expect(await repo.queueDepth(b)).toBe(0);
+    expect(await queues.queueDepth(b)).toBe(0);
   });
 
   it('seals contents at rest with the key of the expiry window; destroying the key makes a copied row unreadable', async () => {
@@ -92,14 +97,14 @@ describe('envelope store (real Postgres)', () => {
     const marker = Buffer.from('plaintext-marker-0123456789');
     const s1 = send(a, [b], { expiresAt: now + 90_000 });
     s1.recipients[0]!.content = marker;
-    const [r] = await repo.storeBatch([s1], now, 30 * DAY);
+    const [r] = await store.storeBatch([s1], now, 30 * DAY);
     const seq = r!.envelopes[0]!.seq;
     expect(Buffer.from(r!.envelopes[0]!.content)).toEqual(marker);
 
     const [row] = (await ds.query(`SELECT content, key_window AS "keyWindow" FROM envelopes WHERE seq = $1`, [seq])) as { content: Buffer; keyWindow: number }[];
     expect(row!.content.includes(marker)).toBe(false);
     expect(row!.keyWindow).toBe(Math.ceil((now + 90_000) / WINDOW));
-    expect((await repo.fetchPage(b, 0, 10, now)).envelopes.map((e) => Buffer.from(e.content))).toEqual([marker]);
+    expect((await queues.fetchPage(b, '0', 10, now)).envelopes.map((e) => Buffer.from(e.content))).toEqual([marker]);
 
     // A copy of the row taken before expiry (a backup, a replica, the WAL) …
     const copied = Buffer.from(row!.content);
@@ -121,10 +126,10 @@ describe('envelope store (real Postgres)', () => {
     const mallory = device();
     const now = Date.now();
     const s1 = send(a, [b]);
-    const [r] = await repo.storeBatch([s1], now, DAY);
+    const [r] = await store.storeBatch([s1], now, DAY);
     const seq = r!.envelopes[0]!.seq;
     await ds.query(`UPDATE envelopes SET recipient_account = $1, recipient_device = $2 WHERE seq = $3`, [mallory.accountId, mallory.deviceId, seq]);
-    expect((await repo.fetchPage(mallory, 0, 10, now)).envelopes).toEqual([]);
+    expect((await queues.fetchPage(mallory, '0', 10, now)).envelopes).toEqual([]);
   });
 
   it('expires a vanishing message: every copy and the send record, reported exactly once, with the devices it never reached', async () => {
@@ -134,13 +139,13 @@ describe('envelope store (real Postgres)', () => {
     const c = device();
     const now = Date.now();
     const s1 = send(a, [b1, b2, c], { expiresAt: now + 5_000, attachments: ['AAAAAAAAAAAAAAAAAAAAAA'] });
-    await repo.storeBatch([s1], now, 30 * DAY);
+    await store.storeBatch([s1], now, 30 * DAY);
     // c received its copy; b's two devices never did.
-    const cPage = await repo.fetchPage(c, 0, 10, now);
-    await repo.ack([{ recipient: c, seqs: cPage.envelopes.map((e) => e.seq) }]);
+    const cPage = await queues.fetchPage(c, '0', 10, now);
+    await queues.ack([{ recipient: c, seqs: cPage.envelopes.map((e) => e.seq) }]);
     const key = { sender: a, clientMessageId: s1.clientMessageId };
-    expect(await repo.expireMessages([key], now + 4_999)).toEqual({ copies: [], messages: [] });
-    const [first, second] = await Promise.all([repo.expireMessages([key], now + 5_000), repo.expireMessages([key], now + 5_000)]);
+    expect(await expiry.expireMessages([key], now + 4_999)).toEqual({ copies: [], messages: [] });
+    const [first, second] = await Promise.all([expiry.expireMessages([key], now + 5_000), expiry.expireMessages([key], now + 5_000)]);
     const outcome = first!.messages.length > 0 ? first! : second!;
     const other = first!.messages.length > 0 ? second! : first!;
     expect(other).toEqual({ copies: [], messages: [] });
@@ -158,16 +163,16 @@ describe('envelope store (real Postgres)', () => {
     const b = device();
     const now = Date.now();
     const batch = Array.from({ length: 40 }, () => send(a, [b], { expiresAt: now + 1_000 }));
-    await repo.storeBatch(batch, now, DAY);
+    await store.storeBatch(batch, now, DAY);
     const later = now + 1_000;
-    const results = await Promise.all(Array.from({ length: 4 }, () => repo.expireDueMessages(later, 15)));
-    const again = await repo.expireDueMessages(later, 1000);
+    const results = await Promise.all(Array.from({ length: 4 }, () => expiry.expireDueMessages(later, 15)));
+    const again = await expiry.expireDueMessages(later, 1000);
     const taken = [...results, again].flatMap((o) =>
       o.messages.filter((m) => Buffer.from(m.message.sender.accountId).equals(a.accountId)).map((m) => Buffer.from(m.message.clientMessageId).toString('hex')),
     );
     expect(taken).toHaveLength(40);
     expect(new Set(taken).size).toBe(40);
-    expect(await repo.queueDepth(b)).toBe(0);
+    expect(await queues.queueDepth(b)).toBe(0);
   });
 
   it('a read report lowers only read-mode copies of the reporting device, and reseals them under the earlier window', async () => {
@@ -178,22 +183,96 @@ describe('envelope store (real Postgres)', () => {
     const upper = now + 3600_000;
     const readMode = send(a, [b, other], { expiresAt: upper, readTtlS: 30 });
     const sendMode = send(a, [b], { expiresAt: upper });
-    await repo.storeBatch([readMode, sendMode], now, DAY);
-    const page = await repo.fetchPage(b, 0, 10, now);
+    await store.storeBatch([readMode, sendMode], now, DAY);
+    const page = await queues.fetchPage(b, '0', 10, now);
     const seqs = page.envelopes.map((e) => e.seq);
-    const otherSeq = (await repo.fetchPage(other, 0, 10, now)).envelopes[0]!.seq;
-    expect(await repo.lowerOnRead(other, seqs, now)).toEqual([]);
-    const lowered = await repo.lowerOnRead(b, [...seqs, otherSeq], now + 1000);
+    const otherSeq = (await queues.fetchPage(other, '0', 10, now)).envelopes[0]!.seq;
+    expect(await queues.lowerOnRead(other, seqs, now)).toEqual([]);
+    const lowered = await queues.lowerOnRead(b, [...seqs, otherSeq], now + 1000);
     expect(lowered).toHaveLength(1);
     expect(lowered[0]!.deleteAt).toBe(now + 1000 + 30_000);
     const rows = (await ds.query(`SELECT seq, delete_at AS "deleteAt", key_window AS "keyWindow" FROM envelopes WHERE seq = ANY($1::bigint[]) ORDER BY seq`, [[...seqs, otherSeq]])) as { seq: number; deleteAt: number; keyWindow: number }[];
-    const bySeq = new Map(rows.map((r) => [Number(r.seq), r]));
+    const bySeq = new Map(rows.map((r) => [String(r.seq), r]));
     const readSeq = page.envelopes.find((e) => e.readTtlS > 0)!.seq;
     expect(Number(bySeq.get(readSeq)!.deleteAt)).toBe(now + 31_000);
     expect(Number(bySeq.get(readSeq)!.keyWindow)).toBe(Math.ceil((now + 31_000) / WINDOW));
     expect(Number(bySeq.get(otherSeq)!.deleteAt)).toBe(upper);
-    expect((await repo.fetchPage(b, 0, 10, now + 31_000)).envelopes.map((e) => e.readTtlS)).toEqual([0]);
+    expect((await queues.fetchPage(b, '0', 10, now + 31_000)).envelopes.map((e) => e.readTtlS)).toEqual([0]);
     // A second report never extends the deadline.
-    expect(await repo.lowerOnRead(b, seqs, now + 20_000)).toEqual([]);
+    expect(await queues.lowerOnRead(b, seqs, now + 20_000)).toEqual([]);
+  });
+
+  async function counters(d: DeviceAddress): Promise<{ kept: [number, number]; actual: [number, number] }> {
+    const [kept] = (await ds.query(`SELECT envelopes, bytes FROM device_queues WHERE recipient_account = $1 AND recipient_device = $2`, [d.accountId, d.deviceId])) as { envelopes: number; bytes: number }[];
+    const [actual] = (await ds.query(
+      `SELECT count(*)::bigint AS n, coalesce(sum(octet_length(content)), 0)::bigint AS b FROM envelopes WHERE recipient_account = $1 AND recipient_device = $2`,
+      [d.accountId, d.deviceId],
+    )) as { n: number; b: number }[];
+    return { kept: [Number(kept?.envelopes ?? 0), Number(kept?.bytes ?? 0)], actual: [Number(actual!.n), Number(actual!.b)] };
+  }
+
+  it('keeps each device queue counter exact through sends, notices, acks, expiry and sweeps', async () => {
+    const a = device();
+    const b = device();
+    const now = Date.now();
+    await store.storeBatch([send(a, [b]), send(a, [b], { expiresAt: now + 5_000 }), send(a, [b])], now, DAY);
+    await store.storeNotices([{ recipient: b, clientMessageId: randomBytes(16), type: 5, content: randomBytes(40) }], now, DAY);
+    let c = await counters(b);
+    expect(c.kept).toEqual(c.actual);
+    expect(c.kept[0]).toBe(4);
+    const page = await queues.fetchPage(b, '0', 10, now);
+    await queues.ack([{ recipient: b, seqs: [page.envelopes[0]!.seq] }]);
+    c = await counters(b);
+    expect(c.kept).toEqual(c.actual);
+    await expiry.expireDueMessages(now + 6_000, 100);
+    c = await counters(b);
+    expect(c.kept).toEqual(c.actual);
+    expect(c.kept[0]).toBe(2);
+    await expiry.deleteOverdue(now + DAY + 1, 1000);
+    expect((await counters(b)).kept).toEqual([0, 0]);
+  });
+
+  it('envelope ids are decimal strings end to end; ids past 2^53 never throw', async () => {
+    const a = device();
+    const b = device();
+    await store.storeBatch([send(a, [b])], Date.now(), DAY);
+    const page = await queues.fetchPage(b, '0', 10, Date.now());
+    expect(page.envelopes[0]!.seq).toMatch(/^[1-9][0-9]*$/);
+    expect((await queues.fetchPage(b, '9223372036854775807', 10, Date.now())).envelopes).toEqual([]);
+    expect(await queues.ack([{ recipient: b, seqs: ['9223372036854775807', '9007199254740993'] }])).toBe(0);
+    expect(await queues.lowerOnRead(b, ['9223372036854775807'], Date.now())).toEqual([]);
+    expect(await queues.queueDepth(b)).toBe(1);
+  });
+
+  it('refuses a send whole when any recipient queue is at its cap, and stores the batch\'s others', async () => {
+    const a = device();
+    const full = device();
+    const other = device();
+    const caps = { envelopes: 2, bytes: 1_000_000 };
+    const now = Date.now();
+    const first = send(a, [full]);
+    const results = await store.storeBatch([first, send(a, [full]), send(a, [other, full]), send(a, [other])], now, DAY, caps);
+    expect(results.map((r) => r.refused ?? (r.duplicate ? 'dup' : 'ok'))).toEqual(['ok', 'ok', 'QUEUE_FULL', 'ok']);
+    expect(await queues.queueDepth(full)).toBe(2);
+    expect(await queues.queueDepth(other)).toBe(1);
+    // A retry of a stored send is a duplicate, not a refusal, even with the queue full.
+    const [retry] = await store.storeBatch([first], now + 1, DAY, caps);
+    expect(retry).toEqual({ serverTimestamp: now, duplicate: true, envelopes: [] });
+    // Bytes: the sealed size counts (content + 28).
+    const small = device();
+    const [fits, over] = await store.storeBatch([send(a, [small]), send(a, [small])], now, DAY, { envelopes: 10, bytes: 64 + 28 + 10 });
+    expect([fits!.refused, over!.refused]).toEqual([undefined, 'QUEUE_FULL']);
+  });
+
+  it('never overfills a queue under concurrent batches', async () => {
+    const a = device();
+    const b = device();
+    const caps = { envelopes: 3, bytes: 1_000_000 };
+    const now = Date.now();
+    const results = await Promise.all(Array.from({ length: 12 }, () => store.storeBatch([send(a, [b])], now, DAY, caps)));
+    expect(results.filter(([r]) => !r!.refused).length).toBe(3);
+    expect(await queues.queueDepth(b)).toBe(3);
+    const c = await counters(b);
+    expect(c.kept).toEqual(c.actual);
   });
 });

@@ -1,14 +1,10 @@
-import { execFile, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { TestStack, waitFor } from './support/harness';
-
-const run = promisify(execFile);
-const CLI = path.join(process.cwd(), 'libs/cli/dist/umbra.js');
+import { TestStack } from './support/harness';
+import { Background, runUmbra } from './support/umbra-cli';
 
 describe('umbra send-file / listen --download (built CLI) against the embedded S3', () => {
   let stack: TestStack;
@@ -20,9 +16,14 @@ describe('umbra send-file / listen --download (built CLI) against the embedded S
     await rm(`/tmp/umbra-test-s3-${stack.env.REDIS_PREFIX}`, { recursive: true, force: true });
   });
 
-  const umbra = async (home: string, ...args: string[]) => (await run(process.execPath, [CLI, '--home', home, '--server', stack.origin, ...args])).stdout.trim();
+  const umbra = async (home: string, ...args: string[]) => {
+    const res = await runUmbra(['--home', home, '--server', stack.origin, ...args]);
+    if (res.code !== 0) throw new Error(`umbra ${args.join(' ')} exited ${res.code}: ${res.stderr}`);
+    return res.stdout.trim();
+  };
+  const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-  it('Alice sends a multi-part file; Bob saves identical bytes under its name', async () => {
+  it('Alice sends a multi-part file; Bob saves identical bytes under its name (JSON lines with --json)', async () => {
     const a = mkdtempSync(path.join(tmpdir(), 'umbra-fa-'));
     const b = mkdtempSync(path.join(tmpdir(), 'umbra-fb-'));
     const downloads = mkdtempSync(path.join(tmpdir(), 'umbra-fdl-'));
@@ -34,20 +35,41 @@ describe('umbra send-file / listen --download (built CLI) against the embedded S
     const bytes = randomBytes(11 * 1024 * 1024 + 3);
     await writeFile(file, bytes);
 
-    const listener = spawn(process.execPath, [CLI, '--home', b, '--server', stack.origin, 'listen', '--download', downloads]);
-    let out = '';
-    listener.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const listener = Background.umbra(['--home', b, '--server', stack.origin, '--json', 'listen', '--download', downloads]);
     try {
-      await new Promise((r) => setTimeout(r, 1500));
-      expect(JSON.parse(await umbra(a, 'send-file', bob, file, '--type', 'application/pdf'))).toMatchObject({ sent: true, size: bytes.length });
-      await waitFor(() => out.includes('"saved"'), 30_000, 'the saved file');
-      const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      await listener.until((l) => l.stderr.includes('umbra: listening as'), 'listen to connect');
+      expect(JSON.parse(await umbra(a, '--json', 'send-file', bob, file, '--type', 'application/pdf'))).toMatchObject({ sent: true, size: bytes.length });
+      await listener.until((l) => l.stdout.includes('"saved"'), 'the saved file', 30_000);
+      const lines = listener.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(lines[0]).toMatchObject({ kind: 'att', verified: true });
       const saved = lines.find((l) => l.saved)!;
       expect(saved).toMatchObject({ saved: path.join(downloads, 'report final.pdf'), size: bytes.length, type: 'application/pdf' });
-      expect((await readFile(saved.saved as string)).equals(bytes)).toBe(true);
+      expect(sha256(await readFile(saved.saved as string))).toBe(sha256(bytes));
     } finally {
-      listener.kill('SIGTERM');
+      await listener.stop();
+    }
+  });
+
+  it('human output: what was sent, what arrived, where it was saved', async () => {
+    const a = mkdtempSync(path.join(tmpdir(), 'umbra-fha-'));
+    const b = mkdtempSync(path.join(tmpdir(), 'umbra-fhb-'));
+    const downloads = path.join(b, 'inbox');
+    const alice = await umbra(a, 'init');
+    const bob = await umbra(b, 'init');
+    await umbra(a, 'register');
+    await umbra(b, 'register');
+    const file = path.join(a, 'clip.mp4');
+    const bytes = randomBytes(300_000);
+    await writeFile(file, bytes);
+    const listener = Background.umbra(['--home', b, '--server', stack.origin, 'listen', '--download', downloads]);
+    try {
+      await listener.until((l) => l.stderr.includes('umbra: listening as'), 'listen to connect');
+      expect(await umbra(a, 'send-file', bob, file)).toBe(`sent clip.mp4 (293 KiB) to ${bob}`);
+      await listener.until((l) => l.stdout.includes('saved'), 'the saved file', 30_000);
+      expect(listener.stdout).toMatch(new RegExp(`Z  ${alice}: sent a file: clip.mp4 \\(293 KiB\\)\\nsaved ${path.join(downloads, 'clip.mp4')} \\(293 KiB\\) from ${alice}\\n$`));
+      expect(sha256(await readFile(path.join(downloads, 'clip.mp4')))).toBe(sha256(bytes));
+    } finally {
+      await listener.stop();
     }
   });
 });

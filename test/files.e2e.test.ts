@@ -4,10 +4,10 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ATTACHMENT_HEADER_BYTES, ATTACHMENT_SEALED_CHUNK_BYTES, CryptoError } from '@umbra/crypto';
-import type { CreateAttachmentResponse } from '@umbra/protocol';
+import { LIMITS, type CreateAttachmentResponse } from '@umbra/protocol';
 import { UmbraApiError } from '@umbra/sdk';
 import { attachmentContent, downloadFile, pointerOf, uploadFile, type AttachmentPointer } from '@umbra/sdk/node';
-import { ManualClock } from '@umbra/server';
+import { AttachmentsRepository, ManualClock } from '@umbra/server';
 import { AttachmentCleanupService } from '../services/media-upload/src/attachments/attachment-cleanup.service';
 import { TestStack, waitFor } from './support/harness';
 import { registeredClient, type TestClient } from './support/clients';
@@ -81,6 +81,15 @@ describe('files: encrypted attachments in the object store', () => {
     const res = await fetch(`${stack.origin}${p}`, { method, headers, ...(opts.body !== undefined ? { body: opts.body } : {}) });
     const json = (await res.json().catch(() => ({}))) as { error?: { code?: string } };
     return { status: res.status, code: json.error?.code ?? '' };
+  }
+
+  /** The URL of part `n` (or of the whole blob, for a single PUT). */
+  const urlOf = (up: CreateAttachmentResponse, n = 1): string => (up.upload.kind === 'single' ? up.upload.url : up.upload.parts.find((p) => p.partNumber === n)!.url);
+  const put = async (url: string, body: Buffer) => (await fetch(url, { method: 'PUT', body: new Uint8Array(body) })).status;
+  /** The store's directory of this attachment's unfinished multipart upload. */
+  async function uploadDirOf(id: string): Promise<string> {
+    for (const u of await readdir(uploadsDir())) if ((await readFile(path.join(uploadsDir(), u, 'key'), 'utf8')) === `att/${id}`) return path.join(uploadsDir(), u);
+    throw new Error('no multipart upload in the store');
   }
 
   it.each([
@@ -196,21 +205,97 @@ describe('files: encrypted attachments in the object store', () => {
   });
 
   it('refuses a completed upload whose stored size differs from the declared size, and deletes it', async () => {
-    const single = await alice.client.api<CreateAttachmentResponse>('POST', '/v1/attachments', { size: 1000 });
-    if (single.upload.kind !== 'single') throw new Error('expected a single PUT');
-    expect((await fetch(single.upload.url, { method: 'PUT', body: randomBytes(1001) })).status).toBe(200);
-    expect(existsSync(objectPath(single.id))).toBe(true);
-    expect(await apiError(alice.client.api('POST', `/v1/attachments/${single.id}/complete`))).toEqual({ status: 409, code: 'UPLOAD_SIZE_MISMATCH' });
-    expect(existsSync(objectPath(single.id))).toBe(false);
-    expect(await apiError(alice.client.api('GET', `/v1/attachments/${single.id}`))).toEqual({ status: 404, code: 'ATTACHMENT_NOT_FOUND' });
+    // The store refuses other lengths (signed Content-Length); complete still checks, for a store that would not.
+    const small = await alice.client.api<CreateAttachmentResponse>('POST', '/v1/attachments', { size: 1000 });
+    expect(await put(urlOf(small), randomBytes(1000))).toBe(200);
+    await writeFile(path.join(await uploadDirOf(small.id), '1'), randomBytes(1001));
+    expect(await apiError(alice.client.api('POST', `/v1/attachments/${small.id}/complete`))).toEqual({ status: 409, code: 'UPLOAD_SIZE_MISMATCH' });
+    expect(existsSync(objectPath(small.id))).toBe(false);
+    expect(await apiError(alice.client.api('GET', `/v1/attachments/${small.id}`))).toEqual({ status: 404, code: 'ATTACHMENT_NOT_FOUND' });
 
     const multi = await alice.client.api<CreateAttachmentResponse>('POST', '/v1/attachments', { size: 6 * MiB });
     if (multi.upload.kind !== 'multipart') throw new Error('expected a multipart upload');
     expect(multi.upload.parts).toHaveLength(2);
-    for (const p of multi.upload.parts) expect((await fetch(p.url, { method: 'PUT', body: randomBytes(p.partNumber === 1 ? 5 * MiB : 1 * MiB - 1) })).status).toBe(200);
+    for (const p of multi.upload.parts) expect(await put(p.url, randomBytes(p.partNumber === 1 ? 5 * MiB : 1 * MiB))).toBe(200);
+    await writeFile(path.join(await uploadDirOf(multi.id), '2'), randomBytes(1 * MiB - 1));
     expect(await apiError(alice.client.api('POST', `/v1/attachments/${multi.id}/complete`))).toEqual({ status: 409, code: 'UPLOAD_SIZE_MISMATCH' });
     expect(existsSync(objectPath(multi.id))).toBe(false);
     expect(existsSync(path.join(uploadsDir(), 'x')) || (await readdir(uploadsDir()).catch(() => [])).length).toBeFalsy();
+  });
+
+  describe('upload URLs bind the declared size and die at complete (quota bypass)', () => {
+
+    it('the store refuses a PUT of more or fewer bytes than each URL was issued for', async () => {
+      const small = await alice.client.api<CreateAttachmentResponse>('POST', '/v1/attachments', { size: 1000 });
+      expect(new URL(urlOf(small)).searchParams.get('X-Amz-SignedHeaders')?.split(';')).toContain('content-length');
+      expect(await put(urlOf(small), randomBytes(1001))).toBe(403);
+      expect(await put(urlOf(small), randomBytes(999))).toBe(403);
+      // Without a Content-Length (chunked) the signed header cannot match either.
+      const chunked = new ReadableStream<Uint8Array>({ start: (c) => (c.enqueue(new Uint8Array(randomBytes(1000))), c.close()) });
+      const chunkedStatus = (await fetch(urlOf(small), { method: 'PUT', body: chunked, duplex: 'half' } as RequestInit)).status;
+      expect(chunkedStatus).toBeGreaterThanOrEqual(400);
+      expect(await put(urlOf(small), randomBytes(1000))).toBe(200);
+      expect(await alice.client.api('POST', `/v1/attachments/${small.id}/complete`)).toMatchObject({ size: 1000 });
+
+      const multi = await alice.client.api<CreateAttachmentResponse>('POST', '/v1/attachments', { size: 6 * MiB });
+      if (multi.upload.kind !== 'multipart') throw new Error('expected a multipart upload');
+      expect(await put(urlOf(multi, 1), randomBytes(5 * MiB + 1))).toBe(403);
+      expect(await put(urlOf(multi, 2), randomBytes(1 * MiB + 1))).toBe(403);
+      expect(await put(urlOf(multi, 2), randomBytes(1 * MiB - 1))).toBe(403);
+      expect(await alice.client.api<{ missing: unknown[] }>('GET', `/v1/attachments/${multi.id}/parts`)).toMatchObject({ uploaded: [] });
+      expect(await put(urlOf(multi, 1), randomBytes(5 * MiB))).toBe(200);
+      expect(await put(urlOf(multi, 2), randomBytes(1 * MiB))).toBe(200);
+      expect(await alice.client.api('POST', `/v1/attachments/${multi.id}/complete`)).toMatchObject({ size: 6 * MiB });
+      for (const id of [small.id, multi.id]) await alice.client.api('DELETE', `/v1/attachments/${id}`);
+    });
+
+    it('upload URLs are short-lived and never outlive the upload deadline', async () => {
+      const up = await alice.client.api<CreateAttachmentResponse>('POST', '/v1/attachments', { size: 1000 });
+      const ttl = Number(new URL(urlOf(up)).searchParams.get('X-Amz-Expires'));
+      expect(ttl).toBeLessThanOrEqual(LIMITS.MAX_ATTACHMENT_UPLOAD_URL_TTL_S);
+      expect(up.upload.urlExpiresAt).toBeLessThanOrEqual(up.uploadDeadline);
+      await alice.client.api('DELETE', `/v1/attachments/${up.id}`);
+    });
+
+    it.each([
+      ['below the multipart threshold', 1000],
+      ['in parts', 6 * MiB],
+    ])('after complete, the upload URLs cannot change the stored object (%s)', async (_label, size) => {
+      const up = await alice.client.api<CreateAttachmentResponse>('POST', '/v1/attachments', { size });
+      const partSize = up.upload.kind === 'multipart' ? up.upload.partSize : size;
+      const parts = up.upload.kind === 'multipart' ? up.upload.parts.map((p) => p.partNumber) : [1];
+      const bytesOf = (n: number) => (n < parts.length ? partSize : size - partSize * (parts.length - 1));
+      for (const n of parts) expect(await put(urlOf(up, n), randomBytes(bytesOf(n)))).toBe(200);
+      await alice.client.api('POST', `/v1/attachments/${up.id}/complete`);
+      const stored = await readFile(objectPath(up.id));
+      expect(stored.length).toBe(size);
+      for (const n of parts) expect(await put(urlOf(up, n), randomBytes(bytesOf(n)))).not.toBe(200);
+      expect((await readFile(objectPath(up.id))).equals(stored)).toBe(true);
+      // Nothing left behind in the store's multipart area either.
+      expect(existsSync(path.join(uploadsDir(), 'x')) || (await readdir(uploadsDir()).catch(() => [])).length).toBeFalsy();
+      expect(await alice.client.api('POST', `/v1/attachments/${up.id}/complete`)).toMatchObject({ size });
+      await alice.client.api('DELETE', `/v1/attachments/${up.id}`);
+    });
+
+    it('the quota counts the bytes the store holds, not the declared size', async () => {
+      const dave = await registeredClient(stack.origin);
+      try {
+        const repo = stack.of('media-upload')[0]!.svc.app.get(AttachmentsRepository);
+        const up = await dave.client.api<CreateAttachmentResponse>('POST', '/v1/attachments', { size: 1000 });
+        expect(await repo.bytesUsedToday(dave.client.identity.accountId, clock.now())).toBe(1000);
+        const extra = randomBytes(64 * 1024);
+        // A store that ignored the signed length (the embedded one enforces it): the bytes are written behind its back.
+        if ((await put(urlOf(up), extra)) === 403) {
+          expect(await put(urlOf(up), randomBytes(1000))).toBe(200);
+          await writeFile(path.join(await uploadDirOf(up.id), '1'), extra);
+        }
+        expect(await apiError(dave.client.api('POST', `/v1/attachments/${up.id}/complete`))).toEqual({ status: 409, code: 'UPLOAD_SIZE_MISMATCH' });
+        expect(await repo.bytesUsedToday(dave.client.identity.accountId, clock.now())).toBe(extra.length);
+        expect(existsSync(objectPath(up.id))).toBe(false);
+      } finally {
+        await dave.client.close();
+      }
+    });
   });
 
   it('refuses tampered and expired pre-signed URLs (the store checks signature and expiry)', async () => {
@@ -232,17 +317,15 @@ describe('files: encrypted attachments in the object store', () => {
     expect((await fetch(link.url)).status).toBe(403);
 
     const up = await alice.client.api<CreateAttachmentResponse>('POST', '/v1/attachments', { size: 700 });
-    if (up.upload.kind !== 'single') throw new Error('expected a single PUT');
-    const bad = new URL(up.upload.url);
+    const bad = new URL(urlOf(up));
     bad.searchParams.set('X-Amz-Signature', '0'.repeat(64));
-    expect((await fetch(bad, { method: 'PUT', body: randomBytes(700) })).status).toBe(403);
+    expect(await put(bad.toString(), randomBytes(700))).toBe(403);
     await alice.client.api('DELETE', `/v1/attachments/${up.id}`);
   });
 
   it('only the uploader may complete, resume or abort; anyone who knows the id may download', async () => {
     const up = await alice.client.api<CreateAttachmentResponse>('POST', '/v1/attachments', { size: 613 });
-    if (up.upload.kind !== 'single') throw new Error('expected a single PUT');
-    expect((await fetch(up.upload.url, { method: 'PUT', body: randomBytes(613) })).status).toBe(200);
+    expect(await put(urlOf(up), randomBytes(613))).toBe(200);
     expect(await apiError(bob.client.api('POST', `/v1/attachments/${up.id}/complete`))).toEqual({ status: 403, code: 'NOT_UPLOADER' });
     expect(await apiError(bob.client.api('DELETE', `/v1/attachments/${up.id}`))).toEqual({ status: 403, code: 'NOT_UPLOADER' });
     expect(await apiError(bob.client.api('GET', `/v1/attachments/${up.id}/parts`))).toEqual({ status: 403, code: 'NOT_UPLOADER' });

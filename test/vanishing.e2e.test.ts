@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -5,10 +6,11 @@ import { Redis } from 'ioredis';
 import { sendFile } from '@umbra/sdk/node';
 import type { DataSource } from 'typeorm';
 import { DataSource as DataSourceToken } from 'typeorm';
-import { ExpiryKeysRepository, ManualClock, Metrics, QueueRegistry, Queues } from '@umbra/server';
+import { Channels, ExpiryKeysRepository, ManualClock, Metrics, QueueRegistry, Queues, type GatewayMessage } from '@umbra/server';
 import type { ExpiryReceipt } from '@umbra/protocol';
 import { dumpRedis } from './support/dumps';
 import { SweepService } from '../services/expiry-worker/src/sweep/sweep.service';
+import { RelayProcessor } from '../services/message-relay/src/relay/relay.processor';
 import { TEST_REDIS_URL, TestStack, waitFor } from './support/harness';
 import { linkDevice, newAccount, type E2eeDevice } from './support/devices';
 
@@ -188,7 +190,9 @@ describe('vanishing messages (server-enforced, PROTOCOL.md §8)', () => {
     const failuresBefore = await expiryQueue().getFailedCount();
     // Jobs on both workers and both sweeps at once.
     await Promise.all([fire(), worker(0).get(SweepService).sweep(), worker(1).get(SweepService).sweep()]);
-    await waitFor(() => receipts.length >= 12, 10_000, 'twelve receipts');
+    // Pushed live when the publish reaches alice's gateway; otherwise from her queue at the next
+    // delivery check (DELIVERY_CHECK_INTERVAL_MS, 15 s): either way exactly once.
+    await waitFor(() => receipts.length >= 12, 30_000, 'twelve receipts');
     await new Promise((r) => setTimeout(r, 300));
     expect(receipts).toHaveLength(12);
     expect(new Set(receipts.map((r) => r.clientMessageId))).toEqual(new Set(sent));
@@ -336,6 +340,42 @@ describe('vanishing messages (server-enforced, PROTOCOL.md §8)', () => {
     expect(await status('/v1/messages/read', { ids: [] })).toEqual({ status: 400, code: 'VALIDATION_FAILED' });
     expect(await status('/v1/messages/read', { ids: ['0'] })).toEqual({ status: 400, code: 'VALIDATION_FAILED' });
     expect(await status('/v1/messages/read', { ids: ['99999999'] })).toEqual({ status: 200, code: undefined });
+  });
+
+  it('a relay never stores a vanishing send whose timer has passed: a late retry cannot bring an expired message back', async () => {
+    const alice = await newAccount(stack.origin, { now });
+    const bob = await newAccount(stack.origin, { now });
+    devices.push(alice, bob);
+    const hex = (d: E2eeDevice) => Buffer.from(d.client.identity.accountId).toString('hex');
+    const gatewayId = `gw-late-${randomBytes(4).toString('hex')}`;
+    const answers: GatewayMessage[] = [];
+    const sub = new Redis(TEST_REDIS_URL);
+    await sub.subscribe(Channels.deliver(stack.env.REDIS_PREFIX!, gatewayId));
+    sub.on('message', (_c, raw: string) => answers.push(JSON.parse(raw) as GatewayMessage));
+    const send = (requestId: string, expiresAt: number) => ({
+      requestId,
+      senderAccount: hex(alice),
+      senderDevice: alice.client.identity.device.deviceId,
+      clientMessageId: randomBytes(16).toString('base64url'),
+      expiresAt,
+      readTtlS: 0,
+      recipients: [{ account: hex(bob), deviceId: bob.client.identity.device.deviceId, type: 2, content: randomBytes(40).toString('base64url') }],
+    });
+    const late = send('late', clock.now() - 1);
+    const onTime = send('on-time', clock.now() + MINUTE);
+    try {
+      await stack.of('message-relay')[0]!.svc.app.get(RelayProcessor).relayBatch({ gatewayId, sends: [late, onTime] }, 'late-test');
+      expect(await rowsOf(late.clientMessageId)).toBe(0);
+      expect(await rowsOf(onTime.clientMessageId)).toBe(2);
+      await waitFor(() => answers.some((m) => m.kind === 'stored'), 5000, 'the stored answers');
+      const stored = answers.find((m) => m.kind === 'stored');
+      expect(stored?.kind === 'stored' && stored.results.map((r) => [r.requestId, r.outcome.ok ? 'ok' : r.outcome.code])).toEqual([
+        ['late', 'ALREADY_EXPIRED'],
+        ['on-time', 'ok'],
+      ]);
+    } finally {
+      sub.disconnect();
+    }
   });
 });
 

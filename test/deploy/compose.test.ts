@@ -3,9 +3,9 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { PUBLIC_PREFIXES } from '@umbra/protocol';
+import { LIMITS, PUBLIC_PREFIXES, ROUTES, serviceForPath, type RouteDef } from '@umbra/protocol';
 import { ENV_SCHEMA } from '@umbra/server';
-import { hasBinary, readRepoFile, repoPath, SERVICES, UMBRA_IMAGE } from './support';
+import { hasBinary, readRepoFile, repoPath, SERVICES, toolMissing, UMBRA_IMAGE } from './support';
 
 interface ComposeService {
   image?: string;
@@ -154,10 +154,7 @@ describe('docker-compose.yml', () => {
     const tools: [string, string[]][] = [];
     if (hasBinary('docker-compose', ['version'])) tools.push(['docker-compose', []]);
     if (hasBinary('docker', ['compose', 'version'])) tools.push(['docker', ['compose']]);
-    if (tools.length === 0) {
-      console.warn('skipped `docker-compose config -q`: neither docker-compose (Debian package docker-compose) nor `docker compose` is installed; CI installs it');
-      return;
-    }
+    if (tools.length === 0 && toolMissing('docker-compose', 'docker-compose')) return;
     for (const [cmd, pre] of tools) {
       const r = spawnSync(cmd, [...pre, '--env-file', '.env.example', '-f', 'docker-compose.yml', 'config', '-q'], { encoding: 'utf8', cwd: repoPath() });
       expect(`${cmd} ${pre.join(' ')}: exit ${r.status} ${r.stderr}`).toBe(`${cmd} ${pre.join(' ')}: exit 0 `);
@@ -172,6 +169,64 @@ describe('docker-compose.yml', () => {
         rmSync(dir, { recursive: true, force: true });
       }
     }
+  });
+});
+
+describe('client addresses and Redis in compose', () => {
+  it('trusts exactly nginx, at its fixed address, for X-Forwarded-For', () => {
+    const nginx = compose.services.nginx as ComposeService & { networks?: Record<string, { ipv4_address?: string }> };
+    const address = nginx.networks?.default?.ipv4_address;
+    expect(address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    for (const [name, s] of umbra) expect(`${name} ${s.environment?.TRUSTED_PROXIES}`).toBe(`${name} ${address}/32`);
+    const subnet = (parse(composeText) as { networks?: { default?: { ipam?: { config?: { subnet?: string }[] } } } }).networks?.default?.ipam?.config?.[0]?.subnet;
+    expect(subnet?.split('/')[0]!.split('.').slice(0, 3)).toEqual(address!.split('.').slice(0, 3));
+  });
+
+  it('keeps rate-limit counters in their own evicting Redis; the BullMQ Redis stays noeviction', () => {
+    const args = (s: ComposeService | undefined) => (Array.isArray(s?.command) ? s!.command : []);
+    const flag = (s: ComposeService | undefined, f: string) => args(s)[args(s).indexOf(f) + 1];
+    expect(flag(compose.services.redis, '--maxmemory-policy')).toBe('noeviction');
+    expect(flag(compose.services['redis-limits'], '--maxmemory-policy')).toMatch(/^(volatile-ttl|allkeys-lru|volatile-lru)$/);
+    expect(flag(compose.services['redis-limits'], '--maxmemory')).toMatch(/^\d+mb$/);
+    for (const [name, s] of umbra) {
+      expect(`${name} ${String(s.environment?.RATE_LIMIT_REDIS_URL)}`).toMatch(/@redis-limits:6379$/);
+      expect(`${name} ${String(s.environment?.REDIS_URL)}`).toMatch(/@redis:6379$/);
+    }
+  });
+});
+
+describe('connection pooling in compose (PgBouncer, transaction mode)', () => {
+  const bouncer = compose.services.pgbouncer!;
+  const env = (s: ComposeService) => Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), envExample)]));
+
+  it('runs PgBouncer in transaction mode in front of postgres, after postgres is healthy', () => {
+    expect(bouncer.image).toMatch(/^edoburu\/pgbouncer:v?1\.\d+\.\d+/);
+    const e = env(bouncer);
+    expect({ host: e.DB_HOST, port: e.DB_PORT, db: e.DB_NAME, user: e.DB_USER, mode: e.POOL_MODE, listen: e.LISTEN_PORT }).toEqual({ host: 'postgres', port: '5432', db: 'umbra', user: 'umbra', mode: 'transaction', listen: '6432' });
+    expect(composeText).toMatch(/DB_PASSWORD: \$\{POSTGRES_PASSWORD:\?/);
+    expect(dependsOn(bouncer)).toEqual({ postgres: { condition: 'service_healthy' } });
+    expect(bouncer.healthcheck?.test).toEqual(expect.arrayContaining(['pg_isready', '6432']));
+    expect(bouncer.ports).toBeUndefined();
+  });
+
+  it('every service reaches Postgres through the pooler and waits for it; only the migration connects directly', () => {
+    const poolSize = Number(env(umbra[0]![1]).DATABASE_POOL_SIZE);
+    let clients = 0;
+    for (const [name, s] of umbra) {
+      const url = new URL(env(s).DATABASE_URL!);
+      if (name === 'migrate') {
+        expect(`${name} ${url.host}`).toBe(`${name} postgres:5432`);
+        continue;
+      }
+      expect(`${name} ${url.host}${url.pathname}`).toBe(`${name} pgbouncer:6432/umbra`);
+      expect(`${name} -> pgbouncer: ${dependsOn(s).pgbouncer?.condition}`).toBe(`${name} -> pgbouncer: service_healthy`);
+      clients += Number(env(s).DATABASE_POOL_SIZE ?? poolSize);
+    }
+    // Every service's whole pool fits under max_client_conn; the server side stays under Postgres' default 100.
+    const e = env(bouncer);
+    expect(clients).toBeLessThanOrEqual(Number(e.MAX_CLIENT_CONN));
+    expect(Number(e.MAX_DB_CONNECTIONS)).toBeGreaterThanOrEqual(Number(e.DEFAULT_POOL_SIZE));
+    expect(Number(e.MAX_DB_CONNECTIONS)).toBeLessThan(100);
   });
 });
 
@@ -195,7 +250,7 @@ describe('deploy/nginx/nginx.conf', () => {
     const sort = <T extends { prefix: string }>(l: T[]) => [...l].sort((a, b) => a.prefix.localeCompare(b.prefix));
     expect(sort(routes)).toEqual(sort(PUBLIC_PREFIXES));
     // Anything else: the edge's own /healthz, and a 404 for the rest (so /metrics and /readyz stay internal).
-    expect(blocks.filter((b) => !proxied.includes(b)).map((b) => `${b.modifier ?? ''}${b.pattern}`).sort()).toEqual(['/', '=/healthz']);
+    expect(blocks.filter((b) => !proxied.includes(b)).map((b) => `${b.modifier ?? ''}${b.pattern}`).sort()).toEqual(['/', '=/healthz', '@payload_too_large']);
   });
 
   it('every upstream server is a compose service on the port its containers listen on, two gateways', () => {
@@ -223,10 +278,7 @@ describe('deploy/nginx/nginx.conf', () => {
   });
 
   it('passes `nginx -t` when nginx is installed (upstream hosts mapped to loopback)', () => {
-    if (!hasBinary('nginx', ['-v'])) {
-      console.warn('skipped `nginx -t`: nginx is not installed (Debian package nginx-light)');
-      return;
-    }
+    if (!hasBinary('nginx', ['-v']) && toolMissing('nginx', 'nginx-light')) return;
     const dir = mkdtempSync(path.join(tmpdir(), 'umbra-nginx-'));
     try {
       const file = path.join(dir, 'nginx.conf');
@@ -239,6 +291,50 @@ describe('deploy/nginx/nginx.conf', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('overwrites X-Forwarded-For with the peer address everywhere (never appends a client-sent one)', () => {
+    const sets = [...conf.matchAll(/proxy_set_header\s+X-Forwarded-For\s+(\S+);/g)].map((m) => m[1]);
+    expect(sets.length).toBeGreaterThanOrEqual(2);
+    for (const v of sets) expect(v).toBe('$remote_addr');
+    expect(conf).not.toContain('$proxy_add_x_forwarded_for');
+    expect(conf).not.toMatch(/real_ip_header|set_real_ip_from/);
+  });
+
+  it("allows each location exactly the largest body its routes take (the services' limits), and answers its own 413 in JSON", () => {
+    const bytes = (v: string) => Number(/^(\d+)([km]?)$/.exec(v)![1]) * ({ '': 1, k: 1024, m: 1024 * 1024 } as Record<string, number>)[/^(\d+)([km]?)$/.exec(v)![2]!]!;
+    const httpLimit = bytes(/^\s{2}client_max_body_size\s+(\S+);/m.exec(conf)![1]!);
+    expect(httpLimit).toBe(LIMITS.DEFAULT_HTTP_BODY_BYTES);
+    for (const b of proxied) {
+      const prefix = prefixOf(b.pattern);
+      if (prefix === '/v1/ws') continue;
+      const own = /client_max_body_size\s+(\S+);/.exec(b.body)?.[1];
+      const routes = (Object.values(ROUTES) as RouteDef[]).filter((r) => serviceForPath(r.path) && (r.path === prefix || r.path.startsWith(`${prefix}/`)) && r.body);
+      const needed = Math.max(LIMITS.DEFAULT_HTTP_BODY_BYTES, ...routes.map((r) => r.maxBodyBytes ?? LIMITS.DEFAULT_HTTP_BODY_BYTES));
+      expect(`${prefix} ${own ? bytes(own) : httpLimit}`).toBe(`${prefix} ${needed}`);
+    }
+    expect(conf).toMatch(/^\s*error_page 413 = @payload_too_large;/m);
+    const body = /location @payload_too_large \{[^']*return 413 '([^']+)';/.exec(conf)![1]!;
+    expect(JSON.parse(body)).toEqual({ error: { code: 'PAYLOAD_TOO_LARGE', message: expect.any(String) } });
+    expect(/location @payload_too_large \{[^}]*default_type application\/json;/.test(conf)).toBe(true);
+  });
+
+  it('logs paths with attachment ids and other opaque segments redacted', () => {
+    const format = /log_format json[\s\S]*?;\n/.exec(conf)![0];
+    expect(format).toContain('"uri":"$umbra_log_uri"');
+    expect(format).not.toMatch(/\$uri\b|\$request_uri|\$args|\$query_string/);
+    const m = /map \$uri \$umbra_log_uri \{\s*"~([^"]+)"\s+"([^"]+)";\s*default \$uri;\s*\}/.exec(conf)!;
+    const re = new RegExp(m[1]!);
+    const redact = (uri: string) => {
+      const hit = re.exec(uri);
+      return hit ? m[2]!.replace(/\$\{(\w+)\}/g, (_a, g: string) => hit.groups?.[g] ?? '') : uri;
+    };
+    const id = 'AbCdEfGhIjKlMnOpQrSt_-';
+    expect(redact(`/v1/attachments/${id}`)).toBe('/v1/attachments/:id');
+    expect(redact(`/v1/attachments/${id}/complete`)).toBe('/v1/attachments/:id/complete');
+    expect(redact(`/v1/provisioning/${'c'.repeat(43)}/reply`)).toBe('/v1/provisioning/:id/reply');
+    expect(redact('/v1/messages/ack')).toBe('/v1/messages/ack');
+    expect(redact('/v1/accounts/pow')).toBe('/v1/accounts/pow');
   });
 
   it('is mounted read-only into the nginx service', () => {

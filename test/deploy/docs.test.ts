@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ENV_SCHEMA } from '@umbra/server';
+import { LAUNCHER_ENV_SCHEMA, launcherEnvTable, portsTable } from '../../scripts/lib/launcher-config';
 import { appMetrics, envTable, generatedBlock, knownSeries, metricsTable, undocumentedEnv, withGeneratedBlock } from './reference';
 import { repoPath } from './support';
 
@@ -9,6 +10,8 @@ if (process.env.UMBRA_WRITE_DOCS === '1') {
   let doc = readFileSync(DOC, 'utf8');
   doc = withGeneratedBlock(doc, 'env', envTable());
   doc = withGeneratedBlock(doc, 'metrics', metricsTable());
+  doc = withGeneratedBlock(doc, 'ports', portsTable());
+  doc = withGeneratedBlock(doc, 'launcher-env', launcherEnvTable());
   writeFileSync(DOC, doc);
 }
 
@@ -40,6 +43,13 @@ describe('docs/operations.md', () => {
     expect(undocumentedEnv()).toEqual([]);
     expect(`${generatedBlock(doc, 'env')}\n(${hint})`).toBe(`${envTable()}\n(${hint})`);
     for (const key of Object.keys(ENV_SCHEMA.shape)) expect(doc).toContain(`| \`${key}\` |`);
+  });
+
+  it('lists every port in one table generated from the launcher schema and DEFAULT_PORTS, and every launcher variable', () => {
+    expect(`${generatedBlock(doc, 'ports')}\n(${hint})`).toBe(`${portsTable()}\n(${hint})`);
+    expect(`${generatedBlock(doc, 'launcher-env')}\n(${hint})`).toBe(`${launcherEnvTable()}\n(${hint})`);
+    for (const key of Object.keys(LAUNCHER_ENV_SCHEMA.shape)) expect(doc).toContain(`| \`${key}\` |`);
+    expect(generatedBlock(doc, 'ports')).toMatch(/\| 3000–3007 \|.*\| 9000 \|/s);
   });
 
   it('lists every metric of metrics.ts in the generated table, and every one of them in the alerts section', () => {

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { PUBLIC_PREFIXES } from '@umbra/protocol';
-import { ENV_SCHEMA } from '@umbra/server';
+import { LIMITS, PUBLIC_PREFIXES } from '@umbra/protocol';
+import { ENV_SCHEMA, loadConfig } from '@umbra/server';
 import { objectId, readYamlDocuments, renderKustomization, type K8sObject } from './kustomize';
 import { podTemplate, repoPath, selects, SERVICES, UMBRA_IMAGE, validateObject, type Container, type LabelSelector } from './support';
 
@@ -30,10 +30,12 @@ function kubectlKustomize(): boolean {
 describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
   const objects = rendered[overlay];
   const workloads = objects.filter((o) => podTemplate(o) !== undefined);
-  const deployments = byKind(objects, 'Deployment');
+  /** The Umbra services' Deployments (PgBouncer is checked on its own below). */
+  const deployments = byKind(objects, 'Deployment').filter((d) => containersOf(d).some(isUmbra));
 
-  it('renders the five services, a migration Job, config, Ingress and NetworkPolicies into one namespace', () => {
+  it('renders the five services, a migration Job, PgBouncer, config, Ingress and NetworkPolicies into one namespace', () => {
     expect(deployments.map((d) => d.metadata.name).sort()).toEqual([...SERVICES].sort());
+    expect(byKind(objects, 'Deployment').map((d) => d.metadata.name).sort()).toEqual([...SERVICES, 'pgbouncer'].sort());
     expect(byKind(objects, 'Job').map((j) => j.metadata.name)).toContain('umbra-migrate');
     expect(byKind(objects, 'ConfigMap').map((c) => c.metadata.name)).toContain('umbra-config');
     expect(byKind(objects, 'Ingress').length).toBeGreaterThan(0);
@@ -136,7 +138,7 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
       expect(pdb[0]!.spec.maxUnavailable).toBe(1);
     }
     for (const h of hpas) expect(deployments.map((d) => d.metadata.name)).toContain(h.spec.scaleTargetRef.name);
-    for (const p of pdbs) expect(deployments.some((d) => selects(p.spec.selector, podTemplate(d)!.metadata?.labels))).toBe(true);
+    for (const p of pdbs) expect(byKind(objects, 'Deployment').some((d) => selects(p.spec.selector, podTemplate(d)!.metadata?.labels))).toBe(true);
     // Several gateways and relays always (cross-instance delivery).
     for (const name of ['gateway', 'message-relay']) expect(hpas.find((h) => h.metadata.name === name)!.spec.minReplicas).toBeGreaterThanOrEqual(2);
   });
@@ -155,6 +157,62 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
     for (const w of workloads.filter((x) => x.kind !== 'Job')) {
       expect(selects((w.spec as { selector: LabelSelector }).selector, podTemplate(w)!.metadata?.labels)).toBe(true);
     }
+  });
+
+  describe('connection pooling (PgBouncer, transaction mode)', () => {
+    const bouncer = byKind(objects, 'Deployment').find((d) => d.metadata.name === 'pgbouncer')!;
+    const ini = (byKind(objects, 'ConfigMap').find((c) => c.metadata.name === 'pgbouncer-config') as unknown as { data: Record<string, string> }).data['pgbouncer.ini']!;
+    const setting = (key: string) => new RegExp(`^${key}\\s*=\\s*(.*)$`, 'm').exec(ini)?.[1]?.trim();
+    const secrets = new Map([...byKind(objects, 'Secret'), ...(overlay === 'prod' ? secretTemplate : [])].map((s) => [s.metadata.name, (s as unknown as { stringData: Record<string, string> }).stringData]));
+
+    it('runs a pinned PgBouncer in transaction mode on 6432, behind a Service and a PodDisruptionBudget, with fixed replicas', () => {
+      const c = containersOf(bouncer)[0]!;
+      expect(c.image).toMatch(/^edoburu\/pgbouncer:v?1\.\d+\.\d+/);
+      expect({ mode: setting('pool_mode'), port: setting('listen_port'), auth: setting('auth_type') }).toEqual({ mode: 'transaction', port: '6432', auth: 'scram-sha-256' });
+      expect(ini).toMatch(/^%include \/etc\/pgbouncer\/databases\.ini$/m);
+      expect(c.args).toEqual(['/etc/pgbouncer/pgbouncer.ini']);
+      expect((bouncer.spec as { replicas?: number }).replicas).toBeGreaterThanOrEqual(2);
+      const svc = byKind(objects, 'Service').find((s) => s.metadata.name === 'pgbouncer')!;
+      expect((svc.spec as { ports: { port: number }[] }).ports.map((p) => p.port)).toEqual([6432]);
+      const pdbs = byKind(objects, 'PodDisruptionBudget') as unknown as { spec: { selector: LabelSelector; maxUnavailable?: unknown } }[];
+      expect(pdbs.filter((p) => selects(p.spec.selector, podTemplate(bouncer)!.metadata?.labels)).map((p) => p.spec.maxUnavailable)).toEqual([1]);
+      expect(Number(setting('max_db_connections'))).toBeGreaterThanOrEqual(Number(setting('default_pool_size')));
+    });
+
+    it('is sized: every service pod at its HPA maximum fits one PgBouncer pod, and all pods\' server connections fit Postgres\' default max_connections', () => {
+      const data = (byKind(objects, 'ConfigMap').find((c) => c.metadata.name === 'umbra-config') as unknown as { data: Record<string, string> }).data;
+      const pool = Number(data.DATABASE_POOL_SIZE ?? ENV_SCHEMA.shape.DATABASE_POOL_SIZE.parse(undefined));
+      const hpas = byKind(objects, 'HorizontalPodAutoscaler') as unknown as { spec: { maxReplicas: number } }[];
+      const clients = hpas.reduce((n, h) => n + h.spec.maxReplicas * pool, 0);
+      // A pod may take every client while the other one restarts.
+      expect(clients).toBeLessThanOrEqual(Number(setting('max_client_conn')));
+      const servers = (bouncer.spec as { replicas: number }).replicas * (Number(setting('max_db_connections')) + Number(setting('reserve_pool_size') ?? 0));
+      // 100 is Postgres' default; keep room for the migration and administrators.
+      expect(servers).toBeLessThanOrEqual(100 - 10);
+    });
+
+    it('every service connects through the pooler; only the migration Job connects to Postgres directly', () => {
+      const viaPooler = new URL(secrets.get('umbra-secrets')!.DATABASE_URL!);
+      expect(`${viaPooler.host}${viaPooler.pathname}`).toBe('pgbouncer:6432/umbra');
+      const direct = new URL(secrets.get('umbra-migrate')!.DATABASE_URL!);
+      expect(direct.port).toBe('5432');
+      expect(direct.hostname).not.toBe('pgbouncer');
+      const job = byKind(objects, 'Job').find((j) => j.metadata.name === 'umbra-migrate')!;
+      const env = (containersOf(job)[0]!.env ?? []) as { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
+      expect(env.find((e) => e.name === 'DATABASE_URL')?.valueFrom?.secretKeyRef).toEqual({ name: 'umbra-migrate', key: 'DATABASE_URL' });
+      for (const d of deployments) {
+        for (const c of containersOf(d).filter(isUmbra)) {
+          expect(`${d.metadata.name} ${(c.env ?? []).some((e) => e.name === 'DATABASE_URL')}`).toBe(`${d.metadata.name} false`);
+          expect(c.envFrom?.some((f) => f.secretRef?.name === 'umbra-secrets')).toBe(true);
+        }
+      }
+      // The pooler's own Secret: where Postgres is, and the same user and password the services use.
+      const pg = secrets.get('umbra-pgbouncer')!;
+      expect(pg['databases.ini']).toMatch(/^\[databases\]\n\S+ = host=\S+ port=5432 dbname=\S+/);
+      expect(pg['userlist.txt']).toContain(`"${decodeURIComponent(viaPooler.username)}" "${decodeURIComponent(viaPooler.password)}"`);
+      const sources = (podTemplate(bouncer)!.spec as unknown as { volumes: { projected?: { sources: { secret?: { name: string } }[] } }[] }).volumes.flatMap((v) => v.projected?.sources ?? []);
+      expect(sources.map((s) => s.secret?.name).filter(Boolean)).toEqual(['umbra-pgbouncer']);
+    });
   });
 
   it('Ingress paths are exactly PUBLIC_PREFIXES, each to its service, WebSocket with long timeouts', () => {
@@ -176,6 +234,17 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
     for (const i of ingresses) expect(i.spec.ingressClassName).toBe('nginx');
     // The ops endpoints are never public.
     for (const r of routes) expect(['/metrics', '/healthz', '/readyz']).not.toContain(r.prefix);
+  });
+
+  it('Ingress body limit is the largest route body (the services refuse the rest in JSON); TRUSTED_PROXIES is set and valid', () => {
+    const api = (byKind(objects, 'Ingress') as unknown as { metadata: { name: string; annotations?: Record<string, string> } }[]).find((i) => i.metadata.name === 'umbra-api')!;
+    const size = api.metadata.annotations?.['nginx.ingress.kubernetes.io/proxy-body-size'] ?? '';
+    const m = /^(\d+)([km])$/.exec(size)!;
+    expect(Number(m[1]) * (m[2] === 'm' ? 1024 * 1024 : 1024)).toBe(LIMITS.MAX_HTTP_BODY_BYTES);
+    const data = (byKind(objects, 'ConfigMap').find((c) => c.metadata.name === 'umbra-config') as unknown as { data: Record<string, string> }).data;
+    expect(data.TRUSTED_PROXIES).toBeTruthy();
+    expect(data).not.toHaveProperty('TRUST_PROXY');
+    expect(loadConfig('gateway', { TRUSTED_PROXIES: data.TRUSTED_PROXIES }).TRUSTED_PROXIES.length).toBeGreaterThan(0);
   });
 
   describe('NetworkPolicies', () => {
@@ -202,7 +271,7 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
     });
 
     it('message-relay, expiry-worker and the migration: no ingress but metrics scraping from the monitoring namespace', () => {
-      for (const w of umbraWorkloads.filter((x) => !['gateway', 'key-directory', 'media-upload'].includes(x.metadata.name))) {
+      for (const w of umbraWorkloads.filter((x) => !['gateway', 'key-directory', 'media-upload', 'witness'].includes(x.metadata.name))) {
         const rules = applying(podTemplate(w)!.metadata?.labels, 'Ingress').flatMap((p) => p.spec.ingress ?? []);
         for (const r of rules) {
           expect((r.from ?? [{}]).map(nsOf)).toEqual(['monitoring']);
@@ -211,10 +280,46 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
       }
     });
 
-    it('Umbra pods: egress only to DNS, Postgres, Redis and S3', () => {
-      const allowed = overlay === 'dev' ? [53, 5432, 6379, 9000] : [53, 443, 5432, 6379];
+    /** key-directory → witness (key transparency), the one pod-to-pod egress between Umbra services. */
+    const isWitnessPush = (w: K8sObject, r: Rule) =>
+      w.metadata.name === 'key-directory' && (r.to ?? []).length > 0 && (r.to ?? []).every((p) => !p.ipBlock && !p.namespaceSelector && p.podSelector?.matchLabels?.['app.kubernetes.io/component'] === 'witness') && (r.ports ?? []).every((p) => p.port === 3000);
+
+    it('the witness: ingress only from key-directory pods (and metrics scraping); key-directory may reach it on the http port', () => {
+      const labels = podTemplate(deployments.find((d) => d.metadata.name === 'witness')!)!.metadata?.labels;
+      const peers = applying(labels, 'Ingress').flatMap((p) => (p.spec.ingress ?? []).flatMap((r) => r.from ?? [{}]));
+      expect(peers.map((p) => nsOf(p) ?? p.podSelector?.matchLabels?.['app.kubernetes.io/component']).sort()).toEqual(['key-directory', 'monitoring']);
+      const kd = workloads.find((w) => w.metadata.name === 'key-directory')!;
+      expect(applying(podTemplate(kd)!.metadata?.labels, 'Egress').flatMap((p) => p.spec.egress ?? []).some((r) => isWitnessPush(kd, r))).toBe(true);
+    });
+
+    /** Umbra pod → PgBouncer pods on 6432. */
+    const isPoolerEgress = (r: Rule) =>
+      (r.to ?? []).length > 0 && (r.to ?? []).every((p) => !p.ipBlock && !p.namespaceSelector && p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'pgbouncer') && (r.ports ?? []).every((p) => p.port === 6432);
+    const egressPorts = (w: K8sObject) => applying(podTemplate(w)!.metadata?.labels, 'Egress').flatMap((p) => (p.spec.egress ?? []).flatMap((r) => (r.ports ?? []).map((q) => q.port)));
+
+    it('Postgres only through PgBouncer: services egress to the pooler on 6432 and never to 5432; the pooler and the migration reach 5432', () => {
       for (const w of umbraWorkloads) {
         const rules = applying(podTemplate(w)!.metadata?.labels, 'Egress').flatMap((p) => p.spec.egress ?? []);
+        expect(`${w.metadata.name} pooler egress ${rules.some(isPoolerEgress)}`).toBe(`${w.metadata.name} pooler egress true`);
+        const direct = egressPorts(w).includes(5432);
+        expect(`${w.metadata.name} egress 5432 ${direct}`).toBe(`${w.metadata.name} egress 5432 ${w.kind === 'Job'}`);
+      }
+      const bouncer = workloads.find((w) => w.metadata.name === 'pgbouncer')!;
+      const labels = podTemplate(bouncer)!.metadata?.labels;
+      expect([...new Set(egressPorts(bouncer))].sort()).toEqual([53, 5432]);
+      const from = applying(labels, 'Ingress').flatMap((p) => p.spec.ingress ?? []);
+      expect(from.flatMap((r) => (r.from ?? [{}]).map((p) => p.podSelector?.matchLabels?.['app.kubernetes.io/name']))).toEqual(['umbra']);
+      expect(from.flatMap((r) => (r.ports ?? []).map((p) => p.port))).toEqual([6432]);
+      if (overlay === 'dev') {
+        const pgIngress = policies.filter((p) => selects(p.spec.podSelector, { 'app.kubernetes.io/name': 'postgres' })).flatMap((p) => p.spec.ingress ?? []);
+        expect(pgIngress.some((r) => (r.from ?? []).some((peer) => selects(peer.podSelector, labels)))).toBe(true);
+      }
+    });
+
+    it('Umbra pods: egress only to DNS, PgBouncer, Redis and S3 (and Postgres for the migration)', () => {
+      const allowed = overlay === 'dev' ? [53, 5432, 6379, 9000] : [53, 443, 5432, 6379];
+      for (const w of umbraWorkloads) {
+        const rules = applying(podTemplate(w)!.metadata?.labels, 'Egress').flatMap((p) => p.spec.egress ?? []).filter((r) => !isWitnessPush(w, r) && !isPoolerEgress(r));
         expect(rules.length).toBeGreaterThan(0);
         for (const r of rules) {
           expect(r.ports?.length ?? 0).toBeGreaterThan(0);
@@ -265,12 +370,14 @@ describe('k8s secrets', () => {
   });
 
   it('the Secret template holds placeholders only, ENV_SCHEMA keys only, and is valid', () => {
-    expect(secretTemplate.map((s) => s.metadata.name).sort()).toEqual(['umbra-s3-credentials', 'umbra-secrets']);
+    expect(secretTemplate.map((s) => s.metadata.name).sort()).toEqual(['umbra-kt-log', 'umbra-migrate', 'umbra-pgbouncer', 'umbra-s3-credentials', 'umbra-secrets', 'umbra-witness']);
     for (const s of secretTemplate) {
       validateObject(s);
       const data = (s as unknown as { stringData: Record<string, string> }).stringData;
       for (const [k, v] of Object.entries(data)) {
-        expect(ENV_KEYS.has(k)).toBe(true);
+        // PgBouncer's Secret is mounted as its config files, not environment variables.
+        if (s.metadata.name === 'umbra-pgbouncer') expect(['databases.ini', 'userlist.txt']).toContain(k);
+        else expect(ENV_KEYS.has(k)).toBe(true);
         expect(`${k}=${v}`).toMatch(/CHANGE_ME/);
       }
     }
@@ -285,11 +392,26 @@ describe('k8s secrets', () => {
     }
   });
 
+  it('key-directory of the dev overlay loads its production config: a log key that is not the source default, witnesses, quorum', () => {
+    const objects = rendered.dev;
+    const kd = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'key-directory')!;
+    const sources = new Map(objects.filter((o) => o.kind === 'ConfigMap' || o.kind === 'Secret').map((o) => [o.metadata.name, (o as unknown as { data?: Record<string, string>; stringData?: Record<string, string> })]));
+    const env: Record<string, string> = {};
+    for (const from of containersOf(kd)[0]!.envFrom ?? []) {
+      const src = sources.get((from.configMapRef ?? from.secretRef)!.name)!;
+      Object.assign(env, src.data ?? src.stringData);
+    }
+    expect(env.NODE_ENV).toBe('production');
+    const config = loadConfig('key-directory', env);
+    expect(config.ktWitnesses.map((w) => w.url)).toEqual(['http://witness:3000']);
+  });
+
   it('dev Secrets are visibly throwaway values', () => {
     for (const s of byKind(rendered.dev, 'Secret')) {
       for (const [k, v] of Object.entries((s as unknown as { stringData: Record<string, string> }).stringData)) {
         if (/PASSWORD|SECRET/.test(k)) expect(v).toMatch(/^dev-only-/);
-        if (k.endsWith('_URL')) expect(v).toMatch(/^(redis:\/\/redis:6379|postgres:\/\/umbra:dev-only-[^@]+@postgres:5432\/umbra)$/);
+        if (k.endsWith('_URL')) expect(v).toMatch(/^(redis:\/\/redis:6379|postgres:\/\/umbra:dev-only-[^@]+@(postgres:5432|pgbouncer:6432)\/umbra)$/);
+        if (k === 'userlist.txt') expect(v).toMatch(/^"umbra" "dev-only-[^"]+"\n$/);
       }
     }
   });

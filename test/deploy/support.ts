@@ -16,7 +16,7 @@ export const readRepoFile = (...parts: string[]): string => readFileSync(repoPat
 
 /** The image every Umbra container runs (one image, the entry chosen by the command). */
 export const UMBRA_IMAGE = 'ghcr.io/umbra-chat/umbra';
-export const SERVICES = ['gateway', 'key-directory', 'message-relay', 'media-upload', 'expiry-worker'] as const;
+export const SERVICES = ['gateway', 'key-directory', 'message-relay', 'media-upload', 'expiry-worker', 'witness'] as const;
 
 interface Validatable {
   validate(): void;
@@ -119,4 +119,15 @@ export function podTemplate(o: K8sObject): PodTemplate | undefined {
 export function hasBinary(cmd: string, args: string[] = ['--version']): boolean {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   return !r.error && r.status === 0;
+}
+
+/**
+ * A check that needs a tool this machine may lack: skipped with a warning on a developer's machine,
+ * a failure in CI (`CI` set), where .ci/run installs every tool, so a missing one is never a pass.
+ */
+export function toolMissing(tool: string, debianPackage: string): boolean {
+  const message = `${tool} is not installed (Debian package ${debianPackage})`;
+  if (process.env.CI) throw new Error(`${message}; .ci/run installs it`);
+  console.warn(`skipped: ${message}`);
+  return true;
 }

@@ -8,6 +8,7 @@ import { keyDirectoryService } from '../../services/key-directory/src/key-direct
 import { messageRelayService } from '../../services/message-relay/src/message-relay.service';
 import { mediaUploadService } from '../../services/media-upload/src/media-upload.service';
 import { expiryWorkerService } from '../../services/expiry-worker/src/expiry-worker.service';
+import { witnessService } from '../../services/witness/src/witness.service';
 import { startEdge, type Edge, type Upstream } from '../../scripts/lib/edge';
 import { startEmbeddedS3 } from '../../scripts/lib/embedded-s3';
 
@@ -20,6 +21,7 @@ const DEFINITIONS: Record<ServiceName, ServiceDefinition> = {
   'message-relay': messageRelayService,
   'media-upload': mediaUploadService,
   'expiry-worker': expiryWorkerService,
+  witness: witnessService,
 };
 
 let migrated: Promise<string[]> | undefined;
@@ -89,6 +91,10 @@ export class TestStack {
       LOG_LEVEL: 'info',
       POW_DIFFICULTY: '4',
       SHUTDOWN_GRACE_MS: '5000',
+      // The KT log appends accepted keys within ~0.1 s, so SDK lookups (checked against it) do not wait a second each.
+      KT_SEQUENCE_INTERVAL_MS: '100',
+      // Every test client is 127.0.0.1 behind the edge; each SDK lookup makes up to three KT reads.
+      RATE_LIMIT_KT_LOOKUP_PER_IP_PER_MINUTE: '100000',
       ...opts.env,
     };
     if (opts.withS3) {
