@@ -33,11 +33,13 @@ describe('vanishing messages (server-enforced, PROTOCOL.md §8)', () => {
     const [m] = (await ds.query(`SELECT count(*)::int AS n FROM message_sends WHERE client_message_id = $1`, [b])) as { n: number }[];
     return e!.n + m!.n;
   };
+  /** Runs every expiry job now. One that is not due by `clock` goes back to delayed, as in production. */
   const fire = async () => {
     await expiryQueue().promoteJobs();
     await waitFor(async () => {
-      const c = await expiryQueue().getJobCounts('delayed', 'waiting', 'active', 'prioritized');
-      return (c.delayed ?? 0) + (c.waiting ?? 0) + (c.active ?? 0) + (c.prioritized ?? 0) === 0;
+      const c = await expiryQueue().getJobCounts('waiting', 'active', 'prioritized');
+      if ((c.waiting ?? 0) + (c.active ?? 0) + (c.prioritized ?? 0) > 0) return false;
+      return (await expiryQueue().getDelayed()).every((j) => (j.data as { dueAt: number }).dueAt > clock.now());
     }, 15_000, 'expiry jobs to run');
   };
 
@@ -142,6 +144,27 @@ describe('vanishing messages (server-enforced, PROTOCOL.md §8)', () => {
     expect(back.inbox).toEqual([]);
     await fire();
     expect(await rowsOf(cmid)).toBe(0);
+  });
+
+  it('a job that runs before its time (a worker clock ahead of the database) runs again when due, rather than leaving the message to the sweep', async () => {
+    const alice = await newAccount(stack.origin, { now });
+    const bob = await newAccount(stack.origin, { now });
+    devices.push(alice, bob);
+    await bob.client.close();
+    const cmid = (await alice.messenger.sendText(bob.client.identity.accountIdText, 'not yet', { exp: { t: 60, m: 'send' } })).clientMessageId;
+    const ours = async () => (await expiryQueue().getDelayed()).find((j) => (j.data as { c: string }).c === cmid);
+    const job = await ours();
+    expect(job).toBeDefined();
+    clock.advance(30_000); // half way
+    await fire(); // runs every job at once, this one 30 s early
+    expect(await rowsOf(cmid)).toBe(2);
+    const again = await ours();
+    expect(again).toBeDefined();
+    expect(again!.timestamp + again!.delay).toBeGreaterThan(Date.now() + 25_000);
+    clock.advance(30_001);
+    await fire();
+    expect(await rowsOf(cmid)).toBe(0);
+    expect(await ours()).toBeUndefined();
   });
 
   it('a device that was offline never shows a message whose timer passed on its own clock, even if the server still delivers it', async () => {

@@ -55,4 +55,21 @@ describe('DatabaseClock', () => {
     await clock.now();
     expect(calls()).toBe(2);
   });
+
+  it('applies no offset the round trip cannot tell from zero, and at least the distance outside it', async () => {
+    // The wall clock moves 400 ms while the query runs (a loaded machine).
+    let wall = 7_000_000;
+    let dbAt = 0;
+    const ds = { query: async () => { wall += 400; return [{ t: String(dbAt) }]; } } as unknown as DataSource;
+    const inside = new DatabaseClock(ds, new ManualClock(7_000_000), 10_000, () => wall);
+    dbAt = 7_000_050; // read 50 ms into a 400 ms window: the midpoint rule would say -150
+    expect(await inside.now()).toBe(7_000_000);
+    expect(inside.offset).toBe(0);
+
+    wall = 7_000_000;
+    dbAt = 7_001_400; // 1 s after the window closed
+    const ahead = new DatabaseClock(ds, new ManualClock(7_000_000), 10_000, () => wall);
+    await ahead.now();
+    expect(ahead.offset).toBe(1_000);
+  });
 });

@@ -33,7 +33,11 @@ export class DatabaseClock {
     const before = this.wall();
     const rows = (await this.ds.query(`SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS t`)) as { t: number | string }[];
     const after = this.wall();
-    this.offsetMs = Math.round(Number(rows[0]!.t) - (before + after) / 2);
+    const t = Number(rows[0]!.t);
+    // The database read its clock somewhere between `before` and `after`. An offset inside that
+    // window cannot be told from zero (a loaded machine makes the window wide); outside it, the
+    // clocks differ by at least the distance to the window.
+    this.offsetMs = t < before ? Math.round(t - before) : t > after ? Math.round(t - after) : 0;
     this.measuredAt = after;
   }
 }

@@ -12,7 +12,8 @@ function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
 }
 
 /** One handler for every job of queue Q, each given its own payload type. */
-export type JobHandlers<Q extends QueueName> = { [J in JobName<Q>]: (job: Job<JobData<Q, J>>) => Promise<unknown> };
+/** `token` is the worker's lock token for the job, needed by `job.moveToDelayed`. */
+export type JobHandlers<Q extends QueueName> = { [J in JobName<Q>]: (job: Job<JobData<Q, J>>, token: string | undefined) => Promise<unknown> };
 
 /** What a worker adds to BullMQ's options. */
 export type WorkerHooks = Partial<WorkerOptions> & { onFailed?: (job: Job | undefined, err: Error) => void; onCompleted?: (job: Job) => void };
@@ -73,14 +74,14 @@ export class QueueRegistry {
     const expected = [...QUEUE_JOBS[name]].sort();
     const given = Object.keys(handlers).sort();
     if (expected.join() !== given.join()) throw new Error(`queue ${name}: handlers for [${given.join(', ')}], its jobs are [${expected.join(', ')}]`);
-    const byName = handlers as Record<string, (job: Job) => Promise<unknown>>;
+    const byName = handlers as Record<string, (job: Job, token: string | undefined) => Promise<unknown>>;
     const { onFailed, onCompleted, ...workerOpts } = opts;
     const worker = new Worker(
       name,
-      async (job: Job) => {
+      async (job: Job, token?: string) => {
         const handler = byName[job.name];
         if (!handler) throw new Error(`queue ${name}: no handler for job "${job.name}"`);
-        return handler(job);
+        return handler(job, token);
       },
       { connection: this.workerConnectionOptions() as never, prefix: this.bullPrefix, ...workerOpts },
     );

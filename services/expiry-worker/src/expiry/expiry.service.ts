@@ -1,4 +1,5 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { DelayedError } from 'bullmq';
 import { encodeAccountId } from '@umbra/crypto';
 import { NoticeType, type ExpiredMessageRef, type ExpiryReceipt } from '@umbra/protocol';
 import {
@@ -51,7 +52,8 @@ function deletedPerAccount(outcome: ExpiryOutcome): Map<string, Map<string, numb
 interface Pending {
   message: MessageKey;
   dueAt: number;
-  done: () => void;
+  /** `early`: how long before its time (by the database's clock) the job ran; 0 when it was due. */
+  done: (early: number) => void;
   fail: (err: unknown) => void;
 }
 
@@ -88,11 +90,15 @@ export class ExpiryService implements OnModuleInit, OnModuleDestroy {
     this.queues.worker(
       Queues.expiry,
       {
-        [Jobs.expireMessage]: (job) =>
-          new Promise<void>((done, fail) => {
-            const data = job.data;
-            this.batcher.add({ message: fromExpireJob(data), dueAt: data.dueAt, done, fail });
-          }),
+        [Jobs.expireMessage]: async (job, token) => {
+          const data = job.data;
+          const early = await new Promise<number>((done, fail) => this.batcher.add({ message: fromExpireJob(data), dueAt: data.dueAt, done, fail }));
+          if (early === 0) return;
+          // BullMQ ran the job by this worker's clock, which is ahead of the database's: run it again
+          // when it is due, rather than leave the message to the sweep.
+          await job.moveToDelayed(Date.now() + early, token);
+          throw new DelayedError();
+        },
       },
       { concurrency: this.config.EXPIRY_CONCURRENCY, ...jobHooks(Queues.expiry, this.metrics, this.logger) },
     );
@@ -100,10 +106,13 @@ export class ExpiryService implements OnModuleInit, OnModuleDestroy {
 
   private async expireBatch(items: Pending[]): Promise<void> {
     const now = await this.clock.now();
-    const outcome = await this.envelopes.expireMessages(items.map((i) => i.message), now);
-    for (const i of items) this.metrics.expiryLag.observe(Math.max(0, now - i.dueAt) / 1000);
-    await this.report(outcome, now, 'job');
-    items.forEach((i) => i.done());
+    const due = items.filter((i) => i.dueAt <= now);
+    if (due.length > 0) {
+      const outcome = await this.envelopes.expireMessages(due.map((i) => i.message), now);
+      for (const i of due) this.metrics.expiryLag.observe((now - i.dueAt) / 1000);
+      await this.report(outcome, now, 'job');
+    }
+    items.forEach((i) => i.done(Math.max(0, i.dueAt - now)));
   }
 
   /**
