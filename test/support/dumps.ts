@@ -1,15 +1,41 @@
 import type { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 
-/** Every value in every Postgres table, as text (bytea as hex). */
-export async function dumpPostgres(db: DataSource): Promise<string> {
-  const tables: { table_name: string }[] = await db.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`);
-  const parts: string[] = [];
-  for (const { table_name } of tables) {
-    const rows: Record<string, unknown>[] = await db.query(`SELECT * FROM "${table_name}"`);
-    for (const row of rows) for (const v of Object.values(row)) parts.push(Buffer.isBuffer(v) ? v.toString('hex') : String(v));
+/**
+ * Which needles (case-insensitive) occur in any row of any Postgres table, with bytea as hex. Rows
+ * are read through a cursor and searched one by one: the shared test database can hold more text
+ * than one JavaScript string.
+ */
+export async function searchPostgres(db: DataSource, needles: string[]): Promise<{ found: string[]; rows: number; chars: number }> {
+  const lower = needles.map((n) => n.toLowerCase());
+  const found = new Set<string>();
+  let rows = 0;
+  let chars = 0;
+  const tables: { table_name: string }[] = await db.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`);
+  const runner = db.createQueryRunner();
+  try {
+    await runner.startTransaction('REPEATABLE READ');
+    for (const { table_name } of tables) {
+      await runner.query(`DECLARE dump NO SCROLL CURSOR FOR SELECT x::text AS r FROM "${table_name}" x`);
+      for (;;) {
+        const batch: { r: string }[] = await runner.query(`FETCH 2000 FROM dump`);
+        if (batch.length === 0) break;
+        for (const { r } of batch) {
+          rows++;
+          chars += r.length;
+          const text = r.toLowerCase();
+          lower.forEach((n, i) => {
+            if (text.includes(n)) found.add(needles[i]!);
+          });
+        }
+      }
+      await runner.query(`CLOSE dump`);
+    }
+    await runner.commitTransaction();
+  } finally {
+    await runner.release();
   }
-  return parts.join('\n').toLowerCase();
+  return { found: [...found], rows, chars };
 }
 
 /** Every value of every Redis key. */
