@@ -28,6 +28,8 @@ export interface HistoryEntry {
   edited?: { text: string; ts: number; id: string };
   /** One reaction per account (Content{k:"react"}); an empty emoji is a removed reaction. */
   reactions?: Record<string, { emoji: string; ts: number; id: string }>;
+  /** For our own messages: when each recipient account's devices reported it delivered and read (Content{k:"rcpt"}). */
+  receipts?: Record<string, { delivered?: number; read?: number }>;
 }
 
 const KEY = (conv: string, id: string) => `history/${conv}/${id}`;

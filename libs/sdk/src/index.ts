@@ -8,6 +8,7 @@ export * from './messenger';
 export * from './mutex';
 export * from './linking';
 export * from './history';
+export * from './receipts';
 export * from './kt/index';
 /** The registration proof of work, for a client that runs it off its main thread (UmbraClient.register's solvePow). */
 export { solvePow } from '@umbra/protocol';

@@ -100,6 +100,8 @@ export interface GroupState {
   epoch: number;
   admin: string;
   members: string[];
+  /** The name the admin gave it (shown by clients; members learn it with the membership). */
+  name?: string;
 }
 
 interface OwnChainRecord {
@@ -401,10 +403,10 @@ export class Messenger {
     return raw ? (JSON.parse(raw) as GroupState) : undefined;
   }
 
-  /** Creates a group with us as admin; members learn it from an E2EE "grp" message. Returns the group id. */
-  async createGroup(members: string[]): Promise<string> {
+  /** Creates a group with us as admin; members learn it (and its name) from an E2EE "grp" message. Returns the group id. */
+  async createGroup(members: string[], name?: string): Promise<string> {
     const me = this.client.identity.accountIdText;
-    const state: GroupState = { gid: b64uEncode(randomBytes(32)), epoch: 0, admin: me, members: [me, ...members.filter((m) => m !== me)] };
+    const state: GroupState = { gid: b64uEncode(randomBytes(32)), epoch: 0, admin: me, members: [me, ...new Set(members.filter((m) => m !== me))], ...(name ? { name } : {}) };
     await this.publishGroup(state, state.members);
     return state.gid;
   }
@@ -435,7 +437,7 @@ export class Messenger {
   private async publishGroup(state: GroupState, tell: string[]): Promise<void> {
     await this.store.set(GROUP(state.gid), JSON.stringify(state));
     const me = this.client.identity.accountIdText;
-    const content: Content = { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'grp', gid: state.gid, epoch: state.epoch, admin: state.admin, members: state.members };
+    const content: Content = { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), k: 'grp', gid: state.gid, epoch: state.epoch, admin: state.admin, members: state.members, ...(state.name ? { name: state.name } : {}) };
     for (const member of tell) if (member !== me) await this.sendContent(member, content);
   }
 
@@ -541,7 +543,8 @@ export class Messenger {
       const admin = current?.admin ?? (typeof c.admin === 'string' ? c.admin : '');
       // Single writer: only the admin changes a group, and only forward.
       if (!gid || msg.from !== admin || (current && epoch <= current.epoch)) return true;
-      await kv.set(GROUP(gid), JSON.stringify({ gid, epoch, admin, members } satisfies GroupState));
+      const name = typeof c.name === 'string' && c.name.length <= 100 ? c.name : current?.name;
+      await kv.set(GROUP(gid), JSON.stringify({ gid, epoch, admin, members, ...(name ? { name } : {}) } satisfies GroupState));
       return false;
     }
     return false;
