@@ -118,6 +118,7 @@ export class UmbraClient {
     queueEmpty: new Set<() => void>(),
     devicesChanged: new Set<(v: number) => void>(),
     revoked: new Set<(reason: string) => void>(),
+    connection: new Set<(connected: boolean) => void>(),
     expired: new Set<(ev: ExpiredEvent) => void | Promise<void>>(),
     recalled: new Set<(ev: RecalledEvent) => void | Promise<void>>(),
     typing: new Set<(ev: TypingEvent) => void>(),
@@ -414,6 +415,8 @@ export class UmbraClient {
   on(event: 'queueEmpty', handler: () => void): void;
   on(event: 'devicesChanged', handler: (listVersion: number) => void): void;
   on(event: 'revoked', handler: (reason: string) => void): void;
+  /** The socket connected (true) or dropped (false); it reconnects by itself until close(). */
+  on(event: 'connection', handler: (connected: boolean) => void): void;
   /** The server deleted envelopes of this device because their messages vanished. */
   on(event: 'expired', handler: (ev: ExpiredEvent) => void | Promise<void>): void;
   /** The server deleted envelopes pushed to this device because their sender recalled them: drop them. */
@@ -448,6 +451,7 @@ export class UmbraClient {
       const waiters = this.connectedWaiters;
       this.connectedWaiters = [];
       for (const w of waiters) w();
+      for (const h of this.handlers.connection) h(true);
       void this.flushOutbox();
       void this.maintainPrekeys().catch(() => undefined);
     });
@@ -470,6 +474,7 @@ export class UmbraClient {
       }
     });
     socket.on('disconnect', (reason) => {
+      for (const h of this.handlers.connection) h(false);
       // The server closed this socket on purpose (shutdown, replaced); socket.io leaves reconnecting to us.
       if (reason === 'io server disconnect' && !this.closed && !this.revoked) {
         setTimeout(() => !this.closed && socket.connect(), 200 + Math.random() * 800);

@@ -1,0 +1,11 @@
+export { Umbra, type CreateOptions, type LinkOptions, type UmbraOptions } from './umbra.facade';
+export type { UmbraEvent, UmbraEventHandler, UmbraEventOf, UmbraEventType, UpdateKind, VanishedMessage } from './umbra.events';
+export { UmbraError, type UmbraErrorCode } from './umbra.errors';
+export { LocalState, STATE_KEYS, type StateKey } from './local.state';
+export type { MessagesPart, ReplyQuote, SentMessage } from './messages.part';
+export type { GroupsPart } from './groups.part';
+export type { FileRef, FileSendOptions, FilesPart } from './files.part';
+export type { DownloadArgs, FileDownloadOptions, FileTransport, FileUploadOptions } from './files.transport';
+export type { DeviceInfo, DevicesPart, SafetyNumber } from './devices.part';
+export type { AccountPart } from './account.part';
+export { webFiles } from './web-files.transport';

@@ -1,0 +1,15 @@
+import type { UmbraClient } from '../client';
+import type { Messenger } from '../messenger';
+import type { Receipts } from '../receipts';
+import type { LocalState } from './local.state';
+
+/** What the front door's parts share: the client, the messenger over it, the typed local state. */
+export interface UmbraCore {
+  readonly client: UmbraClient;
+  readonly messenger: Messenger;
+  readonly receipts: Receipts;
+  readonly state: LocalState;
+  readonly now: () => number;
+  /** Throws UmbraError CLOSED once the instance was closed or wiped. */
+  assertOpen(): void;
+}

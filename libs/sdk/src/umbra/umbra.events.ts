@@ -1,0 +1,151 @@
+import type { ExpiredMessageRef, ExpiryReceipt, TypingEvent } from '@umbra/protocol';
+import type { Timer } from '../history';
+import type { KtAlert } from '../kt/kt.client';
+import type { ReceivedMessage } from '../messenger';
+import type { Receipt } from '../receipts';
+
+/** Content kinds that change an earlier message instead of being one. */
+export type UpdateKind = 'react' | 'edit' | 'del';
+
+/** A message the servers deleted before or after it reached this device; `conv`/`id` when this device had it. */
+export interface VanishedMessage {
+  envelope: ExpiredMessageRef;
+  conv?: string;
+  id?: string;
+}
+
+/** Everything an Umbra instance tells the application, as one discriminated union on `type`. */
+export type UmbraEvent =
+  /** A new message (text, file, call) from another account or, `message.sync`, from another of our devices; already in the history. */
+  | { type: 'message'; conv: string; message: ReceivedMessage }
+  /** A reaction, edit or delete-for-everyone of message `target`, already applied to the history. */
+  | { type: 'update'; conv: string; kind: UpdateKind; target: string; from: string; message: ReceivedMessage }
+  /** Messages that vanished on the servers (their timer ran out); this device's copies are deleted. */
+  | { type: 'expired'; messages: VanishedMessage[] }
+  /** Messages their sender recalled before this device received them. */
+  | { type: 'recalled'; messages: VanishedMessage[] }
+  /** A device of `from` started or stopped typing to this account (live only, never stored). */
+  | { type: 'typing'; from: string; device: number; state: TypingEvent['state'] }
+  /** A conversation's vanishing timer changed: set here, by the peer, or adopted from a message. */
+  | { type: 'timer'; conv: string; timer: Timer | null }
+  /** Account `from` received (or displayed) our messages `ids`; already noted on their history entries (`receipts`). */
+  | { type: 'receipt'; kind: 'delivered' | 'read'; conv: string; from: string; ids: string[]; at: number }
+  /** One of our messages vanished before any device of `accountIds` received it. */
+  | { type: 'receipt'; kind: 'expired-unread'; clientMessageId: string; accountIds: string[]; expiresAt: number }
+  /** The socket came up or went down (it reconnects by itself), or this device was removed from its account. */
+  | { type: 'connection'; state: 'connected' | 'disconnected' | 'revoked'; reason?: string }
+  /** An account's device list changed (a device was linked or removed). */
+  | { type: 'devices'; listVersion: number }
+  /** The key-transparency log shows something about this account its devices did not do. */
+  | { type: 'kt-alert'; alert: KtAlert }
+  /** Key transparency runs on trust-on-first-use pins (no `kt` option was given). */
+  | { type: 'kt-warning'; message: string }
+  /**
+   * `receive`: an envelope could not be decrypted or stored (a storage failure leaves it queued; it
+   * comes again). `handler`: one of the application's event handlers threw.
+   */
+  | { type: 'error'; source: 'receive' | 'handler'; error: unknown; envelopeId?: string };
+
+export type UmbraEventType = UmbraEvent['type'];
+export type UmbraEventOf<T extends UmbraEventType> = Extract<UmbraEvent, { type: T }>;
+export type UmbraEventHandler<T extends UmbraEventType> = (event: UmbraEventOf<T>) => void | Promise<void>;
+
+const UPDATE_KINDS: ReadonlySet<string> = new Set<UpdateKind>(['react', 'edit', 'del']);
+/** Kinds a person sees as a message of their own; the rest (group state, receipts…) is control. */
+const MESSAGE_KINDS: ReadonlySet<string> = new Set(['text', 'att', 'call']);
+
+/** The event for a message the Messenger handed on: a new message, an update of an earlier one, or nothing to show. */
+export function receivedEvent(m: ReceivedMessage): UmbraEventOf<'message'> | UmbraEventOf<'update'> | undefined {
+  const conv = m.conv;
+  const c = m.content;
+  if (!conv) return undefined;
+  if (MESSAGE_KINDS.has(c.k)) return { type: 'message', conv, message: m };
+  if (UPDATE_KINDS.has(c.k) && typeof c.target === 'string') return { type: 'update', conv, kind: c.k as UpdateKind, target: c.target, from: m.from, message: m };
+  return undefined;
+}
+
+export function typingEvent(ev: TypingEvent): UmbraEventOf<'typing'> {
+  return { type: 'typing', from: ev.from, device: ev.fromDeviceId, state: ev.state };
+}
+
+export function receiptEvent(r: ExpiryReceipt | Receipt): UmbraEventOf<'receipt'> {
+  if ('k' in r) return { type: 'receipt', kind: 'expired-unread', clientMessageId: r.clientMessageId, accountIds: r.accountIds, expiresAt: r.expiresAt };
+  return { type: 'receipt', kind: r.kind, conv: r.conv, from: r.from, ids: r.ids, at: r.at };
+}
+
+/** The "sender:device:clientMessageId" key the history indexes envelopes by. */
+export function envelopeKey(ref: ExpiredMessageRef): string {
+  return `${ref.senderAccountId}:${ref.senderDeviceId}:${ref.clientMessageId}`;
+}
+
+/**
+ * One typed event stream. A handler that throws (or rejects) does not stop the others; it becomes
+ * an `error` event with source `handler` (one thrown by an `error` handler is dropped, so it cannot loop).
+ */
+export class UmbraEvents {
+  private readonly handlers = new Map<UmbraEventType, Set<(e: UmbraEvent) => void | Promise<void>>>();
+  private readonly any = new Set<(e: UmbraEvent) => void | Promise<void>>();
+
+  /** Calls `handler` for every event of this type; returns the function that stops it. */
+  on<T extends UmbraEventType>(type: T, handler: UmbraEventHandler<T>): () => void {
+    let set = this.handlers.get(type);
+    if (!set) this.handlers.set(type, (set = new Set()));
+    const h = handler as (e: UmbraEvent) => void | Promise<void>;
+    set.add(h);
+    return () => void set.delete(h);
+  }
+
+  /** Calls `handler` once, for the next event of this type. */
+  once<T extends UmbraEventType>(type: T, handler: UmbraEventHandler<T>): () => void {
+    const off = this.on(type, (e) => {
+      off();
+      return handler(e);
+    });
+    return off;
+  }
+
+  /** Every event, whatever its type (a log, a store of UI state). */
+  onAny(handler: (event: UmbraEvent) => void | Promise<void>): () => void {
+    this.any.add(handler);
+    return () => void this.any.delete(handler);
+  }
+
+  /** The next event of this type, as a promise (rejects after `timeoutMs`, when given). */
+  next<T extends UmbraEventType>(type: T, filter: (e: UmbraEventOf<T>) => boolean = () => true, timeoutMs?: number): Promise<UmbraEventOf<T>> {
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const off = this.on(type, (e) => {
+        if (!filter(e)) return;
+        off();
+        if (timer) clearTimeout(timer);
+        resolve(e);
+      });
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          off();
+          reject(new Error(`no ${type} event within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+    });
+  }
+
+  emit(event: UmbraEvent): void {
+    for (const h of [...(this.handlers.get(event.type) ?? []), ...this.any]) {
+      try {
+        const r = h(event);
+        if (r instanceof Promise) r.catch((err: unknown) => this.handlerFailed(event, err));
+      } catch (err) {
+        this.handlerFailed(event, err);
+      }
+    }
+  }
+
+  clear(): void {
+    this.handlers.clear();
+    this.any.clear();
+  }
+
+  private handlerFailed(event: UmbraEvent, error: unknown): void {
+    if (event.type !== 'error') this.emit({ type: 'error', source: 'handler', error });
+  }
+}
