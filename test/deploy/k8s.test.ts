@@ -32,10 +32,12 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
   const workloads = objects.filter((o) => podTemplate(o) !== undefined);
   /** The Umbra services' Deployments (PgBouncer is checked on its own below). */
   const deployments = byKind(objects, 'Deployment').filter((d) => containersOf(d).some(isUmbra));
+  /** The web client's static pods (nginx with the files of the compose web image). */
+  const web = byKind(objects, 'Deployment').find((d) => d.metadata.name === 'web')!;
 
-  it('renders the five services, a migration Job, PgBouncer, config, Ingress and NetworkPolicies into one namespace', () => {
+  it('renders the five services, a migration Job, PgBouncer, the web client, config, Ingress and NetworkPolicies into one namespace', () => {
     expect(deployments.map((d) => d.metadata.name).sort()).toEqual([...SERVICES].sort());
-    expect(byKind(objects, 'Deployment').map((d) => d.metadata.name).sort()).toEqual([...SERVICES, 'pgbouncer'].sort());
+    expect(byKind(objects, 'Deployment').map((d) => d.metadata.name).sort()).toEqual([...SERVICES, 'pgbouncer', 'web'].sort());
     expect(byKind(objects, 'Job').map((j) => j.metadata.name)).toContain('umbra-migrate');
     expect(byKind(objects, 'ConfigMap').map((c) => c.metadata.name)).toContain('umbra-config');
     expect(byKind(objects, 'Ingress').length).toBeGreaterThan(0);
@@ -127,7 +129,7 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
   it('every Deployment has exactly one HPA (autoscaling/v2) and a PodDisruptionBudget selecting it', () => {
     const hpas = byKind(objects, 'HorizontalPodAutoscaler') as unknown as { metadata: { name: string }; spec: { scaleTargetRef: { kind: string; name: string }; minReplicas?: number; maxReplicas: number } }[];
     const pdbs = byKind(objects, 'PodDisruptionBudget') as unknown as { metadata: { name: string }; spec: { selector: LabelSelector; minAvailable?: unknown; maxUnavailable?: unknown } }[];
-    for (const d of deployments) {
+    for (const d of [...deployments, web]) {
       const labels = podTemplate(d)!.metadata?.labels;
       const mine = hpas.filter((h) => h.spec.scaleTargetRef.kind === 'Deployment' && h.spec.scaleTargetRef.name === d.metadata.name);
       expect(`${d.metadata.name}: ${mine.length} HPA`).toBe(`${d.metadata.name}: 1 HPA`);
@@ -137,7 +139,7 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
       // A PDB never blocks a drain: one pod may always go.
       expect(pdb[0]!.spec.maxUnavailable).toBe(1);
     }
-    for (const h of hpas) expect(deployments.map((d) => d.metadata.name)).toContain(h.spec.scaleTargetRef.name);
+    for (const h of hpas) expect([...deployments, web].map((d) => d.metadata.name)).toContain(h.spec.scaleTargetRef.name);
     for (const p of pdbs) expect(byKind(objects, 'Deployment').some((d) => selects(p.spec.selector, podTemplate(d)!.metadata?.labels))).toBe(true);
     // Several gateways and relays always (cross-instance delivery).
     for (const name of ['gateway', 'message-relay']) expect(hpas.find((h) => h.metadata.name === name)!.spec.minReplicas).toBeGreaterThanOrEqual(2);
@@ -215,14 +217,14 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
     });
   });
 
-  it('Ingress paths are exactly PUBLIC_PREFIXES, each to its service, WebSocket with long timeouts', () => {
+  it('Ingress paths are exactly PUBLIC_PREFIXES, each to its service, and "/" to the web client; WebSocket with long timeouts', () => {
     const ingresses = byKind(objects, 'Ingress') as unknown as {
       metadata: { name: string; annotations?: Record<string, string> };
       spec: { ingressClassName?: string; rules: { host?: string; http: { paths: { path: string; pathType: string; backend: { service: { name: string; port: { name?: string; number?: number } } } }[] } }[] };
     }[];
     const routes = ingresses.flatMap((i) => i.spec.rules.flatMap((r) => r.http.paths.map((p) => ({ prefix: p.path, service: p.backend.service.name, pathType: p.pathType, host: r.host, ingress: i.metadata.name }))));
     const sort = <T extends { prefix: string }>(l: T[]) => [...l].sort((a, b) => a.prefix.localeCompare(b.prefix));
-    expect(sort(routes.map(({ prefix, service }) => ({ prefix, service })))).toEqual(sort(PUBLIC_PREFIXES));
+    expect(sort(routes.map(({ prefix, service }) => ({ prefix, service })))).toEqual(sort([...PUBLIC_PREFIXES, { prefix: '/', service: 'web' }]));
     for (const r of routes) expect(`${r.prefix} ${r.pathType}`).toBe(`${r.prefix} Prefix`);
     expect(new Set(routes.map((r) => r.host)).size).toBe(1);
     const services = byKind(objects, 'Service');
@@ -247,6 +249,23 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
     expect(loadConfig('gateway', { TRUSTED_PROXIES: data.TRUSTED_PROXIES }).TRUSTED_PROXIES.length).toBeGreaterThan(0);
   });
 
+  it('the web client: the compose web image at the release tag, its nginx.conf from a ConfigMap, probes on /healthz, never the services\' image', () => {
+    expect(web).toBeDefined();
+    const t = podTemplate(web)!;
+    const c = t.spec.containers[0]!;
+    expect(c.image).toBe(`${UMBRA_IMAGE}-web:0.1.0`);
+    const umbra = workloads.flatMap(containersOf).find(isUmbra)!;
+    expect(c.image.split(':')[1]).toBe(umbra.image.split(':')[1]);
+    const probePath = (p: unknown) => (p as { httpGet?: { path?: string } } | undefined)?.httpGet?.path;
+    expect([probePath(c.startupProbe), probePath(c.livenessProbe), probePath(c.readinessProbe)]).toEqual(['/healthz', '/healthz', '/healthz']);
+    const mounts = (c as unknown as { volumeMounts: { name: string; mountPath: string; subPath?: string }[] }).volumeMounts;
+    expect(mounts).toEqual(expect.arrayContaining([expect.objectContaining({ mountPath: '/etc/nginx/nginx.conf', subPath: 'nginx.conf' }), expect.objectContaining({ mountPath: '/tmp' })]));
+    const conf = (byKind(objects, 'ConfigMap').find((m) => m.metadata.name === 'umbra-web-nginx') as unknown as { data: Record<string, string> }).data['nginx.conf']!;
+    expect(conf).toContain('listen 8080;');
+    expect(conf).toContain('root /usr/share/nginx/umbra-web;');
+    expect(conf).not.toMatch(/proxy_pass|upstream/);
+  });
+
   describe('NetworkPolicies', () => {
     type Peer = { namespaceSelector?: LabelSelector; podSelector?: LabelSelector; ipBlock?: { cidr: string; except?: string[] } };
     type Rule = { from?: Peer[]; to?: Peer[]; ports?: { protocol?: string; port?: number | string }[] };
@@ -268,6 +287,14 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
         expect(peers.map(nsOf).sort()).toEqual(['ingress-nginx', 'monitoring']);
         for (const p of peers) expect(p.ipBlock).toBeUndefined();
       }
+    });
+
+    it('the web pods: ingress only from the ingress controller on 8080, egress only DNS', () => {
+      const labels = podTemplate(web)!.metadata?.labels;
+      const rules = applying(labels, 'Ingress').flatMap((p) => p.spec.ingress ?? []);
+      expect(rules.flatMap((r) => (r.from ?? [{}]).map(nsOf))).toEqual(['ingress-nginx']);
+      expect(rules.flatMap((r) => (r.ports ?? []).map((p) => p.port))).toEqual([8080]);
+      expect(applying(labels, 'Egress').flatMap((p) => (p.spec.egress ?? []).flatMap((r) => (r.ports ?? []).map((q) => q.port))).sort()).toEqual([53, 53]);
     });
 
     it('message-relay, expiry-worker and the migration: no ingress but metrics scraping from the monitoring namespace', () => {

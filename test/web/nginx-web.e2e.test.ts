@@ -2,15 +2,26 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { webContentSecurityPolicy, webHeaders } from '../../scripts/lib/web-static';
 import { freePort } from '../support/faults';
 import { waitFor } from '../support/harness';
 
+/** The nginx.conf of the Kubernetes web pods (k8s/base/web.yaml's ConfigMap). */
+function k8sWebConf(): string {
+  const docs = parseAllDocuments(readFileSync('k8s/base/web.yaml', 'utf8')).map((d) => d.toJS() as { kind: string; data?: Record<string, string> });
+  return docs.find((d) => d.kind === 'ConfigMap')!.data!['nginx.conf']!;
+}
+
 /**
- * deploy/nginx/nginx.conf serves the web client (compose) with the same headers as the local edge
+ * The nginx configs that serve the web client — compose's deploy/nginx/nginx.conf (which also routes
+ * the API) and the Kubernetes web pods' ConfigMap — send the same headers as the local edge
  * (`npm start`): nginx (Debian nginx-light, installed by .ci/run) in front of a fresh build.
  */
-describe('deploy/nginx/nginx.conf serves the web client', () => {
+describe.each([
+  ['deploy/nginx/nginx.conf (compose)', () => readFileSync('deploy/nginx/nginx.conf', 'utf8')],
+  ['k8s/base/web.yaml (Kubernetes)', k8sWebConf],
+])('%s serves the web client', (_name, source) => {
   let dir: string;
   let nginx: ChildProcess | undefined;
   let origin = '';
@@ -28,7 +39,7 @@ describe('deploy/nginx/nginx.conf serves the web client', () => {
     if (build.status !== 0) throw new Error(`vite build failed:\n${build.stdout}\n${build.stderr}`);
     chmodSync(web, 0o755);
     const listen = await freePort();
-    const conf = readFileSync('deploy/nginx/nginx.conf', 'utf8')
+    const conf = source()
       .replace('worker_processes auto;', 'worker_processes 1;')
       .replace('pid /tmp/nginx.pid;', `pid ${dir}/nginx.pid;`)
       .replace(/\/tmp\/(client_body|proxy|fastcgi|uwsgi|scgi)/g, `${dir}/$1`)

@@ -1,79 +1,34 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import type { ServiceName } from '@umbra/protocol';
-import { startEdge, type Edge, type Upstream } from '../../scripts/lib/edge';
-import { s3ConnectSources, webContentSecurityPolicy } from '../../scripts/lib/web-static';
-import { freePort } from '../support/faults';
-import { TestStack } from '../support/harness';
+import type { Page } from 'playwright-core';
+import { SCREENSHOTS, WebStack, createAccount } from '../support/web';
 
 /**
  * The web client in a real Chromium against the real stack: built from clients/web, served by the
  * same edge `npm start` runs (strict CSP), two browsers register and chat live. Debian's chromium
  * must be installed (.ci/run does): without it this test fails.
  */
-const CHROMIUM = process.env.UMBRA_CHROMIUM ?? '/usr/bin/chromium';
 const ROOT = process.cwd();
-const SCREENSHOTS = path.join(ROOT, 'docs', 'screenshots');
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe('web client in Chromium', () => {
-  let stack: TestStack;
-  let edge: Edge;
+  let web: WebStack;
   let origin: string;
-  let browser: Browser;
   let webDir: string;
-  const contexts: BrowserContext[] = [];
-  const cspViolations: string[] = [];
+  let cspViolations: string[];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does)`);
-    webDir = mkdtempSync(path.join(os.tmpdir(), 'umbra-web-'));
-    const build = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'clients/web/vite.config.mts', '--logLevel', 'warn'], {
-      cwd: ROOT,
-      env: { ...process.env, UMBRA_WEB_OUT_DIR: webDir },
-      encoding: 'utf8',
-    });
-    if (build.status !== 0) throw new Error(`vite build failed:\n${build.stdout}\n${build.stderr}`);
-    // The edge serving the page is the public origin the services sign tokens for.
-    const port = await freePort();
-    origin = `http://127.0.0.1:${port}`;
-    const upstreams = {} as Record<ServiceName, Upstream[]>;
-    edge = await startEdge({ port, host: '127.0.0.1', upstreams, web: { dir: webDir, csp: webContentSecurityPolicy(s3ConnectSources({})) } });
-    stack = await TestStack.start({ env: { PUBLIC_ORIGIN: origin } });
-    for (const inst of stack.instances) (upstreams[inst.name] ??= []).push({ host: '127.0.0.1', port: Number(new URL(inst.svc.url).port) });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-    mkdirSync(SCREENSHOTS, { recursive: true });
+    web = await WebStack.start();
+    ({ origin, webDir } = web);
+    cspViolations = web.pageErrors;
   });
 
   afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => undefined);
-    await browser?.close();
-    await edge?.close();
-    await stack?.stop();
-    if (webDir) rmSync(webDir, { recursive: true, force: true });
+    await web?.stop();
   });
 
-  async function newPage(width = 1280, height = 800): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width, height } });
-    contexts.push(context);
-    const page = await context.newPage();
-    page.on('console', (msg) => {
-      if (/Content[- ]Security[- ]Policy/i.test(msg.text())) cspViolations.push(msg.text());
-    });
-    page.on('pageerror', (err) => cspViolations.push(`page error: ${err.message}`));
-    await page.goto(origin);
-    return page;
-  }
-
-  async function createAccount(page: Page, handle?: string): Promise<void> {
-    if (handle) await page.getByLabel('Handle (optional)').fill(handle);
-    await page.getByTestId('create-account').click();
-    await page.getByTestId('connection').filter({ hasText: 'online' }).waitFor({ timeout: 30_000 });
-  }
+  const newPage = (width?: number, height?: number): Promise<Page> => web.newPage(width, height);
 
   it('type-checks (strict TypeScript; vite only strips types)', () => {
     const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'clients/web/tsconfig.json'], { cwd: ROOT, encoding: 'utf8' });
@@ -136,7 +91,7 @@ describe('web client in Chromium', () => {
     await bob.getByTestId('chat-title').filter({ hasText: `@${handle}` }).waitFor();
     await bob.getByTestId('composer').fill('hello from bob');
     await bob.getByTestId('send').click();
-    await bob.getByTestId('delivery-state').filter({ hasText: 'sent' }).waitFor();
+    await bob.getByTestId('delivery-state').filter({ hasText: /sent|delivered|read/ }).waitFor();
 
     // Alice's page was open all along: the conversation and the message arrive over the socket.
     await alice.getByTestId('conversation').first().waitFor({ timeout: 15_000 });
