@@ -69,6 +69,13 @@ type S3rverCtor = new (opts: Record<string, unknown>) => S3rverInstance;
 const S3rver = S3rverModule as unknown as S3rverCtor;
 
 /**
+ * The web client PUTs parts to and GETs blobs from pre-signed URLs on another origin, so the bucket
+ * answers CORS as an S3 bucket configured for browser uploads would: any origin (the signature is the
+ * authorisation), GET/PUT/HEAD, any request header, the ETag readable.
+ */
+const BROWSER_CORS = `<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod><AllowedMethod>PUT</AllowedMethod><AllowedMethod>HEAD</AllowedMethod><AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader><MaxAgeSeconds>3000</MaxAgeSeconds></CORSRule></CORSConfiguration>`;
+
+/**
  * An S3-compatible server for a machine with none configured. It checks request signatures
  * (credentials S3RVER / S3RVER), so presigned URLs behave as on real S3.
  */
@@ -81,7 +88,7 @@ export async function startEmbeddedS3(opts: { port: number; host: string; direct
     silent: true,
     allowMismatchedSignatures: false,
     vhostBuckets: false,
-    configureBuckets: [{ name: opts.bucket }],
+    configureBuckets: [{ name: opts.bucket, configs: [BROWSER_CORS] }],
   });
   // Before the router (the last middleware), after the XML encoder.
   server.middleware.splice(server.middleware.length - 1, 0, multipartExtras(opts.directory));

@@ -14,30 +14,16 @@ import {
   decryptAttachment,
   envelopeExpiry,
   randomBytes,
-  type Content,
 } from '@umbra/crypto';
 import type { SendResult, AttachmentPartsResponse, CompleteAttachmentResponse, CreateAttachmentResponse, DownloadAttachmentResponse, PartUrl } from '@umbra/protocol';
 import type { UmbraClient } from './client';
 import type { Timer } from './history';
 import type { Messenger } from './messenger';
+import { attachmentContent, type AttachmentPointer, type FileProgress } from './attachments/attachment-pointer';
 import { UmbraApiError } from './errors';
 
-/** An attachment pointer (PROTOCOL.md §9), sent inside an E2EE `Content{k:"att"}`. */
-export interface AttachmentPointer {
-  oid: string;
-  key: string;
-  dig: string;
-  size: number;
-  esize: number;
-  ct: string;
-  name?: string;
-}
-
-export interface FileProgress {
-  /** Bytes of the encrypted blob sent (upload) or received (download) so far. */
-  done: number;
-  total: number;
-}
+// The pointer and its Content are browser-safe and shared with the browser path (./attachments).
+export { attachmentContent, pointerOf, type AttachmentPointer, type FileProgress } from './attachments/attachment-pointer';
 
 export interface UploadFileOptions {
   /** Server-side expiry (ms), e.g. the message timer's expires_at; absent = maximum retention. */
@@ -300,11 +286,6 @@ export async function downloadFile(client: UmbraClient, pointer: AttachmentPoint
   }
 }
 
-/** The E2EE message content that carries a pointer (forwarding re-sends the same pointer). */
-export function attachmentContent(pointer: AttachmentPointer, extra: Partial<Content> = {}): Content {
-  return { v: 1, id: b64uEncode(randomBytes(16)), ts: Date.now(), k: 'att', ...pointer, ...extra };
-}
-
 /**
  * Uploads a file and sends its pointer to `peer` under the conversation's vanishing timer (§8, §9):
  * the attachment is uploaded with the message's expiry, and the send names it so the servers delete
@@ -324,17 +305,6 @@ export async function sendFile(
   const pointer = await uploadFile(messenger.client, source, { ...upload, ...(expiresAt > 0 ? { expiresAt } : {}) });
   const result = await messenger.sendUserContent(peer, attachmentContent(pointer, { ts, ...exp }));
   return { pointer, result };
-}
-
-/** The pointer inside a received `att` content, or undefined when it is malformed. */
-export function pointerOf(content: Content): AttachmentPointer | undefined {
-  if (content.k !== 'att') return undefined;
-  const c = content as Record<string, unknown>;
-  const str = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length < 4096;
-  const int = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-  if (!str(c.oid) || !str(c.key) || !str(c.dig) || !int(c.size) || !int(c.esize) || !str(c.ct)) return undefined;
-  if (c.esize !== attachmentEsize(c.size as number)) return undefined;
-  return { oid: c.oid as string, key: c.key as string, dig: c.dig as string, size: c.size as number, esize: c.esize as number, ct: c.ct as string, ...(str(c.name) ? { name: c.name as string } : {}) };
 }
 
 function urlMap(parts: PartUrl[]): Map<number, string> {

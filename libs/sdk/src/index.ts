@@ -10,6 +10,7 @@ export * from './linking';
 export * from './history';
 export * from './receipts';
 export * from './kt/index';
+export * from './attachments/index';
 /** The front door: Umbra.create / open / link, with messages, groups, files, devices, account and one event stream. */
 export * from './umbra/index';
 /** The registration proof of work, for a client that runs it off its main thread (UmbraClient.register's solvePow). */

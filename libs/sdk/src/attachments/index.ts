@@ -1,0 +1,3 @@
+export * from './attachment-pointer';
+export * from './attachment-upload';
+export * from './attachment-download';
