@@ -1,19 +1,38 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { describeError, type Conversation, type DeliveryState, type WebSession } from './session.service';
+import type { ChatMessage, Conversation } from './conversation.model';
+import { MembersView } from './members.view';
+import { MessageItem, type MessageActions } from './message.view';
+import { describeError, type WebSession } from './session.service';
+import { TIMER_OPTIONS, describeTimer, parseTimerValue, timerValue } from './vanishing.service';
 
-const STATE_LABEL: Record<DeliveryState, string> = { sending: 'sending…', stored: 'sent', failed: 'not sent' };
+type Draft = { kind: 'new' } | { kind: 'reply'; to: ChatMessage } | { kind: 'edit'; of: ChatMessage };
 
-/** One conversation: the messages (live) and the composer. */
+/** One conversation (1:1 or group): the timer, the members, the messages (live) and the composer. */
 export function ChatView({ session, conversation, onBack }: { session: WebSession; conversation: Conversation; onBack: () => void }) {
   const [text, setText] = useState('');
+  const [draft, setDraft] = useState<Draft>({ kind: 'new' });
   const [error, setError] = useState<string | undefined>();
+  const [showMembers, setShowMembers] = useState(false);
   const list = useRef<HTMLOListElement>(null);
+  const composer = useRef<HTMLTextAreaElement>(null);
   const count = conversation.messages.length;
+  const conv = conversation.id;
 
   useEffect(() => {
-    session.markRead(conversation.id);
+    setDraft({ kind: 'new' });
+    setText('');
+    setShowMembers(false);
+  }, [conv]);
+
+  useEffect(() => {
     list.current?.lastElementChild?.scrollIntoView({ block: 'end' });
-  }, [session, conversation.id, count]);
+  }, [conv, count]);
+
+  useEffect(() => {
+    if (conversation.unread > 0) session.messages.markRead(conv).catch((err: unknown) => setError(describeError(err)));
+  }, [session, conv, conversation.unread]);
+
+  const attempt = (p: Promise<unknown>) => p.catch((err: unknown) => setError(describeError(err)));
 
   const send = (e: Event) => {
     e.preventDefault();
@@ -21,9 +40,33 @@ export function ChatView({ session, conversation, onBack }: { session: WebSessio
     if (!body) return;
     setText('');
     setError(undefined);
-    session.send(conversation.id, body).catch((err: unknown) => setError(describeError(err)));
+    const d = draft;
+    setDraft({ kind: 'new' });
+    if (d.kind === 'edit') void attempt(session.messages.edit(conv, d.of.id, body));
+    else void attempt(session.send(conv, body, d.kind === 'reply' ? d.to.id : undefined));
   };
 
+  const actions: MessageActions = {
+    reply: (m) => {
+      setDraft({ kind: 'reply', to: m });
+      composer.current?.focus();
+    },
+    react: (m, emoji) => void attempt(session.messages.react(conv, m.id, emoji)),
+    edit: (m) => {
+      setDraft({ kind: 'edit', of: m });
+      setText(m.text);
+      composer.current?.focus();
+    },
+    remove: (m) => void attempt(session.messages.deleteForEveryone(conv, m.id)),
+  };
+
+  const changeTimer = (value: string) => {
+    setError(undefined);
+    void attempt(session.vanishing.set(conv, parseTimerValue(value)));
+  };
+
+  const typing = conversation.typingUntil !== undefined && conversation.typingUntil > Date.now();
+  const now = Date.now();
   return (
     <div class="chat">
       <header class="bar">
@@ -31,21 +74,61 @@ export function ChatView({ session, conversation, onBack }: { session: WebSessio
           ←
         </button>
         <h2 data-testid="chat-title">{conversation.label}</h2>
+        {conversation.kind === 'group' && (
+          <button type="button" class="link" data-testid="members" aria-expanded={showMembers} onClick={() => setShowMembers(!showMembers)}>
+            Members
+          </button>
+        )}
+        <label for="timer" class="visually-hidden">
+          Vanishing messages
+        </label>
+        <select id="timer" data-testid="timer" value={timerValue(conversation.timer)} title={describeTimer(conversation.timer)} onChange={(e) => changeTimer(e.currentTarget.value)}>
+          <option value="off">Timer off</option>
+          {TIMER_OPTIONS.map((o) => (
+            <option key={`${o.seconds}:send`} value={`${o.seconds}:send`}>
+              {o.label}
+            </option>
+          ))}
+          {TIMER_OPTIONS.map((o) => (
+            <option key={`${o.seconds}:read`} value={`${o.seconds}:read`}>
+              {o.label} after read
+            </option>
+          ))}
+        </select>
       </header>
-      <ol class="messages" ref={list} aria-live="polite" aria-label={`Messages with ${conversation.label}`}>
+      {conversation.timer && (
+        <p class="timer-note" data-testid="timer-note">
+          {describeTimer(conversation.timer)}
+        </p>
+      )}
+      {showMembers && <MembersView session={session} conversation={conversation} />}
+      <ol class="messages" ref={list} aria-live="polite" aria-label={`Messages in ${conversation.label}`}>
         {conversation.messages.map((m) => (
-          <li key={m.id} class={m.outgoing ? 'out' : 'in'} data-testid="message" data-direction={m.outgoing ? 'out' : 'in'}>
-            <p>{m.text}</p>
-            <small>
-              <time dateTime={new Date(m.at).toISOString()}>{new Date(m.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}</time>
-              {m.state && <span data-testid="delivery-state"> · {STATE_LABEL[m.state]}</span>}
-            </small>
-          </li>
+          <MessageItem key={m.id} m={m} conversation={conversation} now={now} actions={actions} />
         ))}
       </ol>
+      <p class="typing" data-testid={typing ? 'typing' : undefined} aria-live="polite">
+        {typing ? `${conversation.label} is typing…` : ''}
+      </p>
       {error && (
         <p class="error" role="alert" data-testid="error">
           {error}
+        </p>
+      )}
+      {draft.kind !== 'new' && (
+        <p class="draft" data-testid={draft.kind === 'reply' ? 'replying' : 'editing'}>
+          {draft.kind === 'reply' ? `Replying to “${draft.to.text.slice(0, 80)}”` : 'Editing your message'}
+          <button
+            type="button"
+            class="link"
+            data-testid="cancel-draft"
+            onClick={() => {
+              if (draft.kind === 'edit') setText('');
+              setDraft({ kind: 'new' });
+            }}
+          >
+            Cancel
+          </button>
         </p>
       )}
       <form class="composer" onSubmit={send}>
@@ -54,17 +137,22 @@ export function ChatView({ session, conversation, onBack }: { session: WebSessio
         </label>
         <textarea
           id="composer"
+          ref={composer}
           data-testid="composer"
           rows={1}
           value={text}
-          placeholder="Message"
-          onInput={(e) => setText(e.currentTarget.value)}
+          placeholder={draft.kind === 'edit' ? 'Edited message' : 'Message'}
+          onInput={(e) => {
+            setText(e.currentTarget.value);
+            session.messages.typing(conv);
+          }}
           onKeyDown={(e) => {
             if (e.key === 'Enter' && !e.shiftKey) send(e);
+            if (e.key === 'Escape' && draft.kind !== 'new') setDraft({ kind: 'new' });
           }}
         />
         <button type="submit" data-testid="send" disabled={!text.trim()}>
-          Send
+          {draft.kind === 'edit' ? 'Save' : 'Send'}
         </button>
       </form>
     </div>

@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { ReceiptsSetting } from './receipts-setting.view';
 import type { WebSession } from './session.service';
 
 /** "This device": the account id to share, the device id, the handle; log out and wipe. */
@@ -27,6 +28,7 @@ export function DeviceView({ session, onBack, onWipe }: { session: WebSession; o
           {session.handleError}
         </p>
       )}
+      <ReceiptsSetting session={session} />
       <p class="hint">This device's keys and messages are stored in this browser, encrypted under a key the page cannot export.</p>
       <div class="danger">
         {confirming ? (

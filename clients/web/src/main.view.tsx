@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ChatView } from './chat.view';
 import { DeviceView } from './device.view';
+import { GroupFormView } from './group-form.view';
 import { describeError, type WebSession } from './session.service';
 
 /** Re-renders on every change of the session's conversations, and every second for the connection state. */
@@ -24,6 +25,7 @@ export function MainView({ session, onWipe }: { session: WebSession; onWipe: () 
   const [peerText, setPeerText] = useState('');
   const [error, setError] = useState<string | undefined>();
   const [starting, setStarting] = useState(false);
+  const [newGroup, setNewGroup] = useState(false);
   const open = selected ? session.conversation(selected) : undefined;
 
   const startChat = async (e: Event) => {
@@ -77,20 +79,45 @@ export function MainView({ session, onWipe }: { session: WebSession; onWipe: () 
             </p>
           )}
         </form>
+        <div class="new-group">
+          {newGroup ? (
+            <GroupFormView
+              session={session}
+              onCancel={() => setNewGroup(false)}
+              onCreated={(id) => {
+                setNewGroup(false);
+                setSelected(id);
+                setShowDevice(false);
+              }}
+            />
+          ) : (
+            <button type="button" class="link" data-testid="new-group" onClick={() => setNewGroup(true)}>
+              + New group
+            </button>
+          )}
+        </div>
         <ul class="conversations" data-testid="conversations">
           {session.list().map((c) => (
             <li key={c.id}>
               <button
                 type="button"
                 data-testid="conversation"
+                data-kind={c.kind}
                 aria-current={c.id === selected && !showDevice ? 'true' : undefined}
                 onClick={() => {
                   setSelected(c.id);
                   setShowDevice(false);
                 }}
               >
-                <span class="name">{c.label}</span>
-                <span class="preview">{c.messages.at(-1)?.text ?? 'No messages yet'}</span>
+                <span class="name">
+                  {c.kind === 'group' && (
+                    <span class="kind" aria-label="Group">
+                      #{' '}
+                    </span>
+                  )}
+                  {c.label}
+                </span>
+                <span class="preview">{c.typingUntil ? 'typing…' : (c.messages.at(-1)?.text ?? 'No messages yet')}</span>
                 {c.unread > 0 && c.id !== selected && (
                   <span class="badge" data-testid="unread" aria-label={`${c.unread} unread`}>
                     {c.unread}

@@ -1,32 +1,19 @@
-import { Messenger, UmbraApiError, UmbraClient, type HistoryEntry, type PowSolver, type ReceivedMessage } from '@umbra/sdk';
+import { Messenger, Receipts, UmbraApiError, UmbraClient, type KeyValueStore, type PowSolver } from '@umbra/sdk';
+import type { Conversation } from './conversation.model';
+import { ConversationStore } from './conversations.store';
+import { GroupService } from './groups.service';
 import { IdbStore, StoredStateError } from './idb.store';
+import { MessageService } from './messages.service';
+import { VanishingService } from './vanishing.service';
 
-export type DeliveryState = 'sending' | 'stored' | 'failed';
-
-export interface ChatMessage {
-  /** Content id. */
-  id: string;
-  conv: string;
-  outgoing: boolean;
-  text: string;
-  at: number;
-  state?: DeliveryState;
-}
-
-export interface Conversation {
-  /** The peer's account id. */
-  id: string;
-  label: string;
-  unread: number;
-  messages: ChatMessage[];
-}
+export { shortId, type ChatMessage, type Conversation, type DeliveryState } from './conversation.model';
 
 const HANDLE = /^[a-z0-9_]{3,32}$/;
 /** The IndexedDB database holding this browser's device. */
 export const DEVICE_DB = 'umbra-device';
-/** The page's own entries in the SDK's store: a conversation's display name, the own handle. */
-const LABEL = (conv: string) => `web/label/${conv}`;
+/** The page's own entries in the SDK's store: the own handle, and that registration finished. */
 const OWN_HANDLE = 'web/handle';
+const REGISTERED = 'web/registered';
 
 /** A handle as the server stores it, or an error message for the form. */
 export function parseHandle(text: string): { handle: string } | { error: string } {
@@ -48,24 +35,43 @@ export function describeError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Records in the store that this device is registered (and its handle): a reload resumes it. */
+export async function markRegistered(store: KeyValueStore, handle?: string): Promise<void> {
+  if (handle) await store.set(OWN_HANDLE, handle);
+  await store.set(REGISTERED, '1');
+}
+
 /**
- * This browser's Umbra device: the SDK's client and messenger over an encrypted IndexedDB store,
- * and the conversations the page shows (rebuilt from the SDK's history after a reload).
+ * This browser's Umbra device: the SDK's client, messenger and receipts over an encrypted IndexedDB
+ * store, and the services the views use — conversations (1:1 and groups), message actions, groups,
+ * vanishing timers.
  */
 export class WebSession {
-  private readonly conversations = new Map<string, Conversation>();
-  private readonly listeners = new Set<() => void>();
-  private version = 0;
+  readonly conversations: ConversationStore;
+  readonly messages: MessageService;
+  readonly groups: GroupService;
+  readonly vanishing: VanishingService;
 
   private constructor(
     readonly client: UmbraClient,
     readonly messenger: Messenger,
+    readonly receipts: Receipts,
     private readonly store: IdbStore,
     readonly handle: string | undefined,
     /** Set when the account was created but the wanted handle could not be claimed. */
     readonly handleError: string | undefined,
   ) {
-    messenger.on('message', (m) => this.received(m));
+    this.conversations = new ConversationStore(messenger, receipts, store);
+    this.messages = new MessageService(messenger, receipts, this.conversations);
+    this.groups = new GroupService(messenger, this.conversations, (text) => this.resolvePeer(text));
+    this.vanishing = new VanishingService(messenger, this.conversations);
+  }
+
+  private static async over(client: UmbraClient, store: IdbStore, handle: string | undefined, handleError: string | undefined): Promise<WebSession> {
+    const messenger = await Messenger.open(client, store);
+    const session = new WebSession(client, messenger, await Receipts.open(messenger, store), store, handle, handleError);
+    await session.conversations.start();
+    return session;
   }
 
   /** A new identity on this origin: proof of work (through `solvePow`), registration, prekeys, the handle, the socket. */
@@ -86,9 +92,8 @@ export class WebSession {
         handleError = `The account was created without a handle: ${describeError(err)}`;
       }
     }
-    if (handle) await store.set(OWN_HANDLE, handle);
-    await store.set('web/registered', '1');
-    const session = new WebSession(client, await Messenger.open(client, store), store, handle, handleError);
+    await markRegistered(store, handle);
+    const session = await WebSession.over(client, store, handle, handleError);
     await client.connect();
     return session;
   }
@@ -97,13 +102,12 @@ export class WebSession {
   static async resume(origin: string): Promise<WebSession | undefined> {
     if (!(await IdbStore.exists(DEVICE_DB))) return undefined;
     const store = await IdbStore.open(DEVICE_DB);
-    if ((await store.get('web/registered')) !== '1') {
+    if ((await store.get(REGISTERED)) !== '1') {
       store.close();
       return undefined;
     }
     const client = await UmbraClient.open({ serverUrl: origin, store });
-    const session = new WebSession(client, await Messenger.open(client, store), store, await store.get(OWN_HANDLE), undefined);
-    await session.restore();
+    const session = await WebSession.over(client, store, await store.get(OWN_HANDLE), undefined);
     // The socket reconnects on its own; the page shows "connecting…" until it is up.
     void client.connect().catch(() => undefined);
     return session;
@@ -111,6 +115,8 @@ export class WebSession {
 
   /** Logs out: closes the socket and deletes everything stored for this device in the browser. */
   async wipe(): Promise<void> {
+    this.conversations.stop();
+    this.messenger.history.close();
     await this.client.close().catch(() => undefined);
     this.store.close();
     await IdbStore.wipe(DEVICE_DB);
@@ -130,17 +136,15 @@ export class WebSession {
 
   /** Changes whenever a conversation does (for the views). */
   get revision(): number {
-    return this.version;
+    return this.conversations.revision;
   }
 
   subscribe(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.conversations.subscribe(listener);
   }
 
   list(): Conversation[] {
-    const last = (c: Conversation) => c.messages.at(-1)?.at ?? 0;
-    return [...this.conversations.values()].sort((a, b) => last(b) - last(a));
+    return this.conversations.list();
   }
 
   conversation(id: string): Conversation | undefined {
@@ -149,99 +153,35 @@ export class WebSession {
 
   /** Opens (or finds) the conversation with a handle ("@name" or "name") or an account id ("um1…"). */
   async startChat(peerText: string): Promise<Conversation> {
+    const peer = await this.resolvePeer(peerText);
+    if (peer.id === this.accountId) throw new Error('That is your own account.');
+    return this.conversations.open(peer.id, peer.label);
+  }
+
+  /** An account by "@handle", "handle" or "um1…" id, checked against the key-transparency log. */
+  async resolvePeer(peerText: string): Promise<{ id: string; label?: string }> {
     const text = peerText.trim();
     if (text.startsWith('um1')) {
       const account = await this.client.getAccount(text);
-      return this.open(account.accountId, account.handle ? `@${account.handle}` : undefined);
+      return { id: account.accountId, ...(account.handle ? { label: `@${account.handle}` } : {}) };
     }
     const parsed = parseHandle(text);
     if ('error' in parsed) throw new Error(parsed.error);
     const account = await this.client.getAccountByHandle(parsed.handle);
-    if (account.accountId === this.accountId) throw new Error('That is your own handle.');
-    return this.open(account.accountId, `@${parsed.handle}`);
+    return { id: account.accountId, label: `@${parsed.handle}` };
   }
 
-  /** Sends a text; the message shows at once as "sending", then "sent" once the server stored it. */
-  async send(conv: string, text: string): Promise<void> {
-    const c = this.open(conv);
-    const pending: ChatMessage = { id: `pending-${crypto.randomUUID()}`, conv, outgoing: true, text, at: Date.now(), state: 'sending' };
-    c.messages.push(pending);
-    this.changed();
-    try {
-      await this.messenger.sendText(conv, text);
-      pending.state = 'stored';
-    } catch (err) {
-      pending.state = 'failed';
-      throw err;
-    } finally {
-      this.changed();
-    }
+  /** Sends a text to a 1:1 chat or a group; it shows at once as "sending", then "sent". */
+  send(conv: string, text: string, replyTo?: string): Promise<void> {
+    return this.messages.send(conv, text, replyTo);
   }
 
-  markRead(conv: string): void {
-    const c = this.conversations.get(conv);
-    if (c && c.unread > 0) {
-      c.unread = 0;
-      this.changed();
-    }
+  markRead(conv: string): Promise<void> {
+    return this.messages.markRead(conv);
   }
 
   async close(): Promise<void> {
+    this.conversations.stop();
     await this.client.close();
   }
-
-  private open(id: string, label?: string): Conversation {
-    let c = this.conversations.get(id);
-    if (!c) {
-      c = { id, label: label ?? shortId(id), unread: 0, messages: [] };
-      this.conversations.set(id, c);
-      this.changed();
-    } else if (label && c.label !== label) {
-      c.label = label;
-      this.changed();
-    }
-    if (label) void this.store.set(LABEL(id), label).catch(() => undefined);
-    return c;
-  }
-
-  /** Conversations and their text messages from the SDK's history (kept across reloads). */
-  private async restore(): Promise<void> {
-    const convs = new Set<string>();
-    for (const key of await this.store.keys('history/')) convs.add(key.split('/')[1]!);
-    for (const key of await this.store.keys('web/label/')) convs.add(key.slice('web/label/'.length));
-    for (const conv of convs) {
-      const c: Conversation = { id: conv, label: (await this.store.get(LABEL(conv))) ?? shortId(conv), unread: 0, messages: [] };
-      for (const e of await this.messenger.history.list(conv)) {
-        const m = toChatMessage(e);
-        if (m) c.messages.push(m);
-      }
-      this.conversations.set(conv, c);
-    }
-    this.changed();
-  }
-
-  private received(m: ReceivedMessage): void {
-    if (m.content.k !== 'text' || typeof m.content.text !== 'string' || m.content.gid) return;
-    const conv = m.sync ? m.dest : m.from;
-    if (!conv) return;
-    const c = this.open(conv);
-    if (c.messages.some((x) => x.id === m.content.id)) return;
-    c.messages.push({ id: m.content.id, conv, outgoing: m.sync, text: m.content.text, at: m.serverTimestamp, ...(m.sync ? { state: 'stored' as const } : {}) });
-    if (!m.sync) c.unread++;
-    this.changed();
-  }
-
-  private changed(): void {
-    this.version++;
-    for (const l of this.listeners) l();
-  }
-}
-
-function toChatMessage(e: HistoryEntry): ChatMessage | undefined {
-  if (e.content.k !== 'text' || typeof e.content.text !== 'string' || e.content.gid) return undefined;
-  return { id: e.id, conv: e.conv, outgoing: e.outgoing, text: e.content.text, at: e.serverTimestamp || e.content.ts, ...(e.outgoing ? { state: 'stored' as const } : {}) };
-}
-
-export function shortId(accountId: string): string {
-  return accountId.length > 16 ? `${accountId.slice(0, 10)}…${accountId.slice(-4)}` : accountId;
 }
