@@ -36,6 +36,7 @@ import type { KeyValueStore } from './store';
 import { PrekeyManager } from './prekeys';
 import { Mutex } from './mutex';
 import { KtClient, type KtAlert } from './kt/kt.client';
+import { Contacts } from './contacts';
 import { KtVerificationError } from './kt/kt.errors';
 import type { KtTrustConfig } from './kt/kt.verifier';
 
@@ -128,6 +129,8 @@ export class UmbraClient {
   };
   /** Key transparency: verification of every device list and handle binding, and monitoring of our own. */
   readonly kt: KtClient;
+  /** Handles pinned to accounts, identity changes behind them, safety-number verifications (§11). */
+  readonly contacts: Contacts;
   private ktMonitorTimer: ReturnType<typeof setInterval> | undefined;
   private monitoring: Promise<KtAlert[]> | undefined;
   private readonly seen: string[] = [];
@@ -151,6 +154,7 @@ export class UmbraClient {
   private constructor(private readonly opts: UmbraClientOptions) {
     this.http = new HttpClient(opts.serverUrl.replace(/\/$/, ''), opts.fetch);
     this.now = opts.now ?? (() => Date.now());
+    this.contacts = new Contacts(opts.store, this.now);
     this.kt = new KtClient({
       http: this.http,
       store: opts.store,
@@ -286,6 +290,7 @@ export class UmbraClient {
     const deviceList = await this.verifyServedList(account, decodeAccountId(account.accountId));
     const canonical = canonicalHandle(handle);
     const handleClaim = await this.kt.verifyHandle(canonical, deviceList.aik, account.handleClaim ? b64uDecode(account.handleClaim) : undefined);
+    if (account.accountId !== this.identityValue?.accountIdText) await this.contacts.noteHandle(canonical, account.accountId);
     return { account, deviceList, handleClaim };
   }
 

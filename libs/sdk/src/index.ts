@@ -7,6 +7,7 @@ export * from './prekeys';
 export * from './messenger';
 export * from './mutex';
 export * from './linking';
+export * from './contacts';
 export * from './history';
 export * from './receipts';
 export * from './kt/index';
