@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ChatMessage, Conversation } from './conversation.model';
+import { AttachButton, UploadList, VoiceButton, useFileDrop } from './file.view';
 import { MembersView } from './members.view';
 import { MessageItem, type MessageActions } from './message.view';
 import { describeError, type WebSession } from './session.service';
@@ -17,6 +18,7 @@ export function ChatView({ session, conversation, onBack }: { session: WebSessio
   const composer = useRef<HTMLTextAreaElement>(null);
   const count = conversation.messages.length;
   const conv = conversation.id;
+  const drop = useFileDrop(session.files, conv);
 
   useEffect(() => {
     setDraft({ kind: 'new' });
@@ -68,7 +70,7 @@ export function ChatView({ session, conversation, onBack }: { session: WebSessio
   const typing = conversation.typingUntil !== undefined && conversation.typingUntil > Date.now();
   const now = Date.now();
   return (
-    <div class="chat">
+    <div class="chat" {...drop}>
       <header class="bar">
         <button type="button" class="back" onClick={onBack} aria-label="Back to conversations">
           ←
@@ -104,9 +106,10 @@ export function ChatView({ session, conversation, onBack }: { session: WebSessio
       {showMembers && <MembersView session={session} conversation={conversation} />}
       <ol class="messages" ref={list} aria-live="polite" aria-label={`Messages in ${conversation.label}`}>
         {conversation.messages.map((m) => (
-          <MessageItem key={m.id} m={m} conversation={conversation} now={now} actions={actions} />
+          <MessageItem key={m.id} m={m} conversation={conversation} now={now} actions={actions} files={session.files} />
         ))}
       </ol>
+      <UploadList files={session.files} conv={conv} />
       <p class="typing" data-testid={typing ? 'typing' : undefined} aria-live="polite">
         {typing ? `${conversation.label} is typing…` : ''}
       </p>
@@ -132,6 +135,8 @@ export function ChatView({ session, conversation, onBack }: { session: WebSessio
         </p>
       )}
       <form class="composer" onSubmit={send}>
+        <AttachButton files={session.files} conv={conv} />
+        <VoiceButton files={session.files} conv={conv} onError={setError} />
         <label for="composer" class="visually-hidden">
           Message
         </label>

@@ -1,4 +1,4 @@
-import type { GroupState, HistoryEntry, Timer } from '@umbra/sdk';
+import { pointerOf, type AttachmentPointer, type GroupState, type HistoryEntry, type Timer } from '@umbra/sdk';
 
 export type DeliveryState = 'sending' | 'stored' | 'delivered' | 'read' | 'failed';
 
@@ -26,6 +26,8 @@ export interface ChatMessage {
   /** When this device deletes it (ms), or null. */
   deleteAt: number | null;
   readAt?: number;
+  /** The attachment a file or voice message carries. */
+  file?: AttachmentPointer;
 }
 
 export interface Conversation {
@@ -50,6 +52,7 @@ export function shortId(accountId: string): string {
 /** The page's view of one history entry: the latest edit, reactions counted, delivery from receipts. */
 export function toChatMessage(e: HistoryEntry, me: string): ChatMessage | undefined {
   const c = e.content;
+  const file = pointerOf(c);
   const body = c.k === 'text' && typeof c.text === 'string' ? c.text : c.k === 'att' ? `📎 ${typeof c.name === 'string' ? c.name : 'attachment'}` : undefined;
   if (body === undefined) return undefined;
   const counts = new Map<string, Reaction>();
@@ -76,6 +79,7 @@ export function toChatMessage(e: HistoryEntry, me: string): ChatMessage | undefi
       : {}),
     ...(c.exp ? { exp: c.exp } : {}),
     deleteAt: e.deleteAt,
+    ...(file ? { file } : {}),
     ...(e.readAt !== undefined ? { readAt: e.readAt } : {}),
   };
 }

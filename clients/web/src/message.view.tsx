@@ -1,5 +1,7 @@
 import type { ChatMessage, Conversation, DeliveryState } from './conversation.model';
 import { countdown } from './vanishing.service';
+import { FileBubble } from './file.view';
+import type { FileService } from './files.service';
 
 const STATE_LABEL: Record<DeliveryState, string> = { sending: 'sending…', stored: 'sent', delivered: 'delivered', read: 'read', failed: 'not sent' };
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮'];
@@ -12,7 +14,7 @@ export interface MessageActions {
 }
 
 /** One message: author (in groups), the quote it replies to, text, reactions, timer countdown, delivery state, actions. */
-export function MessageItem({ m, conversation, now, actions}: { m: ChatMessage; conversation: Conversation; now: number; actions: MessageActions }) {
+export function MessageItem({ m, conversation, now, actions, files }: { m: ChatMessage; conversation: Conversation; now: number; actions: MessageActions; files?: FileService }) {
   const name = (account: string) => conversation.names[account] ?? (account === m.from && !m.outgoing ? conversation.label : 'Unknown');
   const left = countdown(m, now);
   const pending = m.state === 'sending' || m.state === 'failed';
@@ -28,7 +30,7 @@ export function MessageItem({ m, conversation, now, actions}: { m: ChatMessage; 
           <strong>{name(m.reply.from)}</strong> {m.reply.text ?? ''}
         </blockquote>
       )}
-      <p data-testid="message-text">{m.text}</p>
+      {m.file && files ? <FileBubble files={files} file={m.file} /> : <p data-testid="message-text">{m.text}</p>}
       {m.reactions.length > 0 && (
         <ul class="reactions" aria-label="Reactions">
           {m.reactions.map((r) => (

@@ -1,6 +1,7 @@
 import { Messenger, Receipts, UmbraApiError, UmbraClient, type KeyValueStore, type PowSolver } from '@umbra/sdk';
 import type { Conversation } from './conversation.model';
 import { ConversationStore } from './conversations.store';
+import { FileService } from './files.service';
 import { GroupService } from './groups.service';
 import { IdbStore, StoredStateError } from './idb.store';
 import { MessageService } from './messages.service';
@@ -51,6 +52,7 @@ export class WebSession {
   readonly messages: MessageService;
   readonly groups: GroupService;
   readonly vanishing: VanishingService;
+  readonly files: FileService;
 
   private constructor(
     readonly client: UmbraClient,
@@ -65,12 +67,14 @@ export class WebSession {
     this.messages = new MessageService(messenger, receipts, this.conversations);
     this.groups = new GroupService(messenger, this.conversations, (text) => this.resolvePeer(text));
     this.vanishing = new VanishingService(messenger, this.conversations);
+    this.files = new FileService(messenger, store, this.conversations);
   }
 
   private static async over(client: UmbraClient, store: IdbStore, handle: string | undefined, handleError: string | undefined): Promise<WebSession> {
     const messenger = await Messenger.open(client, store);
     const session = new WebSession(client, messenger, await Receipts.open(messenger, store), store, handle, handleError);
     await session.conversations.start();
+    await session.files.start();
     return session;
   }
 
@@ -116,6 +120,7 @@ export class WebSession {
   /** Logs out: closes the socket and deletes everything stored for this device in the browser. */
   async wipe(): Promise<void> {
     this.conversations.stop();
+    this.files.close();
     this.messenger.history.close();
     await this.client.close().catch(() => undefined);
     this.store.close();
