@@ -104,6 +104,13 @@ describe('web client conversations in Chromium', () => {
     expect(await carol.getByTestId('member').count()).toBe(3);
     expect(await carol.getByTestId('remove-member').count()).toBe(0);
     expect(await carol.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+    // A group timer, "after read" mode: every member's page follows it, and a message counts down once shown.
+    await alice.getByTestId('timer').selectOption('300:read');
+    await waitFor(async () => (await carol.getByTestId('timer').inputValue()) === '300:read', 15_000, "carol's group timer");
+    await send(alice, 'read me within five minutes');
+    await message(carol, 'read me within five minutes').getByTestId('countdown').filter({ hasText: /vanishes in [45] min/ }).waitFor({ timeout: 15_000 });
+    await alice.getByTestId('timer').selectOption('off');
+    await waitFor(async () => (await carol.getByTestId('timer').inputValue()) === 'off', 15_000, "carol's group timer off");
     await alice.screenshot({ path: path.join(SCREENSHOTS, 'web-group.png') });
     await carol.screenshot({ path: path.join(SCREENSHOTS, 'web-group-360.png') });
 
@@ -153,11 +160,11 @@ describe('web client conversations in Chromium', () => {
     await alice.getByTestId('timer').selectOption('off');
   }, 60_000);
 
-  /** Postgres rows of alice's vanishing sends: the send records and any copies still queued. */
+  /** Postgres rows of alice's sends that vanish within the hour (the 30 s one): send records and any copies still queued. */
   async function vanishingRecords(): Promise<number> {
-    const account = Buffer.from(decodeAccountId(aliceId));
-    const [sends] = (await db.query(`SELECT count(*)::int AS n FROM message_sends WHERE sender_account = $1 AND expires_at > 0`, [account])) as { n: number }[];
-    const [copies] = (await db.query(`SELECT count(*)::int AS n FROM envelopes WHERE sender_account = $1 AND expires_at > 0`, [account])) as { n: number }[];
+    const args = [Buffer.from(decodeAccountId(aliceId)), Date.now() + 3_600_000];
+    const [sends] = (await db.query(`SELECT count(*)::int AS n FROM message_sends WHERE sender_account = $1 AND expires_at > 0 AND expires_at < $2`, args)) as { n: number }[];
+    const [copies] = (await db.query(`SELECT count(*)::int AS n FROM envelopes WHERE sender_account = $1 AND expires_at > 0 AND expires_at < $2`, args)) as { n: number }[];
     return sends!.n + copies!.n;
   }
 
