@@ -3,6 +3,7 @@ import type { ChatMessage, Conversation } from './conversation.model';
 import { AttachButton, UploadList, VoiceButton, useFileDrop } from './file.view';
 import { MembersView } from './members.view';
 import { MessageItem, type MessageActions } from './message.view';
+import { SafetyControls } from './safety.view';
 import { describeError, type WebSession } from './session.service';
 import { TIMER_OPTIONS, describeTimer, parseTimerValue, timerValue } from './vanishing.service';
 
@@ -76,6 +77,7 @@ export function ChatView({ session, conversation, onBack }: { session: WebSessio
           ←
         </button>
         <h2 data-testid="chat-title">{conversation.label}</h2>
+        <SafetyControls session={session} conversation={conversation} />
         {conversation.kind === 'group' && (
           <button type="button" class="link" data-testid="members" aria-expanded={showMembers} onClick={() => setShowMembers(!showMembers)}>
             Members

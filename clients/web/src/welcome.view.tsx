@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { LinkThisBrowserView } from './link.view';
 import { solvePowInWorker } from './pow.service';
 import { describeError, parseHandle, WebSession } from './session.service';
 
@@ -8,12 +9,15 @@ export function WelcomeView({ origin, onReady }: { origin: string; onReady: (s: 
   const [busySince, setBusySince] = useState<number | undefined>();
   const [elapsed, setElapsed] = useState(0);
   const [error, setError] = useState<string | undefined>();
+  const [linking, setLinking] = useState(false);
 
   useEffect(() => {
     if (busySince === undefined) return;
     const timer = setInterval(() => setElapsed(Math.floor((Date.now() - busySince) / 1000)), 250);
     return () => clearInterval(timer);
   }, [busySince]);
+
+  if (linking) return <LinkThisBrowserView origin={origin} onReady={onReady} onCancel={() => setLinking(false)} />;
 
   const create = async (e: Event) => {
     e.preventDefault();
@@ -67,6 +71,10 @@ export function WelcomeView({ origin, onReady }: { origin: string; onReady: (s: 
           {error}
         </p>
       )}
+      <p class="hint">Already use Umbra on another device?</p>
+      <button type="button" class="link" data-testid="link-existing" disabled={busy} onClick={() => setLinking(true)}>
+        Link to an existing device
+      </button>
     </main>
   );
 }
