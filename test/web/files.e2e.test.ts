@@ -240,6 +240,11 @@ describe('web client: files and voice messages', () => {
     // The receiving page: a verified download, an inline image, a refused file, a voice message.
     await bob.screenshot({ path: path.join(SCREENSHOTS, 'web-file.png') });
     expect((await readFile(path.join(SCREENSHOTS, 'web-file.png'))).subarray(1, 4).toString()).toBe('PNG');
+    // Readable on a 360 px phone: the bubbles, the player and the composer's buttons fit the screen.
+    await bob.setViewportSize({ width: 360, height: 740 });
+    await bob.getByTestId('attach').waitFor();
+    expect(await bob.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+    expect(await bob.getByTestId('conversation').first().textContent()).toContain('Voice message');
     expect(web.pageErrors).toEqual([]);
   }, 60_000);
 });

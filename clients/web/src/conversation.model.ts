@@ -53,7 +53,7 @@ export function shortId(accountId: string): string {
 export function toChatMessage(e: HistoryEntry, me: string): ChatMessage | undefined {
   const c = e.content;
   const file = pointerOf(c);
-  const body = c.k === 'text' && typeof c.text === 'string' ? c.text : c.k === 'att' ? `📎 ${typeof c.name === 'string' ? c.name : 'attachment'}` : undefined;
+  const body = c.k === 'text' && typeof c.text === 'string' ? c.text : file ? (file.ct.startsWith('audio/') && file.dur !== undefined ? '🎤 Voice message' : `📎 ${file.name ?? 'attachment'}`) : c.k === 'att' ? '📎 an attachment that cannot be read' : undefined;
   if (body === undefined) return undefined;
   const counts = new Map<string, Reaction>();
   for (const [account, r] of Object.entries(e.reactions ?? {})) {

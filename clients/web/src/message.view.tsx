@@ -60,9 +60,11 @@ export function MessageItem({ m, conversation, now, actions, files }: { m: ChatM
           ))}
           {m.outgoing && (
             <>
-              <button type="button" class="link" data-testid="action-edit" onClick={() => actions.edit(m)}>
-                Edit
-              </button>
+              {!m.file && (
+                <button type="button" class="link" data-testid="action-edit" onClick={() => actions.edit(m)}>
+                  Edit
+                </button>
+              )}
               <button type="button" class="link" data-testid="action-delete" onClick={() => actions.remove(m)}>
                 Delete
               </button>
