@@ -81,6 +81,23 @@ describe('web client: device linking and safety numbers (issue 16)', () => {
     await page.getByTestId('link-existing').click();
     const codeEl = page.getByTestId('link-code');
     await codeEl.waitFor();
+
+    // First the user says "no" to the account offered: nothing is answered, nothing is kept.
+    const declined = (await codeEl.textContent())?.trim() ?? '';
+    const refused = Background.umbra(['--home', a, '--server', web.origin, 'link', declined]);
+    try {
+      await page.getByTestId('link-confirm').waitFor({ timeout: 20_000 });
+      await page.getByTestId('link-reject').click();
+      await page.getByTestId('error').filter({ hasText: 'Nothing was sent or kept' }).waitFor();
+      expect(await page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name))).not.toContain('umbra-device');
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(refused.exitCode).toBeUndefined();
+      expect(refused.stdout).toBe('');
+    } finally {
+      await refused.stop();
+    }
+    await page.getByTestId('link-restart').click();
+    await codeEl.filter({ hasNotText: declined }).waitFor();
     const code = (await codeEl.textContent())?.trim() ?? '';
     expect(code).toMatch(/^umbra-link:1:[A-Za-z0-9_-]+$/);
     await expectQr(page.getByTestId('link-qr'), code);
