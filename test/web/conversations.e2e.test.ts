@@ -228,4 +228,25 @@ describe('web client conversations in Chromium', () => {
     await waitFor(async () => (await vanishingRecords()) === 0, 20_000, 'the expiry worker to delete the send record');
     expect(web.pageErrors).toEqual([]);
   }, 90_000);
+
+  it('delete for everyone while the recipient is offline: the recalled message never reaches its page', async () => {
+    const context = bob.context();
+    await bob.close();
+    await send(alice, 'sent by mistake');
+    await message(alice, 'sent by mistake').getByTestId('delivery-state').filter({ hasText: 'sent' }).waitFor({ timeout: 15_000 });
+    await message(alice, 'sent by mistake').getByTestId('action-delete').click();
+    await waitFor(async () => (await message(alice, 'sent by mistake').count()) === 0, 15_000, 'deleted on alice');
+    // Bob's only device was offline: its queued copy was deleted on the server, not merely followed by a "del".
+    await alice.getByTestId('notice').filter({ hasText: '1 copy recalled before delivery' }).waitFor();
+    await send(alice, 'the one to keep');
+    await message(alice, 'the one to keep').waitFor();
+
+    bob = await context.newPage();
+    await bob.goto(web.origin);
+    await bob.getByTestId('connection').filter({ hasText: 'online' }).waitFor({ timeout: 15_000 });
+    await openConversation(bob, aliceId.slice(0, 10));
+    await message(bob, 'the one to keep').waitFor({ timeout: 15_000 });
+    expect(await message(bob, 'sent by mistake').count()).toBe(0);
+    expect(web.pageErrors).toEqual([]);
+  }, 60_000);
 });

@@ -14,6 +14,7 @@ export function ChatView({ session, conversation, onBack }: { session: WebSessio
   const [text, setText] = useState('');
   const [draft, setDraft] = useState<Draft>({ kind: 'new' });
   const [error, setError] = useState<string | undefined>();
+  const [notice, setNotice] = useState<string | undefined>();
   const [showMembers, setShowMembers] = useState(false);
   const list = useRef<HTMLOListElement>(null);
   const composer = useRef<HTMLTextAreaElement>(null);
@@ -22,6 +23,7 @@ export function ChatView({ session, conversation, onBack }: { session: WebSessio
   const drop = useFileDrop(session.files, conv);
 
   useEffect(() => {
+    setNotice(undefined);
     setDraft({ kind: 'new' });
     setText('');
     setShowMembers(false);
@@ -43,6 +45,7 @@ export function ChatView({ session, conversation, onBack }: { session: WebSessio
     if (!body) return;
     setText('');
     setError(undefined);
+    setNotice(undefined);
     const d = draft;
     setDraft({ kind: 'new' });
     if (d.kind === 'edit') void attempt(session.messages.edit(conv, d.of.id, body));
@@ -60,7 +63,12 @@ export function ChatView({ session, conversation, onBack }: { session: WebSessio
       setText(m.text);
       composer.current?.focus();
     },
-    remove: (m) => void attempt(session.messages.deleteForEveryone(conv, m.id)),
+    remove: (m) =>
+      void attempt(
+        session.messages.deleteForEveryone(conv, m.id).then((recalled) =>
+          setNotice(`Deleted for everyone${recalled > 0 ? ` (${recalled} ${recalled === 1 ? 'copy' : 'copies'} recalled before delivery)` : ''}.`),
+        ),
+      ),
   };
 
   const changeTimer = (value: string) => {
@@ -115,6 +123,11 @@ export function ChatView({ session, conversation, onBack }: { session: WebSessio
       <p class="typing" data-testid={typing ? 'typing' : undefined} aria-live="polite">
         {typing ? `${conversation.label} is typing…` : ''}
       </p>
+      {notice && (
+        <p class="notice" role="status" data-testid="notice">
+          {notice}
+        </p>
+      )}
       {error && (
         <p class="error" role="alert" data-testid="error">
           {error}

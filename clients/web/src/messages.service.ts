@@ -47,10 +47,11 @@ export class MessageService {
     await this.conversations.refresh(conv);
   }
 
-  /** Deletes our message everywhere: queued copies are recalled, delivered ones deleted by an E2EE "del". */
-  async deleteForEveryone(conv: string, id: string): Promise<void> {
-    await this.messenger.deleteForEveryone(conv, id);
+  /** Deletes our message everywhere: queued copies are recalled, delivered ones deleted by an E2EE "del". Returns how many were recalled. */
+  async deleteForEveryone(conv: string, id: string): Promise<number> {
+    const { recalled } = await this.messenger.deleteForEveryone(conv, id);
     await this.conversations.refresh(conv);
+    return recalled;
   }
 
   /** The conversation is on screen: its unread messages are read (read-mode timers start; receipts when on). */
