@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { canonicalHandle, decodeAccountId, CryptoError } from '@umbra/crypto';
-import { EncryptedStore, FileStore, Messenger, UmbraApiError, UmbraClient, ktPins, type FetchFn, type KtTrustConfig, type LocalIdentity } from '@umbra/sdk';
+import { EncryptedStore, FileStore, Umbra, UmbraApiError, UmbraClient, ktPins, type FetchFn, type KtTrustConfig, type LocalIdentity } from '@umbra/sdk';
+import { nodeFiles, type FileSource } from '@umbra/sdk/node';
 import type { Globals } from './args';
 import { CliError } from './errors';
 
@@ -105,9 +106,12 @@ export interface Peer {
   label: string;
 }
 
+/** The SDK's front door with the Node file transport: what the commands use. */
+export type CliUmbra = Umbra<string | FileSource, string, void>;
+
 /** One device's state and its connection to the server, for the length of one command. */
 export class Session {
-  private messengerValue: Promise<Messenger> | undefined;
+  private umbraValue: Promise<CliUmbra> | undefined;
 
   private constructor(
     readonly globals: Globals,
@@ -130,10 +134,12 @@ export class Session {
     return this.client.identity;
   }
 
-  messenger(): Promise<Messenger> {
+  /** The front door over this session's client (one per session: it decrypts what the client receives). */
+  umbra(): Promise<CliUmbra> {
     void this.identity;
-    this.messengerValue ??= Messenger.open(this.client, this.store);
-    return this.messengerValue;
+    // Interrupted uploads keep their state here; sending the same file again resumes.
+    this.umbraValue ??= Umbra.over(this.client, { store: this.store, files: nodeFiles({ stateDir: path.join(this.globals.home, 'uploads') }) });
+    return this.umbraValue;
   }
 
   /** Opens the socket, or fails after the timeout with the reason instead of retrying forever. */
@@ -207,6 +213,7 @@ export class Session {
   }
 
   async close(): Promise<void> {
-    await this.client.close();
+    if (this.umbraValue) await (await this.umbraValue).close();
+    else await this.client.close();
   }
 }

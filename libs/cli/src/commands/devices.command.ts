@@ -29,10 +29,9 @@ export const deviceCommands: Command[] = [
     summary: 'the 60-digit safety number to compare with the peer (same on both sides)',
     async run({ session, out, args }) {
       const s = await session();
-      const messenger = await s.messenger();
+      const umbra = await s.umbra();
       const peer = await s.resolvePeer(args[0]!);
-      const list = verifySignedDeviceList(b64uDecode((await s.client.getAccount(peer.accountId)).deviceList));
-      const sn = messenger.safetyNumber(list.aik);
+      const sn = await umbra.devices.safetyNumber(peer.accountId);
       const digits = sn.groups.join(' ');
       out.result(
         [`safety number with ${peer.label}:`, sn.groups.slice(0, 6).join(' '), sn.groups.slice(6).join(' ')],

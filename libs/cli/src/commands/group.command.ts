@@ -8,7 +8,7 @@ const OUTBOX_NOTE = 'the rest goes out with the next umbra command that connects
 /** Connected, with queued control messages (group state, sender keys) applied first. */
 async function groupSession(ctx: CommandContext): Promise<Session> {
   const s = await ctx.session();
-  await s.messenger();
+  await s.umbra();
   await s.connect();
   await new Promise((r) => setTimeout(r, 300));
   await s.client.settle();
@@ -16,7 +16,7 @@ async function groupSession(ctx: CommandContext): Promise<Session> {
 }
 
 async function knownGroup(s: Session, gid: string): Promise<void> {
-  if (!(await (await s.messenger()).group(gid))) throw new CliError(`no group ${gid} on this device (group ids are printed by umbra group create, and arrive with the first message of a group)`);
+  if (!(await (await s.umbra()).groups.get(gid))) throw new CliError(`no group ${gid} on this device (group ids are printed by umbra group create, and arrive with the first message of a group)`);
 }
 
 export const groupCommands: Command[] = [
@@ -28,7 +28,7 @@ export const groupCommands: Command[] = [
       const s = await ctx.session();
       const members = await Promise.all(ctx.args.map((m) => s.resolvePeer(m)));
       const gs = await groupSession(ctx);
-      const gid = await gs.whileConnected((await gs.messenger()).createGroup(members.map((m) => m.accountId)), OUTBOX_NOTE);
+      const gid = await gs.whileConnected((await gs.umbra()).groups.create(members.map((m) => m.accountId)), OUTBOX_NOTE);
       await gs.client.settle();
       ctx.out.result(gid, { group: gid, members: members.map((m) => m.accountId) });
     },
@@ -44,8 +44,8 @@ export const groupCommands: Command[] = [
         const member = await s.resolvePeer(memberText);
         const gs = await groupSession(ctx);
         await knownGroup(gs, gid);
-        const messenger = await gs.messenger();
-        const state = await gs.whileConnected(op === 'add' ? messenger.addMember(gid, member.accountId) : messenger.removeMember(gid, member.accountId), OUTBOX_NOTE);
+        const { groups } = await gs.umbra();
+        const state = await gs.whileConnected(op === 'add' ? groups.add(gid, member.accountId) : groups.remove(gid, member.accountId), OUTBOX_NOTE);
         await gs.client.settle();
         ctx.out.result(`${op === 'add' ? 'added' : 'removed'} ${member.label}; the group has ${state.members.length} members (epoch ${state.epoch})`, state);
       },
@@ -59,7 +59,7 @@ export const groupCommands: Command[] = [
       const [gid, ...words] = ctx.args as [string, ...string[]];
       const gs = await groupSession(ctx);
       await knownGroup(gs, gid);
-      const res = await gs.whileConnected((await gs.messenger()).sendGroupText(gid, words.join(' ')), OUTBOX_NOTE);
+      const res = await gs.whileConnected((await gs.umbra()).groups.send(gid, words.join(' ')), OUTBOX_NOTE);
       await gs.client.settle();
       ctx.out.result('sent to the group', { sent: true, group: gid, serverTimestamp: res.serverTimestamp });
     },
@@ -75,7 +75,7 @@ export const groupCommands: Command[] = [
       const timer = t > 0 ? { t, m: ctx.flags.has('read') ? ('read' as const) : ('send' as const) } : null;
       const gs = await groupSession(ctx);
       await knownGroup(gs, gid);
-      await gs.whileConnected((await gs.messenger()).setGroupTimer(gid, timer), OUTBOX_NOTE);
+      await gs.whileConnected((await gs.umbra()).groups.setTimer(gid, timer), OUTBOX_NOTE);
       await gs.client.settle();
       ctx.out.result(`${describeTimer(timer)} in the group`, { group: gid, timer });
     },

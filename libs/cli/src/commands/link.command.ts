@@ -1,6 +1,6 @@
 import { parseLinkQr, sha256, type LinkQr } from '@umbra/crypto';
 import { createInterface } from 'node:readline/promises';
-import { LinkDeclinedError, linkNewDevice, linkThisDevice, type LinkOffer } from '@umbra/sdk';
+import { LinkDeclinedError, linkThisDevice, type LinkOffer } from '@umbra/sdk';
 import type { Command } from '../command';
 import { CliError } from '../errors';
 
@@ -33,10 +33,10 @@ export const linkCommands: Command[] = [
         const qr = parseCode(args[0]);
         const me = s.identity;
         if (!me.aikSk) throw new CliError('only the device that created the account (it holds the account key) can add devices');
-        const messenger = await s.messenger();
+        const umbra = await s.umbra();
         const fingerprint = keyFingerprint(qr);
         out.note(`adding device ${qr.deviceId} (key ${fingerprint}) to ${me.accountIdText}; the new device shows the same key`);
-        const res = await linkNewDevice(s.client, messenger, args[0]);
+        const res = await umbra.devices.link(args[0]);
         out.result(`added device ${res.deviceId} (key ${fingerprint}); device list version ${res.listVersion}`, { deviceId: res.deviceId, key: fingerprint, listVersion: res.listVersion });
         return;
       }

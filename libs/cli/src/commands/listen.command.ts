@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { downloadFile, pointerOf } from '@umbra/sdk/node';
+import type { ReceivedMessage } from '@umbra/sdk';
 import type { Command } from '../command';
 import { formatError } from '../errors';
 import { formatBytes, formatTime } from '../output';
@@ -42,7 +42,7 @@ export const listenCommands: Command[] = [
     async run({ session, out, flags, globals }) {
       const s = await session();
       const me = s.identity;
-      const messenger = await s.messenger();
+      const umbra = await s.umbra();
       const name = namer(s);
       const downloadDir = typeof flags.get('download') === 'string' ? (flags.get('download') as string) : undefined;
       if (downloadDir) mkdirSync(downloadDir, { recursive: true });
@@ -52,8 +52,8 @@ export const listenCommands: Command[] = [
         printing = printing.then(async () => out.result(out.json ? '' : await line(), data));
       };
       let downloads = Promise.resolve();
-      messenger.on('message', (m) => {
-        const file = pointerOf(m.content);
+      const show = (m: ReceivedMessage) => {
+        const file = umbra.files.pointerOf(m);
         const text = m.content.text ?? (file ? `sent a file: ${file.name ?? file.oid} (${formatBytes(file.size)})` : `(${m.content.k})`);
         print(
           async () => {
@@ -67,20 +67,25 @@ export const listenCommands: Command[] = [
           const dest = safeName(downloadDir, file.name, file.oid);
           const bar = progressBar(`downloading ${path.basename(dest)}`);
           try {
-            await downloadFile(s.client, file, dest, bar ? { onProgress: bar } : {});
+            await umbra.files.download(file, dest, bar ? { onProgress: bar } : {});
             print(async () => `saved ${dest} (${formatBytes(file.size)}) from ${await name(m.from)}`, { saved: dest, from: m.from, size: file.size, type: file.ct });
           } catch (err) {
             out.note(`could not download ${file.name ?? file.oid}: ${formatError(err)}`);
           }
         });
-      });
-      messenger.on('error', (err) => out.note(`could not decrypt a message: ${formatError(err)}`));
+      };
+      umbra.on('message', ({ message }) => show(message));
+      umbra.on('update', ({ message }) => show(message));
+      umbra.on('error', (e) => out.note(`${e.source === 'receive' ? 'could not decrypt a message' : 'could not show a message'}: ${formatError(e.error)}`));
       // §12 monitoring runs on connect and daily: what the log shows that this account did not do.
-      s.client.on('kt-alert', (a) => out.note(`KEY TRANSPARENCY ALERT (${a.kind}): ${a.message}${a.leafIndex !== undefined ? ` [leaf ${a.leafIndex}]` : ''}`));
-      messenger.on('expiryReceipt', (r) => print(async () => `a message vanished before ${r.accountIds.length} account(s) read it`, { expiredUnread: r.clientMessageId, accounts: r.accountIds }));
-      messenger.on('timer', (conv, timer) => print(async () => `${await name(conv)}: ${describeTimer(timer)}`, { conversation: conv, timer }));
+      umbra.on('kt-alert', ({ alert: a }) => out.note(`KEY TRANSPARENCY ALERT (${a.kind}): ${a.message}${a.leafIndex !== undefined ? ` [leaf ${a.leafIndex}]` : ''}`));
+      umbra.on('receipt', (r) => {
+        if (r.kind === 'expired-unread') print(async () => `a message vanished before ${r.accountIds.length} account(s) read it`, { expiredUnread: r.clientMessageId, accounts: r.accountIds });
+      });
+      umbra.on('timer', ({ conv, timer }) => print(async () => `${await name(conv)}: ${describeTimer(timer)}`, { conversation: conv, timer }));
       let revoked = false;
-      s.client.on('revoked', (reason) => {
+      umbra.on('connection', ({ state, reason }) => {
+        if (state !== 'revoked') return;
         revoked = true;
         out.note(`this device was removed from its account (${reason})`);
         process.exitCode = 1;

@@ -1,6 +1,4 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { sendFile } from '@umbra/sdk/node';
 import { parseDuration, parsePositiveInt, type Command } from '../command';
 import { CliError } from '../errors';
 import type { Session } from '../session';
@@ -16,8 +14,8 @@ export function describeTimer(timer: { t: number; m: 'send' | 'read' } | null): 
 
 /** A conversation named on the command line: a group id this device knows, else a peer (account id or @handle). */
 async function resolveConv(s: Session, text: string): Promise<{ conv: string; label: string }> {
-  const messenger = await s.messenger();
-  if (/^[A-Za-z0-9_-]{43}$/.test(text) && (await messenger.group(text))) return { conv: text, label: 'the group' };
+  const umbra = await s.umbra();
+  if (/^[A-Za-z0-9_-]{43}$/.test(text) && (await umbra.groups.get(text))) return { conv: text, label: 'the group' };
   const peer = await s.resolvePeer(text);
   return { conv: peer.accountId, label: peer.label };
 }
@@ -29,14 +27,14 @@ function messageId(text: string): string {
   return text;
 }
 
-/** reply / react / edit: the message id, the conversation it is in, and a connected messenger. */
+/** reply / react / edit: the message id, the conversation it is in, and a connected front door. */
 async function annotationTarget(session: () => Promise<Session>, convText: string, idText: string) {
   const s = await session();
   const id = messageId(idText);
-  const messenger = await s.messenger();
+  const umbra = await s.umbra();
   const { conv, label } = await resolveConv(s, convText);
   await s.connect();
-  return { s, id, messenger, conv, label };
+  return { s, id, umbra, conv, label };
 }
 
 export const messagingCommands: Command[] = [
@@ -47,10 +45,10 @@ export const messagingCommands: Command[] = [
     async run({ session, out, args }) {
       const s = await session();
       const [peerText, ...words] = args;
-      const messenger = await s.messenger();
+      const umbra = await s.umbra();
       const peer = await s.resolvePeer(peerText!);
       await s.connect();
-      const res = await s.whileConnected(messenger.sendText(peer.accountId, words.join(' ')), OUTBOX_NOTE);
+      const res = await s.whileConnected(umbra.messages.send(peer.accountId, words.join(' ')), OUTBOX_NOTE);
       if (!out.json) out.note(`message id ${res.clientMessageId} (umbra delete ${res.clientMessageId} deletes it for everyone)`);
       out.result(`sent to ${peer.label}`, { sent: true, to: peer.accountId, serverTimestamp: res.serverTimestamp, clientMessageId: res.clientMessageId });
     },
@@ -61,32 +59,29 @@ export const messagingCommands: Command[] = [
     flags: { type: { kind: 'string', value: 'MIME' }, 'expires-in': { kind: 'string', value: 'SECONDS' } },
     summary:
       'encrypt a file of any size as it streams, upload it (resumable: run the same command again after a\ncrash) and send the pointer end to end; the file vanishes with the message (conversation timer,\nor --expires-in)',
-    async run({ session, out, args, flags, globals }) {
+    async run({ session, out, args, flags }) {
       const s = await session();
       const [peerText, file] = args as [string, string];
       const expiresIn = typeof flags.get('expires-in') === 'string' ? parsePositiveInt(flags.get('expires-in') as string, '--expires-in') : 0;
       const type = flags.get('type');
-      const messenger = await s.messenger();
+      const umbra = await s.umbra();
       const peer = await s.resolvePeer(peerText);
       await s.connect();
-      mkdirSync(path.join(globals.home, 'uploads'), { recursive: true, mode: 0o700 });
-      const statePath = path.join(globals.home, 'uploads', `${Buffer.from(path.resolve(file)).toString('base64url').slice(-100)}.json`);
       const bar = progressBar(`uploading ${path.basename(file)}`);
       // --expires-in makes this one message vanish; otherwise the conversation's timer applies.
-      const { pointer, result } = await s.whileConnected(
-        sendFile(messenger, peer.accountId, file, {
-          statePath,
+      const result = await s.whileConnected(
+        umbra.files.send(peer.accountId, file, {
           ...(typeof type === 'string' ? { contentType: type } : {}),
           ...(expiresIn > 0 ? { timer: { t: expiresIn, m: 'send' as const } } : {}),
           ...(bar ? { onProgress: bar } : {}),
         }),
         'run the same command again to resume',
       );
-      out.result(`sent ${path.basename(file)} (${formatBytes(pointer.size)}) to ${peer.label}`, {
+      out.result(`sent ${path.basename(file)} (${formatBytes(result.pointer.size)}) to ${peer.label}`, {
         sent: true,
         to: peer.accountId,
-        attachment: pointer.oid,
-        size: pointer.size,
+        attachment: result.pointer.oid,
+        size: result.pointer.size,
         serverTimestamp: result.serverTimestamp,
       });
     },
@@ -100,11 +95,11 @@ export const messagingCommands: Command[] = [
     async run({ session, out, args, flags }) {
       const s = await session();
       const t = parseDuration(args[1]!);
-      const messenger = await s.messenger();
+      const umbra = await s.umbra();
       const peer = await s.resolvePeer(args[0]!);
       await s.connect();
       const timer = t > 0 ? { t, m: flags.has('read') ? ('read' as const) : ('send' as const) } : null;
-      await s.whileConnected(messenger.setTimer(peer.accountId, timer), OUTBOX_NOTE);
+      await s.whileConnected(umbra.messages.setTimer(peer.accountId, timer), OUTBOX_NOTE);
       out.result(`${describeTimer(timer)} with ${peer.label}`, { timer });
     },
   },
@@ -115,9 +110,9 @@ export const messagingCommands: Command[] = [
     summary: "this device's copy of a conversation (vanished messages are gone); --ids shows message ids\n(for reply, react, edit)",
     async run({ session, out, args, flags }) {
       const s = await session();
-      const messenger = await s.messenger();
+      const umbra = await s.umbra();
       const peer = await resolveConv(s, args[0]!);
-      const entries = await messenger.history.list(peer.conv);
+      const entries = await umbra.messages.history(peer.conv);
       if (!out.json && entries.length === 0) out.note(`no messages with ${peer.label} on this device`);
       for (const e of entries) {
         const body = e.edited?.text ?? e.content.text ?? (e.content.k === 'att' ? '(a file)' : `(${e.content.k})`);
@@ -153,21 +148,21 @@ export const messagingCommands: Command[] = [
     async run({ session, out, args }) {
       const s = await session();
       const clientMessageId = messageId(args[0]!);
-      const messenger = await s.messenger();
-      const entry = await messenger.findOwnSend(clientMessageId);
+      const umbra = await s.umbra();
+      const entry = await umbra.messages.sent(clientMessageId);
       if (!entry) {
         // Vanished, or sent by an older version: the servers' copies can still be recalled, within the accounts of a conversation.
         if (!args[1]) throw new CliError(`message ${clientMessageId} is not in this device's history; to recall the copies the servers still hold, name its conversation: umbra delete ${clientMessageId} <account-id|@handle|group-id>`);
         const { conv } = await resolveConv(s, args[1]);
         await s.connect();
-        const { recalled } = await messenger.recall(conv, clientMessageId);
+        const { recalled } = await umbra.messages.recall(conv, clientMessageId);
         out.result(`recalled ${recalled} undelivered ${recalled === 1 ? 'copy' : 'copies'}; the message is not in this device's history, so no delete was sent to devices that have it`, {
           deleted: false, conv, clientMessageId, recalled,
         });
         return;
       }
       await s.connect();
-      const { recalled } = await s.whileConnected(messenger.deleteForEveryone(entry.conv, entry.id), OUTBOX_NOTE);
+      const { recalled } = await s.whileConnected(umbra.messages.delete(entry.conv, entry.id), OUTBOX_NOTE);
       out.result(`deleted for everyone (${recalled} undelivered ${recalled === 1 ? 'copy' : 'copies'} recalled before delivery)`, {
         deleted: true, conv: entry.conv, clientMessageId, recalled,
       });
@@ -179,8 +174,8 @@ export const messagingCommands: Command[] = [
     summary: 'reply to a message, quoting it (history --ids shows message ids)',
     async run({ session, out, args }) {
       const [convText, idText, ...words] = args as [string, string, ...string[]];
-      const { s, id, messenger, conv, label } = await annotationTarget(session, convText, idText);
-      const res = await s.whileConnected(messenger.reply(conv, id, words.join(' ')), OUTBOX_NOTE);
+      const { s, id, umbra, conv, label } = await annotationTarget(session, convText, idText);
+      const res = await s.whileConnected(umbra.messages.reply(conv, id, words.join(' ')), OUTBOX_NOTE);
       out.result(`replied to ${label}`, { sent: true, to: conv, replyTo: id, serverTimestamp: res.serverTimestamp, clientMessageId: res.clientMessageId });
     },
   },
@@ -191,8 +186,8 @@ export const messagingCommands: Command[] = [
     async run({ session, out, args }) {
       const [convText, idText, emoji] = args as [string, string, string];
       if (emoji !== '-' && [...emoji].length > 8) throw new CliError('a reaction is one emoji (or - to remove yours)');
-      const { s, id, messenger, conv, label } = await annotationTarget(session, convText, idText);
-      await s.whileConnected(messenger.react(conv, id, emoji === '-' ? null : emoji), OUTBOX_NOTE);
+      const { s, id, umbra, conv, label } = await annotationTarget(session, convText, idText);
+      await s.whileConnected(umbra.messages.react(conv, id, emoji === '-' ? null : emoji), OUTBOX_NOTE);
       out.result(emoji === '-' ? `reaction removed (${label})` : `reacted ${emoji} (${label})`, { reacted: true, to: conv, target: id, emoji: emoji === '-' ? null : emoji });
     },
   },
@@ -202,8 +197,8 @@ export const messagingCommands: Command[] = [
     summary: 'replace the text of one of your messages on every device (shown as edited)',
     async run({ session, out, args }) {
       const [convText, idText, ...words] = args as [string, string, ...string[]];
-      const { s, id, messenger, conv, label } = await annotationTarget(session, convText, idText);
-      await s.whileConnected(messenger.edit(conv, id, words.join(' ')), OUTBOX_NOTE);
+      const { s, id, umbra, conv, label } = await annotationTarget(session, convText, idText);
+      await s.whileConnected(umbra.messages.edit(conv, id, words.join(' ')), OUTBOX_NOTE);
       out.result(`edited (${label})`, { edited: true, to: conv, target: id });
     },
   },

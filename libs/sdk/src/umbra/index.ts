@@ -1,4 +1,4 @@
-export { Umbra, type CreateOptions, type LinkOptions, type UmbraOptions } from './umbra.facade';
+export { Umbra, type AssembleOptions, type CreateOptions, type LinkOptions, type UmbraOptions } from './umbra.facade';
 export type { UmbraEvent, UmbraEventHandler, UmbraEventOf, UmbraEventType, UpdateKind, VanishedMessage } from './umbra.events';
 export { UmbraError, type UmbraErrorCode } from './umbra.errors';
 export { LocalState, STATE_KEYS, type StateKey } from './local.state';

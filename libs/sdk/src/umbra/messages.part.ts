@@ -105,6 +105,11 @@ export class MessagesPart {
     return this.core.messenger.history.list(conv);
   }
 
+  /** The message this device sent as `clientMessageId` (what `send` answered), while the history has it. */
+  sent(clientMessageId: string): Promise<HistoryEntry | undefined> {
+    return this.core.messenger.findOwnSend(clientMessageId);
+  }
+
   /** One message of the history, or undefined. */
   get(conv: string, id: string): Promise<HistoryEntry | undefined> {
     return this.core.messenger.history.get(conv, id);

@@ -34,6 +34,9 @@ export interface CreateOptions<S = never, T = never, R = void> extends UmbraOpti
 
 export type LinkOptions<S = never, T = never, R = void> = UmbraOptions<S, T, R> & LinkThisDeviceOptions;
 
+/** What `Umbra.over` needs besides the client. */
+export type AssembleOptions<S = never, T = never, R = void> = Pick<UmbraOptions<S, T, R>, 'store' | 'files' | 'now'>;
+
 /**
  * The SDK's front door: one device of one account. `Umbra.create` makes a new account,
  * `Umbra.link` joins an existing one, `Umbra.open` reopens what a store holds. Everything else
@@ -124,7 +127,17 @@ export class Umbra<Source = never, Target = never, Result = void> {
     return (await new LocalState(store).get(STATE_KEYS.identity)) !== undefined;
   }
 
-  private static async assemble<S, T, R>(client: UmbraClient, opts: UmbraOptions<S, T, R>): Promise<Umbra<S, T, R>> {
+  /**
+   * The front door over an UmbraClient you opened yourself (an app moving over from the lower
+   * layers, like the CLI): `opts.store` must be the client's store. One Umbra per client: each one
+   * decrypts what the client receives. It connects when you call `connect()` (or the client's).
+   */
+  static async over<S = never, T = never, R = void>(client: UmbraClient, opts: AssembleOptions<S, T, R>): Promise<Umbra<S, T, R>> {
+    if (!client.hasIdentity) throw new UmbraError('NO_IDENTITY', 'this client holds no identity: use Umbra.create or Umbra.link');
+    return Umbra.assemble(client, opts);
+  }
+
+  private static async assemble<S, T, R>(client: UmbraClient, opts: AssembleOptions<S, T, R>): Promise<Umbra<S, T, R>> {
     const now = opts.now ?? (() => Date.now());
     // The client runs its handlers in order: these look vanished messages up before the Messenger deletes them.
     const vanished = new Map<object, VanishedMessage[]>();
