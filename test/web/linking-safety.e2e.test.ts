@@ -143,7 +143,7 @@ describe('web client: device linking and safety numbers (issue 16)', () => {
   }, 120_000);
 
   it('on the device holding the account key: refuses a bad code, declines and then approves a CLI device after comparing its key, and removes it', async () => {
-    const page = await web.newPage();
+    const page = await web.newPage(360, 740);
     await createAccount(page, uniq('lw'));
     await openDevicePage(page);
     const accountId = (await page.getByTestId('account-id').textContent()) ?? '';
@@ -189,6 +189,9 @@ describe('web client: device linking and safety numbers (issue 16)', () => {
     await page.locator(`[data-testid="device"][data-device-id="${newId}"]`).waitFor();
     expect(await page.getByTestId('device').count()).toBe(2);
     expect((await json(n, 'devices')).devices).toHaveLength(2);
+    // Usable on a phone: nothing wider than the 360 px screen.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'web-devices-360.png') });
 
     await page.getByTestId('device-remove').click();
     await page.getByTestId('device-remove-confirm').click();
