@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { MemoryStore, Umbra, UmbraApiError, UmbraError, type UmbraEvent, type UmbraEventOf } from '@umbra/sdk';
+import { MemoryStore, Umbra, UmbraApiError, UmbraError, webFiles, type UmbraEvent, type UmbraEventOf } from '@umbra/sdk';
 import { nodeFiles } from '@umbra/sdk/node';
 import { TestStack, waitFor } from './support/harness';
 
@@ -162,6 +162,28 @@ describe('the SDK front door: Umbra.create/open/link, one event stream (issue 16
     expect(sha256(await readFile(dest))).toBe(sha256(bytes));
     // A text message is no file.
     await expect(async () => bob.umbra.files.download({ v: 1, id: 'x', ts: 1, k: 'text', text: 'no' }, dest)).rejects.toMatchObject({ code: 'NOT_A_FILE' });
+  });
+
+  it('the browser transport (webFiles: fetch and WebCrypto) sends a Blob the Node transport downloads, and back', async () => {
+    const store = new MemoryStore();
+    const web = await Umbra.create({ serverUrl: stack.origin, store, files: webFiles() });
+    try {
+      const bytes = randomBytes(64 * 1024 + 5);
+      const sent = await web.files.send(bob.umbra.account.id, new Blob([bytes], { type: 'application/x-test' }), { name: 'from-web.bin' });
+      await waitFor(() => of(bob, 'message').some((e) => e.message.content.id === sent.id), 15_000, 'the web file at Bob');
+      const dest = path.join(dir, 'from-web.bin');
+      await bob.umbra.files.download(of(bob, 'message').find((e) => e.message.content.id === sent.id)!.message, dest);
+      expect(sha256(await readFile(dest))).toBe(sha256(bytes));
+
+      const arriving = web.next('message', (e) => e.message.content.k === 'att', 15_000);
+      const back = await bob.umbra.files.send(web.account.id, dest);
+      const got = await arriving;
+      expect(got.message.content.id).toBe(back.id);
+      const blob = await web.files.download(got.message);
+      expect(sha256(new Uint8Array(await blob.arrayBuffer()))).toBe(sha256(bytes));
+    } finally {
+      await web.close();
+    }
   });
 
   it('recall: Bob is offline, Alice deletes her message, Bob reopens his store and never receives it', async () => {
