@@ -44,6 +44,7 @@ async function main(): Promise<void> {
       basePort: config.SERVICES_BASE_PORT,
       s3Dir: config.S3_EMBEDDED_DIR ?? path.join(dataDir, 's3'),
       s3Port: config.S3_EMBEDDED_PORT,
+      turn: { port: config.TURN_EMBEDDED_PORT, relayPorts: config.TURN_EMBEDDED_RELAY_PORTS, dir: path.join(dataDir, 'turn') },
       skip: config.UMBRA_SKIP_SERVICES,
       webDir: path.join(root, 'dist', 'web'),
       log,

@@ -24,6 +24,13 @@ export const LAUNCHER_ENV_SCHEMA = z.object({
   EDGE_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   SERVICES_BASE_PORT: port(3000),
   S3_EMBEDDED_PORT: port(9000),
+  TURN_EMBEDDED_PORT: port(3478),
+  TURN_EMBEDDED_RELAY_PORTS: z
+    .string()
+    .default('49160-49199')
+    .transform((v) => v.split('-').map(Number))
+    .refine((r) => r.length === 2 && r.every((p) => Number.isInteger(p) && p >= 1024 && p <= 65535) && r[0]! < r[1]!, 'must be <first>-<last>, 1024–65535')
+    .transform((r) => [r[0]!, r[1]!] as [number, number]),
   UMBRA_POSTGRES_PORT: port(54329),
   UMBRA_REDIS_PORT: port(63799),
   BIND_HOST: z.string().min(1).default('127.0.0.1'),
@@ -40,6 +47,8 @@ export const LAUNCHER_ENV_DOCS: Record<keyof z.infer<typeof LAUNCHER_ENV_SCHEMA>
   EDGE_PORT: 'Port of the local public origin (default: the port of `PUBLIC_ORIGIN`, else 8080).',
   SERVICES_BASE_PORT: 'First of the consecutive ports the service instances take, in the order of the ports table.',
   S3_EMBEDDED_PORT: 'Port of the embedded S3 (only when `S3_ENDPOINT` is unset).',
+  TURN_EMBEDDED_PORT: 'TCP and UDP port of the embedded TURN relay for calls (coturn, only when `TURN_URLS` is unset and `turnserver` is installed).',
+  TURN_EMBEDDED_RELAY_PORTS: 'UDP ports the embedded TURN relay allocates relays on (`first-last`).',
   UMBRA_POSTGRES_PORT: 'Port tried first for a private PostgreSQL when none answers at `DATABASE_URL` (another free port when taken).',
   UMBRA_REDIS_PORT: 'Port tried first for a private Redis when none answers at `REDIS_URL` (another free port when taken).',
   BIND_HOST: 'Address every launcher port binds to.',
@@ -67,7 +76,7 @@ export function loadLauncherConfig(env: Record<string, string | undefined>): Lau
 }
 
 /** Every port `npm start` listens on itself (private databases excepted: they move when taken). */
-export function launcherPorts(config: LauncherConfig, edgePort: number, withEmbeddedS3: boolean): PortUse[] {
+export function launcherPorts(config: LauncherConfig, edgePort: number, withEmbeddedS3: boolean, withEmbeddedTurn = false): PortUse[] {
   const uses: PortUse[] = [{ port: edgePort, what: 'edge (the public origin)', env: 'EDGE_PORT' }];
   let next = config.SERVICES_BASE_PORT;
   for (const service of SERVICES) {
@@ -77,6 +86,7 @@ export function launcherPorts(config: LauncherConfig, edgePort: number, withEmbe
     }
   }
   if (withEmbeddedS3) uses.push({ port: config.S3_EMBEDDED_PORT, what: 'embedded S3', env: 'S3_EMBEDDED_PORT' });
+  if (withEmbeddedTurn) uses.push({ port: config.TURN_EMBEDDED_PORT, what: 'embedded TURN (coturn)', env: 'TURN_EMBEDDED_PORT' });
   return uses;
 }
 
@@ -103,6 +113,8 @@ export function portsTable(): string {
     .join(', ');
   rows.push([range(all), `\`npm start\`'s service instances (each with its own \`/healthz\`, \`/readyz\`, \`/metrics\`): ${per}`, '`SERVICES_BASE_PORT` (the first; the rest follow)']);
   rows.push([`${config.S3_EMBEDDED_PORT}`, 'embedded S3 of `npm start`, when `S3_ENDPOINT` is unset', '`S3_EMBEDDED_PORT`']);
+  rows.push([`${config.TURN_EMBEDDED_PORT}`, 'embedded TURN relay (coturn, TCP and UDP) of `npm start`, when `TURN_URLS` is unset and coturn is installed', '`TURN_EMBEDDED_PORT`']);
+  rows.push([range(config.TURN_EMBEDDED_RELAY_PORTS), 'its relay ports (UDP)', '`TURN_EMBEDDED_RELAY_PORTS`']);
   rows.push([portOfDefaultUrl('DATABASE_URL').split(':')[1]!, `PostgreSQL \`npm start\` and \`npm test\` use when it answers (${portOfDefaultUrl('DATABASE_URL')})`, '`DATABASE_URL`; tests: `TEST_DATABASE_URL`']);
   rows.push([portOfDefaultUrl('REDIS_URL').split(':')[1]!, `Redis \`npm start\` and \`npm test\` use when it answers (${portOfDefaultUrl('REDIS_URL')})`, '`REDIS_URL`; tests: `TEST_REDIS_URL`']);
   rows.push([`${config.UMBRA_POSTGRES_PORT}`, 'private PostgreSQL started when none answers (another free port when taken; data in `.umbra/postgres`, `npm test`\'s in a temporary `.umbra/test-databases-*`)', '`UMBRA_POSTGRES_PORT`']);

@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { ServiceName } from '@umbra/protocol';
 import { ENV_SCHEMA, migrateDatabase } from '@umbra/server';
+import { startEmbeddedTurn, TurnMissingError } from './embedded-turn';
 import { startEdge, type Edge, type Upstream } from './edge';
 import { startEmbeddedS3 } from './embedded-s3';
 import { wireLocalWitness } from './kt-trust';
@@ -20,6 +21,8 @@ export interface StackOptions {
   basePort: number;
   s3Dir: string;
   s3Port: number;
+  /** The embedded TURN relay (coturn) for calls, when TURN_URLS is unset; skipped with a log line when coturn is missing. */
+  turn?: { port: number; relayPorts: [number, number]; dir: string };
   log: (line: string) => void;
   /** Where service stdout/stderr go; default: this process's. */
   serviceOutput?: 'inherit' | 'ignore' | 'pipe';
@@ -86,6 +89,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     { port: opts.edgePort, what: 'edge, the public origin', hint: 'set EDGE_PORT or PUBLIC_ORIGIN to move it' },
     ...plan.filter((p) => !skip.has(p.name)).map((p) => ({ port: p.port, what: p.instanceId, hint: 'set SERVICES_BASE_PORT to move the service ports' })),
     ...(env.S3_ENDPOINT ? [] : [{ port: opts.s3Port, what: 'embedded S3', hint: 'set S3_EMBEDDED_PORT to move it' }]),
+    ...(opts.turn && !env.TURN_URLS ? [{ port: opts.turn.port, what: 'embedded TURN (coturn)', hint: 'set TURN_EMBEDDED_PORT to move it' }] : []),
   ]);
   const dbUrl = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/umbra';
   env.DATABASE_URL = dbUrl;
@@ -101,6 +105,22 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     env.S3_FORCE_PATH_STYLE = 'true';
     closeS3 = s3.close;
     opts.log(`embedded S3 at ${s3.endpoint} (data in ${opts.s3Dir})`);
+  }
+
+  let closeTurn: (() => Promise<void>) | undefined;
+  if (opts.turn && !env.TURN_URLS) {
+    try {
+      const turn = await startEmbeddedTurn({ host: opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host, ...opts.turn, log: opts.log });
+      env.TURN_SECRET = turn.secret;
+      env.TURN_URLS = turn.urls.join(',');
+      closeTurn = turn.close;
+    } catch (err) {
+      if (!(err instanceof TurnMissingError)) {
+        await closeS3?.();
+        throw err;
+      }
+      opts.log(`${err.message}; starting without calls (GET /v1/calls/relays answers CALLS_NOT_CONFIGURED)`);
+    }
   }
 
   const origin = env.PUBLIC_ORIGIN ?? `http://${opts.host}:${opts.edgePort}`;
@@ -163,6 +183,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     process.removeListener('exit', killAll);
     await Promise.all(running.map((s) => stopChild(s.child)));
     await closeS3?.();
+    await closeTurn?.();
     throw err;
   }
 
@@ -186,6 +207,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       await edge.close();
       await Promise.all(running.map((s) => stopChild(s.child)));
       await closeS3?.();
+      await closeTurn?.();
     },
   };
 }

@@ -3,6 +3,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
+import { TURN_DENIED_PEER_RANGES, TURN_HARDENING } from '../../scripts/lib/embedded-turn';
 import { LIMITS, PUBLIC_PREFIXES, ROUTES, serviceForPath, type RouteDef } from '@umbra/protocol';
 import { ENV_SCHEMA } from '@umbra/server';
 import { hasBinary, readRepoFile, repoPath, SERVICES, toolMissing, UMBRA_IMAGE } from './support';
@@ -73,6 +74,19 @@ describe('docker-compose.yml', () => {
     expect(compose.services.nginx?.ports).toEqual(['${UMBRA_HTTP_PORT:-8080}:8080']);
     // Only nginx and coturn are reachable from the host.
     expect(services.filter(([, s]) => s.ports).map(([n]) => n).sort()).toEqual(['coturn', 'nginx']);
+  });
+
+  it("coturn has the shipped hardening (the embedded relay's, without its loopback allowance), and the gateways issue credentials for it", () => {
+    const command = compose.services.coturn!.command as string[];
+    for (const flag of TURN_HARDENING) expect(command).toContain(`--${flag}`);
+    expect(command.filter((c) => c.startsWith('--denied-peer-ip=')).map((c) => c.slice('--denied-peer-ip='.length))).toEqual(TURN_DENIED_PEER_RANGES);
+    expect(command).not.toContain('--allow-loopback-peers');
+    const gateways = umbra.filter(([, s]) => serviceOfCommand(s) === 'gateway');
+    for (const [, g] of gateways) {
+      const env = (g as { environment: Record<string, string> }).environment;
+      expect(env.TURN_SECRET).toMatch(/^\$\{TURN_SECRET:\?/);
+      expect(env.TURN_URLS).toMatch(/^turn:\$\{TURN_EXTERNAL_IP:-127\.0\.0\.1\}:3478\?transport=udp,/);
+    }
   });
 
   it('every long-running service has a health check; one-shot services are awaited with service_completed_successfully', () => {

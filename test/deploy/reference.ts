@@ -109,6 +109,10 @@ export const ENV_DOCS: Record<string, { services: string; description: string }>
   KT_SEQUENCE_BATCH: { services: 'key-directory', description: 'Most statements appended per sequencer transaction.' },
   KT_WITNESS_TIMEOUT_MS: { services: 'key-directory', description: 'Timeout of one push to a witness.' },
   KT_LOOKUP_FLOOR_MS: { services: 'key-directory', description: 'Least time a `GET /v1/kt/lookup` answer takes, found or not, so timing does not tell whether a label exists.' },
+  TURN_SECRET: { services: 'gateway', description: 'Shared secret of the TURN relay (coturn `static-auth-secret`, at least 16 characters); with `TURN_URLS`, enables `GET /v1/calls/relays`. Unset: calls are off (`CALLS_NOT_CONFIGURED`). `npm start` sets both for its embedded coturn.' },
+  TURN_URLS: { services: 'gateway', description: 'Comma-separated `turn:`/`turns:` URIs clients use for the relay (e.g. `turn:turn.example.com:3478?transport=udp`).' },
+  TURN_CREDENTIAL_TTL_S: { services: 'gateway', description: 'Lifetime of issued TURN credentials (60 s – 1 d). coturn checks the expiry on every allocation and refresh, so keep it longer than a call.' },
+  RATE_LIMIT_TURN_PER_ACCOUNT_PER_HOUR: { services: 'gateway', description: 'TURN credential requests per account per hour.' },
   RATE_LIMIT_KT_LOOKUP_PER_IP_PER_MINUTE: { services: 'key-directory', description: 'Key-transparency reads (lookup, monitor, leaves, consistency) per client address per minute.' },
 };
 

@@ -11,6 +11,8 @@ import { expiryWorkerService } from '../../services/expiry-worker/src/expiry-wor
 import { witnessService } from '../../services/witness/src/witness.service';
 import { startEdge, type Edge, type Upstream } from '../../scripts/lib/edge';
 import { startEmbeddedS3 } from '../../scripts/lib/embedded-s3';
+import { startEmbeddedTurn, type EmbeddedTurn } from '../../scripts/lib/embedded-turn';
+import { freePort } from './faults';
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/umbra_test';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -47,6 +49,8 @@ export interface TestStackOptions {
   env?: Record<string, string>;
   overrides?: CoreOverrides;
   withS3?: boolean;
+  /** coturn on loopback (scripts/lib/embedded-turn.ts), TURN_SECRET and TURN_URLS set for the gateways. */
+  withTurn?: boolean;
 }
 
 export interface TestInstance {
@@ -67,6 +71,8 @@ export class TestStack {
   private edge: Edge | undefined;
   private readonly upstreams = {} as Record<ServiceName, Upstream[]>;
   private closeS3: (() => Promise<void>) | undefined;
+  /** The stack's coturn (withTurn). */
+  turn: EmbeddedTurn | undefined;
 
   static async start(opts: TestStackOptions = {}): Promise<TestStack> {
     const stack = new TestStack();
@@ -101,6 +107,11 @@ export class TestStack {
       const s3 = await startEmbeddedS3({ port: 0, host: '127.0.0.1', directory: `/tmp/umbra-test-s3-${this.env.REDIS_PREFIX}`, bucket: 'umbra-test' });
       this.closeS3 = s3.close;
       Object.assign(this.env, { S3_ENDPOINT: s3.endpoint, S3_BUCKET: 'umbra-test' });
+    }
+    if (opts.withTurn) {
+      const base = 40_000 + Math.floor(Math.random() * 200) * 40;
+      this.turn = await startEmbeddedTurn({ host: '127.0.0.1', port: await freePort(), relayPorts: [base, base + 39], dir: `/tmp/umbra-test-turn-${this.env.REDIS_PREFIX}` });
+      Object.assign(this.env, { TURN_SECRET: this.turn.secret, TURN_URLS: this.turn.urls.join(',') });
     }
     const counts: Partial<Record<ServiceName, number>> = { 'key-directory': 1, 'message-relay': 1, gateway: 1, ...(opts.withS3 ? { 'media-upload': 1 } : {}), ...opts.instances };
     for (const [name, count] of Object.entries(counts) as [ServiceName, number][]) {
@@ -138,6 +149,7 @@ export class TestStack {
     this.instances.length = 0;
     await this.edge?.close();
     await this.closeS3?.();
+    await this.turn?.close();
   }
 }
 

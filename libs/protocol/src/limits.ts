@@ -139,6 +139,8 @@ export const RATE_LIMITS = {
    * requester cannot exhaust another device's keys, and nobody is refused.
    */
   ONE_TIME_KEYS_PER_PAIR_PER_HOUR: 5,
+  /** TURN credentials per account per hour (each is good for a whole call; a client asks once per call or less). */
+  TURN_CREDENTIALS_PER_ACCOUNT_PER_HOUR: 120,
   /** Device-list and handle changes per account per hour. */
   ACCOUNT_CHANGES_PER_ACCOUNT_PER_HOUR: 60,
   /**

@@ -76,6 +76,14 @@ export const ROUTES = {
     body: S.RecallRequestSchema, response: S.RecallResultSchema,
     errors: [...BODY_ERRORS, ...AUTH_ERRORS, 'RATE_LIMITED', 'UNAVAILABLE'],
   },
+  callRelays: {
+    method: 'get', path: '/v1/calls/relays', service: 'gateway', auth: true, status: 200,
+    summary:
+      'Short-lived TURN credentials for calls (PROTOCOL.md §10; the TURN REST API scheme coturn checks with use-auth-secret): username "<unix expiry>:<opaque id>", ' +
+      'password base64(HMAC-SHA1(secret, username)). The opaque id is stable per account and names no account, so the TURN operator can apply per-user quotas ' +
+      `without learning who calls. Per-account limit ${RATE_LIMITS.TURN_CREDENTIALS_PER_ACCOUNT_PER_HOUR}/hour. CALLS_NOT_CONFIGURED: this deployment runs no TURN server.`,
+    response: S.TurnCredentialsSchema, errors: [...AUTH_ERRORS, 'RATE_LIMITED', 'CALLS_NOT_CONFIGURED', 'UNAVAILABLE'],
+  },
   powChallenge: {
     method: 'get', path: '/v1/accounts/pow', service: 'key-directory', auth: false, status: 200,
     summary: 'A proof-of-work challenge for registration.',

@@ -180,6 +180,14 @@ export const RecallResultSchema = z.object({
 });
 export type RecallResult = z.infer<typeof RecallResultSchema>;
 
+export const TurnCredentialsSchema = z.object({
+  username: z.string().meta({ description: '"<unix expiry>:<opaque id>" (TURN REST API)' }),
+  password: z.string().meta({ description: 'base64(HMAC-SHA1(TURN secret, username))' }),
+  ttlSeconds: z.number().int().positive().meta({ description: 'seconds until the credentials expire' }),
+  urls: z.array(z.string()).min(1).meta({ description: 'turn: / turns: URIs for RTCIceServer.urls' }),
+});
+export type TurnCredentials = z.infer<typeof TurnCredentialsSchema>;
+
 export const TYPING_STATES = ['started', 'stopped'] as const;
 export const TypingRequestSchema = z
   .object({

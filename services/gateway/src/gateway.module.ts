@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
 import { AuthController } from './auth/auth.controller';
 import { AuthService } from './auth/auth.service';
+import { CallsController } from './calls/calls.controller';
+import { TurnCredentialsService } from './calls/turn-credentials.service';
 import { AckClient } from './delivery/ack.client';
 import { ConnectionsService } from './delivery/connections.service';
 import { PresenceWatchService } from './delivery/presence-watch.service';
@@ -17,7 +19,7 @@ import { TypingService } from './messages/typing.service';
 import { OpenApiController } from './openapi/openapi.controller';
 
 @Module({
-  controllers: [AuthController, MessagesController, RecallController, OpenApiController],
-  providers: [AuthService, RelayClient, DeviceSetsCache, SendLimiter, SendService, ReadService, RecallService, TypingService, AckClient, ConnectionsService, PresenceWatchService, DeliveryGateway],
+  controllers: [AuthController, MessagesController, RecallController, CallsController, OpenApiController],
+  providers: [AuthService, TurnCredentialsService, RelayClient, DeviceSetsCache, SendLimiter, SendService, ReadService, RecallService, TypingService, AckClient, ConnectionsService, PresenceWatchService, DeliveryGateway],
 })
 export class GatewayModule {}

@@ -96,4 +96,31 @@ describe('loadConfig', () => {
       }
     });
   });
+
+  describe('TURN (calls)', () => {
+    const secret = 'a-long-turn-secret-0123456789';
+    it('is off by default, on with a secret and turn: URIs, and never prints the secret', () => {
+      expect(loadConfig('gateway', {}).TURN_URLS).toEqual([]);
+      const c = loadConfig('gateway', { TURN_SECRET: secret, TURN_URLS: 'turn:turn.example.com:3478?transport=udp, turns:turn.example.com:5349' });
+      expect(c.TURN_URLS).toEqual(['turn:turn.example.com:3478?transport=udp', 'turns:turn.example.com:5349']);
+      expect(c.TURN_SECRET!.reveal()).toBe(secret);
+      expect(JSON.stringify(c)).not.toContain(secret);
+      expect(c.TURN_CREDENTIAL_TTL_S).toBe(3600);
+    });
+
+    it('refuses one without the other, a short secret, other URI schemes, and a TTL outside 60 s – 1 d', () => {
+      expect(() => loadConfig('gateway', { TURN_SECRET: secret })).toThrow(/TURN_SECRET \/ TURN_URLS: set both/);
+      expect(() => loadConfig('gateway', { TURN_URLS: 'turn:x:3478' })).toThrow(/TURN_SECRET \/ TURN_URLS: set both/);
+      expect(() => loadConfig('gateway', { TURN_SECRET: 'short', TURN_URLS: 'turn:x:3478' })).toThrow(/TURN_SECRET/);
+      expect(() => loadConfig('gateway', { TURN_SECRET: secret, TURN_URLS: 'stun:x:3478' })).toThrow(/TURN_URLS/);
+      expect(() => loadConfig('gateway', { TURN_SECRET: secret, TURN_URLS: 'turn:x:3478', TURN_CREDENTIAL_TTL_S: '10' })).toThrow(/TURN_CREDENTIAL_TTL_S/);
+      try {
+        loadConfig('gateway', { TURN_SECRET: 'change-me-turn-secret', TURN_URLS: 'turn:x:3478', NODE_ENV: 'production', DATABASE_URL: 'postgres://u:pw@db/umbra' });
+        throw new Error('accepted');
+      } catch (err) {
+        expect((err as Error).message).toContain('TURN_SECRET: still holds a change-me placeholder');
+        expect((err as Error).message).not.toContain('change-me-turn-secret');
+      }
+    });
+  });
 });

@@ -157,6 +157,15 @@ export const ENV_SCHEMA = z.object({
   KT_WITNESS_TIMEOUT_MS: int(5000, 100, 120_000),
   KT_LOOKUP_FLOOR_MS: int(50, 0, 10_000),
   RATE_LIMIT_KT_LOOKUP_PER_IP_PER_MINUTE: int(RATE_LIMITS.KT_LOOKUP_PER_IP_PER_MINUTE),
+  // Calls (gateway): TURN credentials for coturn's use-auth-secret. Both or neither; neither answers CALLS_NOT_CONFIGURED.
+  TURN_SECRET: z.string().min(16, 'at least 16 characters').transform((v) => new Secret(v)).optional(),
+  TURN_URLS: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((e) => e.trim()).filter(Boolean))
+    .refine((list) => list.every((u) => /^turns?:[^\s,]+$/.test(u)), 'must be a comma-separated list of turn: or turns: URIs'),
+  TURN_CREDENTIAL_TTL_S: int(3600, 60, 86_400),
+  RATE_LIMIT_TURN_PER_ACCOUNT_PER_HOUR: int(RATE_LIMITS.TURN_CREDENTIALS_PER_ACCOUNT_PER_HOUR),
 });
 
 type Env = z.infer<typeof ENV_SCHEMA>;
@@ -185,6 +194,7 @@ function productionRefusals(service: ServiceName, env: Env): string[] {
     ['DATABASE_URL', env.DATABASE_URL],
     ['REDIS_URL', env.REDIS_URL],
     ['RATE_LIMIT_REDIS_URL', env.RATE_LIMIT_REDIS_URL],
+    ['TURN_SECRET', env.TURN_SECRET],
     ...(S3_SERVICES.includes(service) ? ([['S3_ACCESS_KEY_ID', env.S3_ACCESS_KEY_ID], ['S3_SECRET_ACCESS_KEY', env.S3_SECRET_ACCESS_KEY]] as [string, Secret][]) : []),
   ];
   for (const [name, value] of secrets) {
@@ -257,6 +267,8 @@ export function loadConfig(service: ServiceName, env: Record<string, string | un
   }
   const ktIssues = service === 'key-directory' ? ktProblems(parsed.data) : [];
   if (ktIssues.length > 0) throw new ConfigError(`invalid configuration for ${service}:\n${ktIssues.join('\n')}`);
+  const turnIssues = Boolean(parsed.data.TURN_SECRET) === parsed.data.TURN_URLS.length > 0 ? [] : ['  TURN_SECRET / TURN_URLS: set both (calls) or neither (no calls)'];
+  if (turnIssues.length > 0) throw new ConfigError(`invalid configuration for ${service}:\n${turnIssues.join('\n')}`);
   const keyProblems = service === 'witness' ? witnessKeyProblems(parsed.data) : [];
   if (keyProblems.length > 0) throw new ConfigError(`invalid configuration for ${service}:\n${keyProblems.join('\n')}`);
   const refused = parsed.data.NODE_ENV === 'production' ? productionRefusals(service, parsed.data) : [];
