@@ -241,8 +241,16 @@ describe('web client: device linking and safety numbers (issue 16)', () => {
     await x.getByTestId('chat-title').filter({ hasText: `@${hc}` }).waitFor();
     const xc = await safetyDigits(x);
     expect(xc).not.toBe(xy);
-    expect((await json(c, 'safety-number', `@${hx}`)).safetyNumber).toBe(xc.match(/.{5}/g)!.join(' '));
-    await x.getByTestId('mark-verified').click();
+    const fromCli = await json(c, 'safety-number', `@${hx}`);
+    expect(fromCli.safetyNumber).toBe(xc.match(/.{5}/g)!.join(' '));
+    // Comparing codes (§11's QR payloads): a wrong one is refused, the CLI's matches and marks Carol verified.
+    await x.getByTestId('safety-compare-input').fill(qrY);
+    await x.getByTestId('safety-compare').click();
+    await x.getByTestId('safety-compare-result').filter({ hasText: 'do not match' }).waitFor();
+    expect(await x.getByTestId('verified-state').textContent()).toBe('Not verified.');
+    await x.getByTestId('safety-compare-input').fill(String(fromCli.qr));
+    await x.getByTestId('safety-compare').click();
+    await x.getByTestId('safety-compare-result').filter({ hasText: 'The codes match' }).waitFor();
     await x.getByTestId('verified-state').filter({ hasText: 'Verified' }).waitFor();
     await x.getByTestId('safety-close').click();
 

@@ -1,4 +1,4 @@
-import type { IdentityChange, Verification } from '@umbra/sdk';
+import { safetyCodesMatch, type IdentityChange, type Verification } from '@umbra/sdk';
 import type { WebSession } from './session.service';
 
 /** What the safety-number panel shows for one contact (PROTOCOL.md §11). */
@@ -23,6 +23,13 @@ export async function safetyInfo(session: WebSession, accountId: string): Promis
 
 export function markVerified(session: WebSession, info: SafetyInfo): Promise<void> {
   return session.client.contacts.markVerified(info.accountId, info.digits);
+}
+
+/** Compares the contact's code (its QR payload, scanned or pasted); a match marks the contact verified. */
+export async function compareCode(session: WebSession, info: SafetyInfo, theirs: string): Promise<boolean> {
+  if (!safetyCodesMatch(info.qr, theirs)) return false;
+  await markVerified(session, info);
+  return true;
 }
 
 export function clearVerified(session: WebSession, accountId: string): Promise<void> {

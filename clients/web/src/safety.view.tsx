@@ -3,7 +3,7 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { QrCode } from './qr.view';
 import './link-safety.css';
-import { acknowledgeChange, clearVerified, identityChanges, markVerified, safetyInfo, type SafetyInfo } from './safety.service';
+import { acknowledgeChange, clearVerified, compareCode, identityChanges, markVerified, safetyInfo, type SafetyInfo } from './safety.service';
 import { describeError, type WebSession } from './session.service';
 
 /**
@@ -45,6 +45,8 @@ function Modal({ labelledBy, testId, onClose, children }: { labelledBy: string; 
 function SafetyDialog({ session, accountId, label, onClose, onChanged }: { session: WebSession; accountId: string; label: string; onClose: () => void; onChanged: () => void }) {
   const [info, setInfo] = useState<SafetyInfo | undefined>();
   const [error, setError] = useState<string | undefined>();
+  const [theirs, setTheirs] = useState('');
+  const [compared, setCompared] = useState<boolean | undefined>();
 
   const load = () =>
     safetyInfo(session, accountId).then(
@@ -60,6 +62,22 @@ function SafetyDialog({ session, accountId, label, onClose, onChanged }: { sessi
       await (info.verified ? clearVerified(session, accountId) : markVerified(session, info));
       await load();
       onChanged();
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
+
+  const compare = async (e: Event) => {
+    e.preventDefault();
+    if (!info || !theirs.trim()) return;
+    setError(undefined);
+    try {
+      const match = await compareCode(session, info, theirs);
+      setCompared(match);
+      if (match) {
+        await load();
+        onChanged();
+      }
     } catch (err) {
       setError(describeError(err));
     }
@@ -81,6 +99,31 @@ function SafetyDialog({ session, accountId, label, onClose, onChanged }: { sessi
           <p class={info.verified ? 'ok' : 'hint'} data-testid="verified-state">
             {info.verified ? `Verified on ${new Date(info.verified.at).toLocaleDateString()}.` : 'Not verified.'}
           </p>
+          <form class="compare" onSubmit={compare}>
+            <label for="safety-theirs">Or compare their code (scanned, or from umbra safety-number --json)</label>
+            <div class="row">
+              <input
+                id="safety-theirs"
+                data-testid="safety-compare-input"
+                value={theirs}
+                placeholder="umbra-sn:1:…"
+                autocomplete="off"
+                spellcheck={false}
+                onInput={(e) => {
+                  setTheirs(e.currentTarget.value);
+                  setCompared(undefined);
+                }}
+              />
+              <button type="submit" data-testid="safety-compare" disabled={!theirs.trim()}>
+                Compare
+              </button>
+            </div>
+            {compared !== undefined && (
+              <p class={compared ? 'ok' : 'error'} role="status" data-testid="safety-compare-result">
+                {compared ? 'The codes match: marked as verified.' : `The codes do not match: this is not the safety number ${label} sees. Do not mark them verified.`}
+              </p>
+            )}
+          </form>
         </>
       )}
       {error && (

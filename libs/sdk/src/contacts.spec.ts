@@ -1,4 +1,5 @@
-import { Contacts, type IdentityChange } from './contacts';
+import { randomBytes, safetyNumber } from '@umbra/crypto';
+import { Contacts, safetyCodesMatch, type IdentityChange } from './contacts';
 import { MemoryStore } from './store';
 
 const A = 'um1aaaa';
@@ -62,5 +63,17 @@ describe('Contacts: identity changes behind a handle (PROTOCOL.md §11)', () => 
     const results = await Promise.all([contacts.noteHandle('bob', B), contacts.noteHandle('bob', B), contacts.noteHandle('bob', B)]);
     expect(results.filter(Boolean)).toHaveLength(1);
     expect(heard).toHaveLength(1);
+  });
+});
+
+describe('safetyCodesMatch (§11 QR comparison)', () => {
+  it('accepts the peer\'s code only when it is ours with the sides swapped', () => {
+    // Any 32 bytes stand in for the account keys: the number only hashes them.
+    const [a, b, c] = [randomBytes(32), randomBytes(32), randomBytes(32)];
+    const ab = safetyNumber(a, b).qr;
+    expect(safetyCodesMatch(ab, ` ${safetyNumber(b, a).qr}\n`)).toBe(true);
+    expect(safetyCodesMatch(ab, ab)).toBe(false);
+    expect(safetyCodesMatch(ab, safetyNumber(c, a).qr)).toBe(false);
+    expect(safetyCodesMatch(ab, 'not a code')).toBe(false);
   });
 });

@@ -1,3 +1,4 @@
+import { verifySafetyQr } from '@umbra/crypto';
 import { Mutex } from './mutex';
 import type { KeyValueStore, StoreWrite } from './store';
 
@@ -110,4 +111,12 @@ export class Contacts {
     const raw = await this.store.get(K_VERIFIED(accountId));
     return raw ? (JSON.parse(raw) as Verification) : undefined;
   }
+}
+
+/**
+ * Whether the peer's safety-number code (its QR payload, "umbra-sn:1:…", scanned or pasted) is ours
+ * with local and remote swapped (§11): then both devices see the same two account keys.
+ */
+export function safetyCodesMatch(ours: string, theirs: string): boolean {
+  return verifySafetyQr(ours, theirs.trim());
 }
