@@ -219,6 +219,11 @@ describe('the SDK front door: Umbra.create/open/link, one event stream (issue 16
     const brief = await alice.umbra.messages.send(conv, 'vanishes in 2 s');
     await waitFor(async () => (await bob.umbra.messages.get(alice.umbra.account.id, brief.id)) !== undefined, 15_000, 'the vanishing message');
     await waitFor(async () => (await bob.umbra.messages.get(alice.umbra.account.id, brief.id)) === undefined && (await alice.umbra.messages.get(conv, brief.id)) === undefined, 10_000, 'it vanished');
+    // Each side hears it once, when its own timer deleted the message.
+    const vanished = (d: Device) => of(d, 'expired').flatMap((e) => e.messages.filter((m) => m.id === brief.id).map((m) => ({ by: e.by, conv: m.conv })));
+    await waitFor(() => vanished(alice).length > 0 && vanished(bob).length > 0, 10_000, 'the expired events');
+    expect(vanished(alice)).toEqual([{ by: 'timer', conv }]);
+    expect(vanished(bob)).toEqual([{ by: 'timer', conv: alice.umbra.account.id }]);
     await alice.umbra.messages.setTimer(conv, null);
 
     const typing = bob.umbra.next('typing', (e) => e.from === alice.umbra.account.id, 10_000);

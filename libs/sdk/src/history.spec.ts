@@ -17,7 +17,7 @@ describe('History (§8 deadlines on the device)', () => {
     expect(History.deadline(content('a', { t: 60, m: 'read' }), T0, T0, true)).toBe(T0 + 60_000);
   });
 
-  it('never stores what has already passed, purges on time, and a restart keeps enforcing the deadlines', async () => {
+  it('never stores what has already passed, purges on time (telling onExpired once), and a restart keeps enforcing the deadlines', async () => {
     let now = T0;
     const store = new MemoryStore();
     const h = await History.open(store, () => now);
@@ -26,9 +26,13 @@ describe('History (§8 deadlines on the device)', () => {
     expect(await h.add(entry(content('later', { t: 20, m: 'send' }), T0 + 20_000))).toBe(true);
     expect(await h.add(entry(content('keep'), null))).toBe(true);
     expect((await h.list('peer')).map((e) => e.id)).toEqual(['keep', 'later', 'soon'].sort());
+    const expired: { conv: string; id: string }[][] = [];
+    h.onExpired((gone) => void expired.push(gone));
     now = T0 + 10_000;
     expect(await h.purgeExpired()).toBe(1);
     expect(await store.get('history/peer/soon')).toBeUndefined();
+    expect(await h.purgeExpired()).toBe(0);
+    expect(expired).toEqual([[{ conv: 'peer', id: 'soon' }]]);
     h.close();
     now = T0 + 20_000;
     const reopened = await History.open(store, () => now);

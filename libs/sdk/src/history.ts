@@ -45,6 +45,7 @@ export class History {
   private readonly envelopeOf = new Map<string, string>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  private readonly expiredHandlers = new Set<(gone: { conv: string; id: string }[]) => void>();
 
   private constructor(
     private readonly store: KeyValueStore,
@@ -140,15 +141,23 @@ export class History {
   /** Deletes every entry whose deadline has passed; returns how many. */
   async purgeExpired(): Promise<number> {
     const now = this.now();
-    let n = 0;
+    const gone: { conv: string; id: string }[] = [];
     for (const [key, at] of [...this.deadlines]) {
       if (at <= now) {
         await this.remove(key);
-        n++;
+        const [, conv = '', id = ''] = key.split('/');
+        gone.push({ conv, id });
       }
     }
     this.schedule();
-    return n;
+    if (gone.length > 0) for (const h of this.expiredHandlers) h(gone);
+    return gone.length;
+  }
+
+  /** Calls `handler` with the entries purgeExpired deleted (their deadline passed), once they are gone. */
+  onExpired(handler: (gone: { conv: string; id: string }[]) => void): () => void {
+    this.expiredHandlers.add(handler);
+    return () => void this.expiredHandlers.delete(handler);
   }
 
   close(): void {

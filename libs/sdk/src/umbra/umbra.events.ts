@@ -7,11 +7,11 @@ import type { Receipt } from '../receipts';
 /** Content kinds that change an earlier message instead of being one. */
 export type UpdateKind = 'react' | 'edit' | 'del';
 
-/** A message the servers deleted before or after it reached this device; `conv`/`id` when this device had it. */
+/** A message that vanished: `conv`/`id` when this device had it, `envelope` when the servers named it. */
 export interface VanishedMessage {
-  envelope: ExpiredMessageRef;
   conv?: string;
   id?: string;
+  envelope?: ExpiredMessageRef;
 }
 
 /** Everything an Umbra instance tells the application, as one discriminated union on `type`. */
@@ -20,8 +20,11 @@ export type UmbraEvent =
   | { type: 'message'; conv: string; message: ReceivedMessage }
   /** A reaction, edit or delete-for-everyone of message `target`, already applied to the history. */
   | { type: 'update'; conv: string; kind: UpdateKind; target: string; from: string; message: ReceivedMessage }
-  /** Messages that vanished on the servers (their timer ran out); this device's copies are deleted. */
-  | { type: 'expired'; messages: VanishedMessage[] }
+  /**
+   * Messages whose vanishing timer ran out, now deleted from this device: `by: 'timer'` this
+   * device's own deadline, `by: 'server'` the servers deleted copies this device had not acknowledged.
+   */
+  | { type: 'expired'; by: 'timer' | 'server'; messages: VanishedMessage[] }
   /** Messages their sender recalled before this device received them. */
   | { type: 'recalled'; messages: VanishedMessage[] }
   /** A device of `from` started or stopped typing to this account (live only, never stored). */

@@ -161,7 +161,8 @@ export class Umbra<Source = never, Target = never, Result = void> {
       vanished.delete(ev);
       return found;
     };
-    client.on('expired', (ev) => emit({ type: 'expired', messages: take(ev, ev.messages) }));
+    client.on('expired', (ev) => emit({ type: 'expired', by: 'server', messages: take(ev, ev.messages) }));
+    messenger.history.onExpired((gone) => emit({ type: 'expired', by: 'timer', messages: gone }));
     client.on('recalled', (ev) => emit({ type: 'recalled', messages: take(ev, ev.messages) }));
     messenger.on('message', (m) => {
       const e = receivedEvent(m);
