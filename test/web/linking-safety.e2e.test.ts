@@ -227,14 +227,14 @@ describe('web client: device linking and safety numbers (issue 16)', () => {
 
     // Verified on X: kept across a reload.
     await x.getByTestId('mark-verified').click();
-    await x.getByTestId('verified-state').filter({ hasText: 'Verified' }).waitFor();
+    await x.getByTestId('verified-state').filter({ hasText: /^Verified on / }).waitFor();
     await x.screenshot({ path: path.join(SCREENSHOTS, 'web-safety-number.png') });
     expect(readFileSync(path.join(SCREENSHOTS, 'web-safety-number.png')).subarray(1, 4).toString()).toBe('PNG');
     await x.getByTestId('safety-close').click();
-    await x.getByTestId('safety-button').filter({ hasText: 'Verified' }).waitFor();
+    await x.getByTestId('safety-button').filter({ hasText: /✓ Verified/ }).waitFor();
     await x.reload();
     await x.getByTestId('conversation').filter({ hasText: `@${hy}` }).click();
-    await x.getByTestId('safety-button').filter({ hasText: 'Verified' }).waitFor();
+    await x.getByTestId('safety-button').filter({ hasText: /✓ Verified/ }).waitFor();
 
     // With the CLI: the page and `umbra safety-number` show the same 60 digits.
     await openChat(x, `@${hc}`);
@@ -251,7 +251,7 @@ describe('web client: device linking and safety numbers (issue 16)', () => {
     await x.getByTestId('safety-compare-input').fill(String(fromCli.qr));
     await x.getByTestId('safety-compare').click();
     await x.getByTestId('safety-compare-result').filter({ hasText: 'The codes match' }).waitFor();
-    await x.getByTestId('verified-state').filter({ hasText: 'Verified' }).waitFor();
+    await x.getByTestId('verified-state').filter({ hasText: /^Verified on / }).waitFor();
     await x.getByTestId('safety-close').click();
 
     // Carol gives up her handle and a new identity claims it.
