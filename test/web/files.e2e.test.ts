@@ -90,6 +90,26 @@ describe('web client: files and voice messages', () => {
       .digest('hex');
   }
 
+  /** Draws a 96×64 PNG in the page and drops it on the open chat as a file. */
+  async function dropImage(page: Page, name: string): Promise<void> {
+    await page.evaluate(async (name) => {
+      const canvas = document.createElement('canvas');
+      canvas.width = 96;
+      canvas.height = 64;
+      const g = canvas.getContext('2d')!;
+      g.fillStyle = '#3056d3';
+      g.fillRect(0, 0, 96, 64);
+      g.fillStyle = '#ffffff';
+      g.fillRect(16, 16, 64, 32);
+      const blob = await new Promise<Blob>((r) => canvas.toBlob((b) => r(b!), 'image/png'));
+      const dt = new DataTransfer();
+      dt.items.add(new File([blob], name, { type: 'image/png' }));
+      const chat = document.querySelector('.chat')!;
+      chat.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      chat.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, name);
+  }
+
   const bubbleNamed = (page: Page, name: string) => page.getByTestId('file').filter({ has: page.getByTestId('file-name').filter({ hasText: name }) });
 
   it('sends a 20 MiB file page to page with upload progress; it downloads verified with progress and its SHA-256 matches', async () => {
@@ -123,23 +143,7 @@ describe('web client: files and voice messages', () => {
   }, 180_000);
 
   it('sends an image dropped on the chat; the peer sees it inline once decrypted', async () => {
-    // A PNG drawn in the page, dropped on the chat as a file.
-    await alice.evaluate(async () => {
-      const canvas = document.createElement('canvas');
-      canvas.width = 96;
-      canvas.height = 64;
-      const g = canvas.getContext('2d')!;
-      g.fillStyle = '#3056d3';
-      g.fillRect(0, 0, 96, 64);
-      g.fillStyle = '#ffffff';
-      g.fillRect(16, 16, 64, 32);
-      const blob = await new Promise<Blob>((r) => canvas.toBlob((b) => r(b!), 'image/png'));
-      const dt = new DataTransfer();
-      dt.items.add(new File([blob], 'drawing.png', { type: 'image/png' }));
-      const chat = document.querySelector('.chat')!;
-      chat.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
-      chat.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-    });
+    await dropImage(alice, 'drawing.png');
     const preview = bubbleNamed(bob, 'drawing.png').getByTestId('file-preview');
     await preview.waitFor({ timeout: 30_000 });
     await bob.waitForFunction(() => {
@@ -149,6 +153,22 @@ describe('web client: files and voice messages', () => {
     expect(await preview.getAttribute('src')).toMatch(/^blob:/);
     // The sender shows its own image from the picked file, without fetching it back.
     await bubbleNamed(alice, 'drawing.png').getByTestId('file-preview').waitFor();
+    expect(web.pageErrors).toEqual([]);
+  }, 60_000);
+
+  it('a file deleted for everyone leaves the page and its decrypted copy is released', async () => {
+    await dropImage(alice, 'regret.png');
+    const preview = bubbleNamed(bob, 'regret.png').getByTestId('file-preview');
+    await preview.waitFor({ timeout: 30_000 });
+    const src = (await preview.getAttribute('src'))!;
+    const loads = (url: string) =>
+      bob.evaluate((u) => new Promise<boolean>((resolve) => Object.assign(new Image(), { onload: () => resolve(true), onerror: () => resolve(false), src: u })), url);
+    expect(await loads(src)).toBe(true);
+    await alice.getByTestId('message').filter({ has: alice.getByTestId('file-name').filter({ hasText: 'regret.png' }) }).getByTestId('action-delete').click();
+    await bubbleNamed(bob, 'regret.png').waitFor({ state: 'detached', timeout: 15_000 });
+    // The blob URL is revoked once the page has taken the message out (a moment after the bubble goes).
+    for (let i = 0; i < 50 && (await loads(src)); i++) await new Promise((r) => setTimeout(r, 200));
+    expect(await loads(src)).toBe(false);
     expect(web.pageErrors).toEqual([]);
   }, 60_000);
 

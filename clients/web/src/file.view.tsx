@@ -43,13 +43,13 @@ function sendAll(files: FileService, conv: string, list: File[]): void {
 }
 
 /** A file or voice message in a message bubble: inline image or player once verified, else download with progress. */
-export function FileBubble({ files, file }: { files: FileService; file: AttachmentPointer }) {
+export function FileBubble({ files, conv, file }: { files: FileService; conv: string; file: AttachmentPointer }) {
   useFiles(files);
   const d = files.download(file.oid);
   const kind = file.ct.startsWith('image/') ? 'image' : file.ct.startsWith('audio/') ? 'audio' : 'file';
   const name = file.name ?? (kind === 'audio' ? 'Voice message' : 'file');
   useEffect(() => {
-    if (kind !== 'file' && file.size <= AUTO_DOWNLOAD_BYTES) void files.fetch(file);
+    if (kind !== 'file' && file.size <= AUTO_DOWNLOAD_BYTES) void files.fetch(conv, file);
   }, [files, file.oid]);
   return (
     <div class="file" data-testid="file" data-kind={kind}>
@@ -67,13 +67,13 @@ export function FileBubble({ files, file }: { files: FileService; file: Attachme
       {d?.state === 'failed' && (
         <p class="file-error" role="alert" data-testid="file-error">
           {describeError(d.error)}{' '}
-          <button type="button" class="link" data-testid="file-retry" onClick={() => void files.fetch(file, true)}>
+          <button type="button" class="link" data-testid="file-retry" onClick={() => void files.fetch(conv, file, true)}>
             Try again
           </button>
         </p>
       )}
       {!d && (
-        <button type="button" class="file-action" data-testid="file-download" onClick={() => void files.fetch(file)}>
+        <button type="button" class="file-action" data-testid="file-download" onClick={() => void files.fetch(conv, file)}>
           Download
         </button>
       )}

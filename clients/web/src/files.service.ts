@@ -20,6 +20,10 @@ export interface UploadView {
 
 /** A received (or sent) file on this page: being fetched and verified, verified (a blob URL), or refused. */
 export interface DownloadView {
+  /** The conversation whose message carries the file. */
+  conv: string;
+  /** Kept until then (ms) even when its conversation does not show the message yet (a file just sent). */
+  keepUntil: number;
   state: 'loading' | 'ready' | 'failed';
   done: number;
   total: number;
@@ -29,6 +33,8 @@ export interface DownloadView {
 
 /** Images and voice messages up to this size are fetched without asking, for the inline preview. */
 export const AUTO_DOWNLOAD_BYTES = 16 * 1024 * 1024;
+/** How long a just-sent file may wait for its message to appear in its conversation. */
+const PRUNE_GRACE_MS = 10_000;
 
 /**
  * Files on this page: sending (encrypted in the browser, uploaded in parts with progress, resumable
@@ -40,6 +46,7 @@ export class FileService {
   private readonly downloads = new Map<string, DownloadView>();
   private readonly aborts = new Set<AbortController>();
   private readonly listeners = new Set<() => void>();
+  private unsubscribe: (() => void) | undefined;
 
   constructor(
     private readonly messenger: Messenger,
@@ -53,11 +60,14 @@ export class FileService {
       if (!p.tag || this.uploads.has(p.key)) continue;
       this.uploads.set(p.key, { key: p.key, conv: p.tag, name: p.name ?? 'file', size: p.size, done: 0, total: 0, state: 'interrupted' });
     }
+    // A message that vanished or was deleted takes its decrypted file out of the page's memory too.
+    this.unsubscribe = this.conversations.subscribe(() => this.prune());
     this.changed();
   }
 
   /** Stops every transfer and releases the blob URLs (the page logs out). */
   close(): void {
+    this.unsubscribe?.();
     for (const a of this.aborts) a.abort(new Error('closed'));
     for (const d of this.downloads.values()) if (d.url) URL.revokeObjectURL(d.url);
     this.downloads.clear();
@@ -102,7 +112,7 @@ export class FileService {
         },
       });
       // The sender sees its own file without fetching it back.
-      this.downloads.set(sent.pointer.oid, { state: 'ready', done: sent.pointer.esize, total: sent.pointer.esize, url: URL.createObjectURL(file) });
+      this.downloads.set(sent.pointer.oid, { conv, keepUntil: Date.now() + PRUNE_GRACE_MS, state: 'ready', done: sent.pointer.esize, total: sent.pointer.esize, url: URL.createObjectURL(file) });
       this.uploads.delete(key);
       await this.conversations.refresh(conv);
     } catch (err) {
@@ -123,10 +133,10 @@ export class FileService {
   }
 
   /** Fetches, decrypts and verifies a file once; `retry` starts over after a failure. */
-  async fetch(pointer: AttachmentPointer, retry = false): Promise<void> {
+  async fetch(conv: string, pointer: AttachmentPointer, retry = false): Promise<void> {
     const known = this.downloads.get(pointer.oid);
     if (known && !(retry && known.state === 'failed')) return;
-    const d: DownloadView = { state: 'loading', done: 0, total: pointer.esize };
+    const d: DownloadView = { conv, keepUntil: 0, state: 'loading', done: 0, total: pointer.esize };
     this.downloads.set(pointer.oid, d);
     this.changed();
     const abort = new AbortController();
@@ -147,6 +157,18 @@ export class FileService {
     } finally {
       this.aborts.delete(abort);
       this.changed();
+    }
+  }
+
+  /** Releases the files of messages no longer in their conversation (vanished, deleted, recalled). */
+  private prune(): void {
+    const now = Date.now();
+    for (const [oid, d] of this.downloads) {
+      if (now < d.keepUntil || d.state === 'loading') continue;
+      const c = this.conversations.get(d.conv);
+      if (c?.messages.some((m) => m.file?.oid === oid)) continue;
+      if (d.url) URL.revokeObjectURL(d.url);
+      this.downloads.delete(oid);
     }
   }
 

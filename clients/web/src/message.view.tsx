@@ -30,7 +30,7 @@ export function MessageItem({ m, conversation, now, actions, files }: { m: ChatM
           <strong>{name(m.reply.from)}</strong> {m.reply.text ?? ''}
         </blockquote>
       )}
-      {m.file && files ? <FileBubble files={files} file={m.file} /> : <p data-testid="message-text">{m.text}</p>}
+      {m.file && files ? <FileBubble files={files} conv={m.conv} file={m.file} /> : <p data-testid="message-text">{m.text}</p>}
       {m.reactions.length > 0 && (
         <ul class="reactions" aria-label="Reactions">
           {m.reactions.map((r) => (
