@@ -54,7 +54,7 @@ describe('authorisation matrix: a second account on the first account\'s resourc
     db.query(`SELECT kind, key_id::text, md5(record) FROM prekeys WHERE account_id = $1 AND kind IN (1, 4) ORDER BY kind, key_id`, [Buffer.from(alice.client.identity.accountId)]);
 
   beforeAll(async () => {
-    stack = await TestStack.start({ withS3: true });
+    stack = await TestStack.start({ withS3: true, withTurn: true });
     db = new DataSource({ type: 'postgres', url: TEST_DATABASE_URL });
     await db.initialize();
     alice = await registeredClient(stack.origin);
@@ -124,6 +124,14 @@ describe('authorisation matrix: a second account on the first account\'s resourc
         return req('POST', '/v1/messages/recall', malloryToken, { clientMessageId: row!.client_message_id.toString('base64url'), accountIds: [aliceId()] });
       },
       check: (json) => expect(json).toEqual({ recalled: 0 }),
+    },
+    callRelays: {
+      // TURN credentials are the caller's own: nothing in them names alice (or mallory).
+      kind: 'scoped', status: 200, run: () => req('GET', '/v1/calls/relays', malloryToken),
+      check: (json) => {
+        noAliceData(json);
+        expect(json.username).toMatch(/^\d+:[A-Za-z0-9_-]{22}$/);
+      },
     },
     getAccount: {
       kind: 'public', status: 200, run: () => req('GET', `/v1/accounts/${aliceId()}`, malloryToken),
