@@ -142,7 +142,7 @@ describe('web client: device linking and safety numbers (issue 16)', () => {
     expect(web.pageErrors).toEqual([]);
   }, 120_000);
 
-  it('on the device holding the account key: refuses a bad code, declines and then approves a CLI device after comparing its key, and removes it', async () => {
+  it('on the device holding the account key: refuses a bad code, declines and then approves a CLI device after comparing its key, removes it; links and removes a second browser', async () => {
     const page = await web.newPage(360, 740);
     await createAccount(page, uniq('lw'));
     await openDevicePage(page);
@@ -198,6 +198,34 @@ describe('web client: device linking and safety numbers (issue 16)', () => {
     await page.locator('[data-testid="device"]').nth(1).waitFor({ state: 'detached', timeout: 30_000 });
     expect(await page.getByTestId('device').count()).toBe(1);
     expect(await page.getByTestId('device').getAttribute('data-device-id')).toBe(await page.getByTestId('device-id').textContent());
+
+    // Browser to browser: a second page links to this account, then is removed and says so.
+    const second = await web.newPage();
+    await second.getByTestId('link-existing').click();
+    await second.getByTestId('link-code').waitFor();
+    const code2 = (await second.getByTestId('link-code').textContent())?.trim() ?? '';
+    await page.getByTestId('link-code-input').fill(code2);
+    await page.getByTestId('link-check').click();
+    expect(await page.getByTestId('link-new-key').textContent()).toBe(await second.getByTestId('link-key').textContent());
+    await page.getByTestId('link-approve').click();
+    await second.getByTestId('link-confirm').waitFor({ timeout: 20_000 });
+    expect(await second.getByTestId('link-account').textContent()).toBe(accountId);
+    await second.getByTestId('link-accept').click();
+    await page.getByTestId('link-done').waitFor({ timeout: 30_000 });
+    await second.getByTestId('connection').filter({ hasText: 'online' }).waitFor({ timeout: 30_000 });
+    await openDevicePage(second);
+    expect(await second.getByTestId('account-id').textContent()).toBe(accountId);
+    const secondId = (await second.getByTestId('device-id').textContent()) ?? '';
+    await page.locator(`[data-testid="device"][data-device-id="${secondId}"]`).waitFor();
+    await page.getByTestId('device-remove').click();
+    await page.getByTestId('device-remove-confirm').click();
+    const revoked = second.getByTestId('revoked');
+    await revoked.waitFor({ timeout: 30_000 });
+    expect(await revoked.evaluate((d) => d.matches(':modal'))).toBe(true);
+    await second.getByTestId('revoked-wipe').click();
+    await second.getByTestId('create-account').waitFor();
+    expect(await second.evaluate(async () => (await indexedDB.databases()).map((d) => d.name))).not.toContain('umbra-device');
+    await page.locator(`[data-testid="device"][data-device-id="${secondId}"]`).waitFor({ state: 'detached', timeout: 30_000 });
     expect(web.pageErrors).toEqual([]);
   }, 120_000);
 

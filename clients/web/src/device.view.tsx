@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { LinkDeviceView } from './link.view';
+import { Modal } from './modal.view';
 import { holdsAccountKey, listDevices, removeOtherDevice, type DeviceEntry } from './link.service';
 import { ReceiptsSetting } from './receipts-setting.view';
 import { describeError, type WebSession } from './session.service';
@@ -135,5 +136,32 @@ export function DeviceView({ session, onBack, onWipe }: { session: WebSession; o
         </div>
       </div>
     </div>
+  );
+}
+
+/** Blocks the page once another device of the account removed this one: it receives nothing more. */
+export function RevokedNotice({ session, onWipe }: { session: WebSession; onWipe: () => void }) {
+  const [revoked, setRevoked] = useState(false);
+  useEffect(() => {
+    let live = true;
+    // UmbraClient.on has no unsubscribe: the flag stops a handler of an unmounted view.
+    session.client.on('revoked', (reason) => {
+      if (live && reason === 'device_removed') setRevoked(true);
+    });
+    return () => {
+      live = false;
+    };
+  }, [session]);
+  if (!revoked) return null;
+  return (
+    <Modal labelledBy="revoked-title" testId="revoked">
+      <h2 id="revoked-title">This device was removed</h2>
+      <p>Another device of your account removed this one: it is signed out and receives no more messages. What is stored here stays readable until you wipe it.</p>
+      <div class="actions">
+        <button type="button" class="destructive" data-testid="revoked-wipe" onClick={onWipe}>
+          Wipe this device
+        </button>
+      </div>
+    </Modal>
   );
 }

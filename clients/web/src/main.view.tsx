@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ChatView } from './chat.view';
-import { DeviceView } from './device.view';
+import { DeviceView, RevokedNotice } from './device.view';
 import { GroupFormView } from './group-form.view';
 import { describeError, type WebSession } from './session.service';
 
@@ -137,6 +137,7 @@ export function MainView({ session, onWipe }: { session: WebSession; onWipe: () 
           <p class="empty">Start a chat by handle or account id.</p>
         )}
       </section>
+      <RevokedNotice session={session} onWipe={onWipe} />
     </div>
   );
 }

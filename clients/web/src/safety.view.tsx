@@ -1,45 +1,10 @@
 import type { IdentityChange } from '@umbra/sdk';
-import type { ComponentChildren } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
+import { Modal } from './modal.view';
 import { QrCode } from './qr.view';
 import './link-safety.css';
 import { acknowledgeChange, clearVerified, compareCode, identityChanges, markVerified, safetyInfo, type SafetyInfo } from './safety.service';
 import { describeError, type WebSession } from './session.service';
-
-/**
- * A modal <dialog>: the rest of the page is inert while it is open. With `onClose`, Escape closes it;
- * without, it is blocking: Escape does nothing (and a close the browser forces reopens it).
- */
-function Modal({ labelledBy, testId, onClose, children }: { labelledBy: string; testId: string; onClose?: () => void; children: ComponentChildren }) {
-  const ref = useRef<HTMLDialogElement>(null);
-  const unmounted = useRef(false);
-  useEffect(() => {
-    const dialog = ref.current;
-    if (dialog && !dialog.open) dialog.showModal();
-    return () => {
-      unmounted.current = true;
-      dialog?.close();
-    };
-  }, []);
-  return (
-    <dialog
-      ref={ref}
-      class="modal"
-      aria-labelledby={labelledBy}
-      data-testid={testId}
-      onCancel={(e) => {
-        if (!onClose) e.preventDefault();
-      }}
-      onClose={() => {
-        if (unmounted.current) return;
-        if (onClose) onClose();
-        else ref.current?.showModal();
-      }}
-    >
-      {children}
-    </dialog>
-  );
-}
 
 /** The 60-digit safety number and its QR code for one contact; mark or clear "verified". */
 function SafetyDialog({ session, accountId, label, onClose, onChanged }: { session: WebSession; accountId: string; label: string; onClose: () => void; onChanged: () => void }) {
