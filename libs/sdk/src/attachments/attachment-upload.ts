@@ -211,7 +211,10 @@ export async function sendAttachment(
 
 /** Cuts the blob stream into parts and PUTs them, a few at a time, refreshing URLs as they lapse. */
 class PartUploader {
-  private done = 0;
+  /** Bytes of the parts stored, and of each part still being sent so far (browsers report those). */
+  private stored = 0;
+  private readonly sending = new Map<number, number>();
+  private reported = 0;
   private refreshing: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown;
@@ -259,37 +262,49 @@ class PartUploader {
     if (known !== undefined) {
       // Already stored: it must be these very bytes (same key, same nonces, same content).
       if (known.replace(/"/g, '') !== hexEncode(md5(bytes))) throw new Error(`part ${partNumber} on the server differs from this file; the upload cannot resume`);
-      this.progress(bytes.length);
+      this.stored += bytes.length;
+      this.progress();
       return;
     }
     if (!this.plan.urls.has(partNumber)) throw new Error(`no upload URL for part ${partNumber}`);
     const p: Promise<void> = this.putPart(partNumber, bytes).then(
       () => {
         this.inFlight.delete(p);
-        this.progress(bytes.length);
+        this.sending.delete(partNumber);
+        this.stored += bytes.length;
+        this.progress();
       },
       (err: unknown) => {
         this.inFlight.delete(p);
+        this.sending.delete(partNumber);
         this.failure ??= err;
       },
     );
     this.inFlight.add(p);
   }
 
-  private progress(n: number): void {
-    this.done += n;
-    this.opts.onProgress?.({ done: this.done, total: this.esize });
+  /** Reports stored plus in-flight bytes, never less than before (a retried part starts again from 0). */
+  private progress(): void {
+    let done = this.stored;
+    for (const n of this.sending.values()) done += n;
+    if (done <= this.reported) return;
+    this.reported = done;
+    this.opts.onProgress?.({ done, total: this.esize });
   }
 
   private async putPart(partNumber: number, bytes: Uint8Array): Promise<void> {
     if (Date.now() >= this.plan.urlExpiresAt - URL_REFRESH_MARGIN_MS) await this.refresh();
+    const sent = (n: number) => {
+      this.sending.set(partNumber, n);
+      this.progress();
+    };
     try {
-      await putBytes(this.plan.urls.get(partNumber)!, bytes, this.opts.signal);
+      await putBytes(this.plan.urls.get(partNumber)!, bytes, this.opts.signal, sent);
     } catch (err) {
       // The store refused the URL anyway (client clock skew): once more with a fresh one.
       if (!(err instanceof UmbraApiError) || err.status !== 403) throw err;
       await this.refresh();
-      await putBytes(this.plan.urls.get(partNumber)!, bytes, this.opts.signal);
+      await putBytes(this.plan.urls.get(partNumber)!, bytes, this.opts.signal, sent);
     }
   }
 
@@ -304,8 +319,35 @@ class PartUploader {
   }
 }
 
-/** PUT of one part with fetch: the body is bytes (never a stream), so the signed Content-Length is sent. */
-async function putBytes(url: string, body: Uint8Array, signal?: AbortSignal): Promise<void> {
+/**
+ * PUT of one part. The body is bytes (never a stream), so the signed Content-Length is sent. Where
+ * XMLHttpRequest exists (browsers) it is used, because it reports upload progress and fetch does not.
+ */
+function putBytes(url: string, body: Uint8Array, signal: AbortSignal | undefined, onSent: (bytes: number) => void): Promise<void> {
+  return typeof XMLHttpRequest === 'undefined' ? fetchPut(url, body, signal) : xhrPut(url, body, signal, onSent);
+}
+
+function xhrPut(url: string, body: Uint8Array, signal: AbortSignal | undefined, onSent: (bytes: number) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
+    const xhr = new XMLHttpRequest();
+    const abort = () => xhr.abort();
+    signal?.addEventListener('abort', abort, { once: true });
+    const settle = (err?: unknown) => {
+      signal?.removeEventListener('abort', abort);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    xhr.open('PUT', url);
+    xhr.upload.onprogress = (e) => onSent(e.loaded);
+    xhr.onload = () => settle(xhr.status >= 200 && xhr.status < 300 ? undefined : new UmbraApiError(xhr.status, 'UNAVAILABLE', `object store refused the upload (${xhr.status})`));
+    xhr.onerror = () => settle(new UmbraApiError(0, 'UNAVAILABLE', 'upload failed: the object store could not be reached'));
+    xhr.onabort = () => settle(signal?.reason ?? new Error('aborted'));
+    xhr.send(body as Uint8Array<ArrayBuffer>);
+  });
+}
+
+async function fetchPut(url: string, body: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
   let res: Response;
   try {
     res = await fetch(url, { method: 'PUT', body: body as Uint8Array<ArrayBuffer>, ...(signal ? { signal } : {}) });
