@@ -1,0 +1,209 @@
+import type { CallSignal, Media } from './call-signal';
+
+/**
+ * One call as one device sees it (PROTOCOL.md §10 and the rules of docs/protocol.md §10): a pure
+ * state machine. Inputs are local actions, signals from the peer's devices or our own other devices,
+ * and the clock; outputs are effects the SDK carries out (send a signal, ring, hand an answer to
+ * WebRTC). It never throws at the UI: a signal it cannot use comes back as an `ignored` effect with
+ * the reason to log.
+ */
+export type CallRole = 'caller' | 'callee';
+export type CallState = 'outgoing' | 'ringing' | 'connecting' | 'connected' | 'ended';
+export type EndReason =
+  | 'hangup'
+  | 'remote_hangup'
+  | 'declined'
+  | 'declined_elsewhere'
+  | 'answered_elsewhere'
+  | 'busy'
+  | 'missed'
+  | 'no_answer'
+  | 'glare'
+  | 'failed';
+
+export type CallEffect =
+  | { kind: 'send'; to: 'peer' | 'own'; signal: CallSignal }
+  | { kind: 'ring' }
+  | { kind: 'stop_ringing' }
+  | { kind: 'remote_answer'; sdp: string; E_r: string }
+  | { kind: 'remote_ice'; candidates: string[]; end: boolean }
+  | { kind: 'state'; state: CallState }
+  | { kind: 'ended'; reason: EndReason }
+  | { kind: 'ignored'; reason: string };
+
+/** How long a phone rings (and a caller waits) before the call is missed. */
+export const RING_MS = 30_000;
+
+/** Where a signal came from: a device of the peer account, or another device of our own account. */
+export type SignalSource = 'peer' | 'own';
+
+export class CallMachine {
+  state: CallState;
+  endReason: EndReason | undefined;
+  /** The callee device whose answer the caller chose (caller), or ours once chosen (callee). */
+  selectedParty: string | undefined;
+  private readonly deadline: number;
+
+  private constructor(
+    readonly role: CallRole,
+    readonly callId: string,
+    /** This device's party id in this call. */
+    readonly partyId: string,
+    readonly media: Media,
+    /** b64u(SHA-256(offer SDP)): what a valid answer must carry. */
+    readonly offerHash: string,
+    startedAt: number,
+    /** Caller: the party that sent the offer we hold (callee side). */
+    readonly callerParty: string | undefined,
+  ) {
+    this.state = role === 'caller' ? 'outgoing' : 'ringing';
+    this.deadline = startedAt + RING_MS;
+  }
+
+  /** We call: the offer goes to every device of the peer. */
+  static place(opts: { callId: string; partyId: string; media: Media; sdp: string; E_c: string; offerHash: string; now: number }): { call: CallMachine; effects: CallEffect[] } {
+    const call = new CallMachine('caller', opts.callId, opts.partyId, opts.media, opts.offerHash, opts.now, undefined);
+    const offer: CallSignal = { op: 'offer', call_id: opts.callId, party_id: opts.partyId, media: opts.media, sdp: opts.sdp, E_c: opts.E_c };
+    return { call, effects: [{ kind: 'send', to: 'peer', signal: offer }, { kind: 'state', state: 'outgoing' }] };
+  }
+
+  /**
+   * An offer reached this device. `sentAt` is the offer's own timestamp: an offer older than the
+   * ring time (a device that comes online late) is a missed call at once and never rings.
+   */
+  static receive(offer: Extract<CallSignal, { op: 'offer' }>, opts: { partyId: string; offerHash: string; sentAt: number; now: number }): { call: CallMachine; effects: CallEffect[] } {
+    const call = new CallMachine('callee', offer.call_id, opts.partyId, offer.media, opts.offerHash, Math.min(opts.sentAt, opts.now), offer.party_id);
+    if (opts.now >= call.deadline) return { call, effects: call.end('missed') };
+    return { call, effects: [{ kind: 'state', state: 'ringing' }, { kind: 'ring' }] };
+  }
+
+  get ended(): boolean {
+    return this.state === 'ended';
+  }
+
+  /** Callee: pick up. The answer goes to the caller; the caller's select_answer decides who got the call. */
+  answer(sdp: string, E_r: string): CallEffect[] {
+    if (this.role !== 'callee' || this.state !== 'ringing') return [{ kind: 'ignored', reason: `cannot answer in state ${this.state}` }];
+    this.state = 'connecting';
+    const answer: CallSignal = { op: 'answer', call_id: this.callId, party_id: this.partyId, sdp, E_r, offer_hash: this.offerHash };
+    return [{ kind: 'stop_ringing' }, { kind: 'send', to: 'peer', signal: answer }, { kind: 'state', state: 'connecting' }];
+  }
+
+  /** Callee: decline. Every device of ours stops ringing; the caller hears it was declined. */
+  decline(): CallEffect[] {
+    if (this.role !== 'callee' || this.state !== 'ringing') return [{ kind: 'ignored', reason: `cannot decline in state ${this.state}` }];
+    const reject: CallSignal = { op: 'reject', call_id: this.callId, party_id: this.partyId };
+    return [{ kind: 'send', to: 'peer', signal: reject }, { kind: 'send', to: 'own', signal: reject }, ...this.end('declined')];
+  }
+
+  /** Either side hangs up (a caller before an answer cancels the call on every callee device). */
+  hangup(): CallEffect[] {
+    if (this.ended) return [{ kind: 'ignored', reason: 'the call has ended' }];
+    if (this.role === 'callee' && this.state === 'ringing') return this.decline();
+    const signal: CallSignal = { op: 'hangup', call_id: this.callId, party_id: this.partyId, reason: 'hangup' };
+    return [{ kind: 'send', to: 'peer', signal }, ...this.end('hangup')];
+  }
+
+  /** WebRTC reports the media path up. */
+  mediaConnected(): CallEffect[] {
+    if (this.state !== 'connecting') return [{ kind: 'ignored', reason: `media connected in state ${this.state}` }];
+    if (this.role === 'callee' && this.selectedParty !== this.partyId) return [{ kind: 'ignored', reason: 'media up before the caller selected this device' }];
+    this.state = 'connected';
+    return [{ kind: 'state', state: 'connected' }];
+  }
+
+  /** WebRTC gave up (ICE failed, DTLS fingerprint mismatch): the call fails loudly on both sides. */
+  mediaFailed(): CallEffect[] {
+    if (this.ended) return [];
+    const signal: CallSignal = { op: 'hangup', call_id: this.callId, party_id: this.partyId, reason: 'ice_failed' };
+    return [{ kind: 'send', to: 'peer', signal }, ...this.end('failed')];
+  }
+
+  /** Local ICE candidates: only to the chosen party, and a callee sends none before it answered. */
+  localIce(candidates: string[], end: boolean): CallEffect[] {
+    if (this.ended || this.state === 'ringing') return [{ kind: 'ignored', reason: `no ICE in state ${this.state}` }];
+    if (this.role === 'caller' && this.state === 'outgoing') return [{ kind: 'ignored', reason: 'ICE waits for an answer' }];
+    return [{ kind: 'send', to: 'peer', signal: { op: 'ice', call_id: this.callId, party_id: this.partyId, candidates, end } }];
+  }
+
+  tick(now: number): CallEffect[] {
+    if (now < this.deadline) return [];
+    if (this.state === 'ringing') return this.end('missed');
+    if (this.state === 'outgoing') {
+      const signal: CallSignal = { op: 'hangup', call_id: this.callId, party_id: this.partyId, reason: 'timeout' };
+      return [{ kind: 'send', to: 'peer', signal }, ...this.end('no_answer')];
+    }
+    return [];
+  }
+
+  /** A signal of this call from a peer device or one of our own. */
+  receiveSignal(signal: CallSignal, from: SignalSource): CallEffect[] {
+    if (signal.call_id !== this.callId) return [{ kind: 'ignored', reason: 'signal of another call' }];
+    if (this.ended) return [{ kind: 'ignored', reason: `${signal.op} for an ended call` }];
+    return this.role === 'caller' ? this.callerReceives(signal, from) : this.calleeReceives(signal, from);
+  }
+
+  private callerReceives(signal: CallSignal, from: SignalSource): CallEffect[] {
+    if (from === 'own') return [{ kind: 'ignored', reason: `${signal.op} from our own device` }];
+    switch (signal.op) {
+      case 'answer': {
+        if (this.state !== 'outgoing') return [{ kind: 'ignored', reason: `answer from ${signal.party_id} after ${this.selectedParty ?? 'the end'} was chosen` }];
+        if (signal.offer_hash !== this.offerHash) return [{ kind: 'ignored', reason: 'answer to another offer (offer_hash mismatch)' }];
+        this.selectedParty = signal.party_id;
+        this.state = 'connecting';
+        const select: CallSignal = { op: 'select_answer', call_id: this.callId, party_id: this.partyId, selected_party_id: signal.party_id };
+        return [{ kind: 'send', to: 'peer', signal: select }, { kind: 'remote_answer', sdp: signal.sdp, E_r: signal.E_r }, { kind: 'state', state: 'connecting' }];
+      }
+      case 'reject':
+        return this.state === 'outgoing' ? this.end('declined') : [{ kind: 'ignored', reason: 'reject after an answer was chosen' }];
+      case 'busy':
+        return this.state === 'outgoing' ? this.end('busy') : [{ kind: 'ignored', reason: 'busy after an answer was chosen' }];
+      case 'hangup':
+        if (this.selectedParty !== undefined && signal.party_id !== this.selectedParty) return [{ kind: 'ignored', reason: 'hangup from a device that is not in the call' }];
+        return this.end('remote_hangup');
+      case 'ice':
+        if (signal.party_id !== this.selectedParty) return [{ kind: 'ignored', reason: 'ICE from a device that is not in the call' }];
+        return [{ kind: 'remote_ice', candidates: signal.candidates, end: signal.end }];
+      default:
+        return [{ kind: 'ignored', reason: `${signal.op} is not for a caller` }];
+    }
+  }
+
+  private calleeReceives(signal: CallSignal, from: SignalSource): CallEffect[] {
+    if (from === 'own') {
+      // Another device of ours declined: every device stops ringing.
+      if (signal.op === 'reject' && this.state === 'ringing') return this.end('declined_elsewhere');
+      return [{ kind: 'ignored', reason: `${signal.op} from our own device` }];
+    }
+    if (signal.party_id !== this.callerParty) return [{ kind: 'ignored', reason: `${signal.op} from a device that did not place the call` }];
+    switch (signal.op) {
+      case 'select_answer':
+        if (signal.selected_party_id !== this.partyId) return this.end('answered_elsewhere');
+        if (this.state !== 'connecting') return [{ kind: 'ignored', reason: 'selected without having answered' }];
+        this.selectedParty = this.partyId;
+        return [];
+      case 'hangup':
+        return this.end(this.state === 'ringing' ? 'missed' : signal.reason === 'answered_elsewhere' ? 'answered_elsewhere' : 'remote_hangup');
+      case 'ice':
+        if (this.state === 'ringing') return [{ kind: 'ignored', reason: 'ICE before answering' }];
+        return [{ kind: 'remote_ice', candidates: signal.candidates, end: signal.end }];
+      default:
+        return [{ kind: 'ignored', reason: `${signal.op} is not for a callee` }];
+    }
+  }
+
+  private end(reason: EndReason): CallEffect[] {
+    const wasRinging = this.state === 'ringing';
+    this.state = 'ended';
+    this.endReason = reason;
+    return [...(wasRinging ? [{ kind: 'stop_ringing' as const }] : []), { kind: 'state', state: 'ended' }, { kind: 'ended', reason }];
+  }
+
+  /** Glare: both sides called each other; the call with the smaller call_id stays, the other ends. */
+  static glareWinner(a: string, b: string): string {
+    return a < b ? a : b;
+  }
+  endForGlare(): CallEffect[] {
+    return this.ended ? [] : this.end('glare');
+  }
+}
