@@ -264,13 +264,13 @@ describe('umbra CLI (built) against a running stack', () => {
     const bob = await umbra(b, 'init');
     await umbra(a, 'register');
     await umbra(b, 'register');
-    expect(await json(a, 'timer', bob, '6s')).toEqual({ timer: { t: 6, m: 'send' } });
+    expect(await json(a, 'timer', bob, '20s')).toEqual({ timer: { t: 20, m: 'send' } });
 
     const listener = listen(b, '--json');
     let sentAt = 0;
     try {
       await listener.until((l) => l.stdout.includes('"timer"'), 'bob adopts the timer');
-      expect(listener.stdout).toContain(JSON.stringify({ conversation: alice, timer: { t: 6, m: 'send' } }));
+      expect(listener.stdout).toContain(JSON.stringify({ conversation: alice, timer: { t: 20, m: 'send' } }));
       sentAt = Date.now();
       await umbra(a, 'send', bob, 'this will vanish');
       await listener.until((l) => l.stdout.includes('this will vanish'), 'the vanishing message');

@@ -561,6 +561,6 @@ describe('recall before delivery and typing indicators (issue 16)', () => {
       expect(lines[1]).toMatch(/  me: \(replying to me: "third"\) a reply$/);
       expect(await umbra(a, 'react', bobId, id3!, 'this is not an emoji at all')).toMatchObject({ code: 1 });
 
-    });
+    }, 240_000);
   });
 });
