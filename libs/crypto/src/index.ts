@@ -12,3 +12,4 @@ export * from './linking';
 export * from './attachment';
 export * from './merkle';
 export * from './kt';
+export * from './sframe';
