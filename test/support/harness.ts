@@ -69,7 +69,8 @@ export class TestStack {
   origin = '';
   env: Record<string, string> = {};
   private edge: Edge | undefined;
-  private readonly upstreams = {} as Record<ServiceName, Upstream[]>;
+  /** Where each service's instances listen; edges that front this stack share this object, so they follow stopInstance/startInstance. */
+  readonly upstreams = {} as Record<ServiceName, Upstream[]>;
   private closeS3: (() => Promise<void>) | undefined;
   /** The stack's coturn (withTurn). */
   turn: EmbeddedTurn | undefined;

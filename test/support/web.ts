@@ -3,8 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import type { ServiceName } from '@umbra/protocol';
-import { startEdge, type Edge, type Upstream } from '../../scripts/lib/edge';
+import { startEdge, type Edge } from '../../scripts/lib/edge';
 import { s3ConnectSources, webContentSecurityPolicy } from '../../scripts/lib/web-static';
 import { freePort } from './faults';
 import { TestStack, type TestStackOptions } from './harness';
@@ -58,10 +57,9 @@ export class WebStack {
     buildWeb(webDir);
     const port = await freePort();
     const origin = `http://127.0.0.1:${port}`;
-    const upstreams = {} as Record<ServiceName, Upstream[]>;
     const stack = await TestStack.start({ ...opts, env: { ...opts.env, PUBLIC_ORIGIN: origin } });
-    const edge = await startEdge({ port, host: '127.0.0.1', upstreams, web: { dir: webDir, csp: webContentSecurityPolicy(s3ConnectSources(opts.withS3 ? stack.env : {})) } });
-    for (const inst of stack.instances) (upstreams[inst.name] ??= []).push({ host: '127.0.0.1', port: Number(new URL(inst.svc.url).port) });
+    // The stack's own upstream table: this edge follows instances the test stops and starts.
+    const edge = await startEdge({ port, host: '127.0.0.1', upstreams: stack.upstreams, web: { dir: webDir, csp: webContentSecurityPolicy(s3ConnectSources(opts.withS3 ? stack.env : {})) } });
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     mkdirSync(SCREENSHOTS, { recursive: true });
     return new WebStack(stack, edge, origin, browser, webDir);
