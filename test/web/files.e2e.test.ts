@@ -116,12 +116,18 @@ describe('web client: files and voice messages', () => {
     const big = await file('twenty.bin', 20 * MiB);
     const uploaded = await recordProgress(alice, 'file-progress');
     const downloaded = await recordProgress(bob, 'download-progress');
+    // Uploads at 16 MiB/s (Chromium's network emulation): on loopback a 5 MiB part otherwise finishes
+    // between two progress events, and whether steps show within a part would depend on the machine.
+    const cdp = await alice.context().newCDPSession(alice);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 16 * MiB });
     await attach(alice, big.path);
     await alice.getByTestId('file-progress').waitFor();
 
     const incoming = bubbleNamed(bob, 'twenty.bin');
     await incoming.waitFor({ timeout: 90_000 });
     await alice.getByTestId('upload').waitFor({ state: 'detached', timeout: 30_000 });
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
     await bubbleNamed(alice, 'twenty.bin').waitFor();
 
     const esize = attachmentEsize(20 * MiB);
