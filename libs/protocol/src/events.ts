@@ -52,6 +52,7 @@ export const TypingEventSchema = z.object({
   from: AccountIdSchema,
   fromDeviceId: z.number().int(),
   state: z.enum(TYPING_STATES),
+  gid: z.string().optional().meta({ format: 'base64url', description: 'the group the typing is in, as the typing device sent it; absent in a 1:1 conversation' }),
 });
 export type TypingEvent = z.infer<typeof TypingEventSchema>;
 export const RevokedEventSchema = z.object({ reason: z.enum(['device_removed', 'token_expired']) });
@@ -122,10 +123,11 @@ export const WS_EVENTS: WsEventDoc[] = [
     summary:
       'Typing indicator, live only: the connected devices of account `to` get a `typing` event now; nothing is stored, and devices that are offline get nothing, ever. ' +
       'Not end-to-end encrypted: the server sees who types to whom (it already sees who sends to whom) and the state, no content. ' +
+      'With `gid` the event is about a group: the client sends one per member account, and the server relays the id without knowing the group. ' +
       `At most ${LIMITS.SOCKET_TYPING_EVENTS_PER_SECOND} events per second per connection (burst 2×); a refused one is dropped.`,
     payload: TypingRequestSchema,
     ack: TypingResultSchema,
-    errors: ['VALIDATION_FAILED', 'ACCOUNT_NOT_FOUND', 'RATE_LIMITED', 'UNAVAILABLE'],
+    errors: ['VALIDATION_FAILED', 'BAD_ENCODING', 'ACCOUNT_NOT_FOUND', 'RATE_LIMITED', 'UNAVAILABLE'],
   },
   {
     name: ServerEvent.Messages,
@@ -180,7 +182,7 @@ export const WS_EVENTS: WsEventDoc[] = [
   {
     name: ServerEvent.Typing,
     direction: 'server→client',
-    summary: 'A device of account `from` started or stopped typing to this account (live only; see the `typing` client event). Clients should let `started` lapse after a few seconds without a repeat.',
+    summary: 'A device of account `from` started or stopped typing to this account (live only; see the `typing` client event), in group `gid` when present. Clients should let `started` lapse after a few seconds without a repeat.',
     payload: TypingEventSchema,
   },
 ];

@@ -53,6 +53,9 @@ export const LIMITS = {
   SOCKET_READ_EVENTS_PER_SECOND: 50,
   /** Socket `typing` events per connection per second (burst 2× this); never stored, so a short burst is all a client needs. */
   SOCKET_TYPING_EVENTS_PER_SECOND: 5,
+  /** Bytes of the opaque group id a `typing` event may carry (the SDK's are 32); the server only relays it. */
+  TYPING_GROUP_ID_MIN_BYTES: 16,
+  TYPING_GROUP_ID_MAX_BYTES: 64,
   /** Bytes of one socket frame before the connection's token is verified (the connect packet carrying it). */
   MAX_SOCKET_PREAUTH_FRAME_BYTES: 4 * 1024,
   /** JSON around one recipient's content in a socket `send` (account id, device id, type, keys). */

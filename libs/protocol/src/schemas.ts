@@ -193,6 +193,11 @@ export const TypingRequestSchema = z
   .object({
     to: AccountIdSchema.meta({ description: 'the account whose connected devices are told' }),
     state: z.enum(TYPING_STATES),
+    gid: b64uBytes({
+      min: LIMITS.TYPING_GROUP_ID_MIN_BYTES,
+      max: LIMITS.TYPING_GROUP_ID_MAX_BYTES,
+      description: `the group the typing is in, relayed as is (opaque to the server: base64url, ${LIMITS.TYPING_GROUP_ID_MIN_BYTES}–${LIMITS.TYPING_GROUP_ID_MAX_BYTES} bytes); typing in a group is one event per member account`,
+    }).optional(),
   })
   .strict();
 export type TypingRequest = z.infer<typeof TypingRequestSchema>;

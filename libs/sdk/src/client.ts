@@ -361,14 +361,16 @@ export class UmbraClient {
   }
 
   /**
-   * Tells the connected devices of `to` that this device started or stopped typing. Live only: when
-   * the socket is not connected nothing is sent (`devices: 0`), and nothing is ever queued.
+   * Tells the connected devices of `to` that this device started or stopped typing, in group `gid`
+   * when given (call it once per member; the server relays the id). Live only: when the socket is
+   * not connected nothing is sent (`devices: 0`), and nothing is ever queued.
    */
-  async typing(to: string, state: TypingRequest['state']): Promise<TypingResult> {
+  async typing(to: string, state: TypingRequest['state'], gid?: string): Promise<TypingResult> {
     const socket = this.socket;
     if (!socket?.connected) return { devices: 0 };
+    const req: TypingRequest = { to, state, ...(gid !== undefined ? { gid } : {}) };
     const res = await new Promise<WsAck<TypingResult>>((resolve) =>
-      socket.timeout(5000).emit(ClientEvent.Typing, { to, state }, (err: Error | null, ack: WsAck<TypingResult>) =>
+      socket.timeout(5000).emit(ClientEvent.Typing, req, (err: Error | null, ack: WsAck<TypingResult>) =>
         resolve(err ? { ok: false, error: { code: 'UNAVAILABLE', message: 'no answer to typing' } } : ack),
       ),
     );
@@ -426,7 +428,7 @@ export class UmbraClient {
   on(event: 'expired', handler: (ev: ExpiredEvent) => void | Promise<void>): void;
   /** The server deleted envelopes pushed to this device because their sender recalled them: drop them. */
   on(event: 'recalled', handler: (ev: RecalledEvent) => void | Promise<void>): void;
-  /** A device of another account (or of this one) is typing to this account; live only. */
+  /** A device of another account (or of this one) is typing to this account, in group `ev.gid` when set; live only. */
   on(event: 'typing', handler: (ev: TypingEvent) => void): void;
   /** A message handler threw: the envelope was not acknowledged and will be delivered again. */
   on(event: 'receiveError', handler: (err: unknown, envelope: DeliveredEnvelope) => void): void;

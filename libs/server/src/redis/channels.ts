@@ -61,6 +61,8 @@ export interface TypingItem {
   from: string;
   fromDeviceId: number;
   state: TypingState;
+  /** The group the typing is in (opaque, relayed as the typing device sent it). */
+  gid?: string;
 }
 
 /** Envelopes of one connected device deleted by expiry (or recalled by their sender), and the messages they belonged to. */

@@ -315,7 +315,9 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
   }
 
   private typing(items: TypingItem[]): void {
-    for (const { to, from, fromDeviceId, state } of items) this.connections.get(to)?.socket.emit(ServerEvent.Typing, { from, fromDeviceId, state });
+    for (const { to, from, fromDeviceId, state, gid } of items) {
+      this.connections.get(to)?.socket.emit(ServerEvent.Typing, { from, fromDeviceId, state, ...(gid !== undefined ? { gid } : {}) });
+    }
   }
 
   /** Envelopes deleted before this device acknowledged them (expiry, or recalled by their sender) leave its window. */

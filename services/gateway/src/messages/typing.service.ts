@@ -19,7 +19,8 @@ import { DeviceSetsCache } from './device-sets.cache';
 /**
  * Typing indicators, live only: the recipient account's connected devices are found in presence and
  * their gateways told over pub/sub. Nothing is written to Postgres or to a Redis key; a device that
- * is offline gets nothing, now or later.
+ * is offline gets nothing, now or later. A group's typing is one request per member account, each
+ * carrying the group id the server relays without knowing the group.
  */
 @Injectable()
 export class TypingService {
@@ -38,7 +39,13 @@ export class TypingService {
     const self = to.equals(auth.accountId);
     const items: TypingItem[] = deviceIds
       .filter((d) => !(self && d === auth.deviceId))
-      .map((deviceId) => ({ to: deviceKey({ accountId: to, deviceId }), from: auth.accountIdText, fromDeviceId: auth.deviceId, state: req.state }));
+      .map((deviceId) => ({
+        to: deviceKey({ accountId: to, deviceId }),
+        from: auth.accountIdText,
+        fromDeviceId: auth.deviceId,
+        state: req.state,
+        ...(req.gid !== undefined ? { gid: req.gid } : {}),
+      }));
     const routed = await this.presence.route(items, (i) => i.to);
     const messages: Publication<GatewayMessage>[] = [];
     let devices = 0;
