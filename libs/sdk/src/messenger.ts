@@ -89,8 +89,11 @@ const IN_CHAIN = (senderHex: string, device: number, gid: string, epoch: number,
 const TIMER = (conv: string) => `timer/${conv}`;
 const REKEY_AFTER_MS = 7 * 86_400_000;
 const REKEY_AFTER_MESSAGES = 1000;
-/** Content kinds that are shown to the user (and kept in the history); the rest are control. */
-const USER_KINDS = new Set(['text', 'att', 'call']);
+/**
+ * Content kinds that are shown to the user, kept in the history and carry the conversation's timer;
+ * the rest are control. Call signalling (k:"call") is not one: it never changes a timer and is never stored.
+ */
+const USER_KINDS = new Set(['text', 'att']);
 /** Kinds that change an earlier message (its author's, for edit and del) instead of being one. */
 const ANNOTATION_KINDS = new Set(['react', 'edit', 'del']);
 

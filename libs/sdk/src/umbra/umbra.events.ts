@@ -16,7 +16,7 @@ export interface VanishedMessage {
 
 /** Everything an Umbra instance tells the application, as one discriminated union on `type`. */
 export type UmbraEvent =
-  /** A new message (text, file, call) from another account or, `message.sync`, from another of our devices; already in the history. */
+  /** A new message (text, file) from another account or, `message.sync`, from another of our devices; already in the history. */
   | { type: 'message'; conv: string; message: ReceivedMessage }
   /** A reaction, edit or delete-for-everyone of message `target`, already applied to the history. */
   | { type: 'update'; conv: string; kind: UpdateKind; target: string; from: string; message: ReceivedMessage }
@@ -54,8 +54,8 @@ export type UmbraEventOf<T extends UmbraEventType> = Extract<UmbraEvent, { type:
 export type UmbraEventHandler<T extends UmbraEventType> = (event: UmbraEventOf<T>) => void | Promise<void>;
 
 const UPDATE_KINDS: ReadonlySet<string> = new Set<UpdateKind>(['react', 'edit', 'del']);
-/** Kinds a person sees as a message of their own; the rest (group state, receipts…) is control. */
-const MESSAGE_KINDS: ReadonlySet<string> = new Set(['text', 'att', 'call']);
+/** Kinds a person sees as a message of their own; the rest (group state, receipts, call signalling…) is control. */
+const MESSAGE_KINDS: ReadonlySet<string> = new Set(['text', 'att']);
 
 /** The event for a message the Messenger handed on: a new message, an update of an earlier one, or nothing to show. */
 export function receivedEvent(m: ReceivedMessage): UmbraEventOf<'message'> | UmbraEventOf<'update'> | undefined {
