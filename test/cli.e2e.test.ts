@@ -6,6 +6,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { TestStack } from './support/harness';
 import { Background, runCommand, runUmbra } from './support/umbra-cli';
+import { randomBytes } from 'node:crypto';
+import { MemoryStore, Umbra } from '@umbra/sdk';
 
 const exec = promisify(execFile);
 const tmp = (name: string) => mkdtempSync(path.join(tmpdir(), `umbra-${name}-`));
@@ -69,6 +71,8 @@ describe('the command line (issue 13 #5: wrong invocations are exit 2 with usage
     [['timer', '@bob'], /missing argument/],
     [['history'], /missing argument/],
     [['safety-number'], /missing argument/],
+    [['devices', 'remove'], /missing argument/],
+    [['devices', 'remove', '1', '2'], /unexpected argument "2"/],
     [['link', 'a', 'b'], /unexpected argument "b"/],
     [['group'], /umbra group needs one of: create, add, remove, send, timer/],
     [['group', 'frob'], /unknown command "umbra group frob"/],
@@ -285,6 +289,145 @@ describe('umbra CLI (built) against a running stack', () => {
     await new Promise((r) => setTimeout(r, Math.max(0, seen!.vanishesAt! - Date.now() + 100)));
     expect((await lines(b, alice)).some((e) => e.text === 'this will vanish')).toBe(false);
     expect(await umbra(a, 'history', bob)).not.toContain('this will vanish');
+  }, 120_000);
+
+  const run = (home: string, ...args: string[]) => runUmbra(['--home', home, '--server', stack.origin, ...args]);
+
+  /** Links a new device (empty `home`) to the account of `holder`; its device id. */
+  const linkDevice = async (holder: string, home: string): Promise<number> => {
+    const linking = Background.umbra(['--home', home, '--server', stack.origin, 'link']);
+    await linking.until((l) => l.stdout.includes('\n') && l.stderr.includes('waiting'), 'a link code');
+    const approve = await run(holder, '--json', 'link', linking.stdout.split('\n')[0]!);
+    expect(approve.code).toBe(0);
+    await linking.wait();
+    expect(linking.exitCode).toBe(0);
+    return (JSON.parse(approve.stdout) as { deviceId: number }).deviceId;
+  };
+
+  it('listen prints what people sent, never receipts, typing or call signalling (issue 16 follow-up)', async () => {
+    const a = tmp('la');
+    const alice = await umbra(a, 'init');
+    await umbra(a, 'register');
+    const bob = await Umbra.create({ serverUrl: stack.origin, store: new MemoryStore() });
+    try {
+      // Alice writes first and Bob reads it: his read receipt waits in Alice's queue for her listen.
+      const arrived = bob.next('message', (e) => e.conv === alice, 15_000);
+      await umbra(a, 'send', bob.account.id, 'hi bob');
+      const first = await arrived;
+      await bob.messages.markRead(alice, first.message.content.id);
+
+      const listener = listen(a);
+      try {
+        await listening(listener);
+        const call = { call_id: randomBytes(8).toString('hex'), party_id: randomBytes(8).toString('base64url') };
+        const content = (fields: Record<string, unknown>) => ({ v: 1 as const, id: randomBytes(16).toString('base64url'), ts: Date.now(), k: 'call' as const, ...call, ...fields });
+        await bob.messages.typing(alice, 'started');
+        await bob.messenger.sendContent(alice, content({ op: 'offer', media: 'audio', sdp: 'v=0', E_c: randomBytes(32).toString('base64url') }));
+        await bob.messenger.sendContent(alice, content({ op: 'ice', candidates: ['candidate:1 1 udp 2122260223 127.0.0.1 9 typ host'], end: true }));
+        await bob.messenger.sendContent(alice, content({ op: 'hangup', reason: 'hangup' }));
+        await bob.messages.typing(alice, 'stopped');
+        await bob.messages.send(alice, 'after the control messages');
+        await listener.until((l) => l.stdout.includes('after the control messages'), 'the text after the control messages');
+        await new Promise((r) => setTimeout(r, 300));
+      } finally {
+        expect(await listener.stop()).toBe(0);
+      }
+      // Only the text: nothing for the receipt, typing or call signalling (offer, ICE, hangup).
+      const lines = listener.stdout.trim().split('\n').map((l) => l.replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ  /, ''));
+      expect(lines).toEqual([`${bob.account.id}: after the control messages`]);
+      expect(listener.stderr).not.toMatch(/could not/);
+    } finally {
+      await bob.close();
+    }
+  }, 120_000);
+
+  it('devices remove takes another device off the account; this device, unknown ids and devices without the account key are refused (exit 1)', async () => {
+    const a = tmp('ra');
+    const p1 = tmp('rp1');
+    const p2 = tmp('rp2');
+    const alice = await umbra(a, 'init');
+    await umbra(a, 'register');
+    const own = (await json(a, 'whoami')).deviceId as number;
+    const phone1 = await linkDevice(a, p1);
+    const phone2 = await linkDevice(a, p2);
+    expect((await json(a, 'devices')).devices).toHaveLength(3);
+    let unknown = 1;
+    while ([own, phone1, phone2].includes(unknown)) unknown++;
+
+    expect(await run(a, 'devices', 'remove', String(own))).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: `umbra: device ${own} is this device, which cannot remove itself (remove it from the device that created the account)\n`,
+    });
+    const notThere = await run(a, 'devices', 'remove', String(unknown));
+    expect(notThere).toMatchObject({ code: 1, stdout: '' });
+    expect(notThere.stderr).toMatch(new RegExp(`^umbra: device ${unknown} is not in your account's device list \\(it has [\\d, ]+; umbra devices lists them\\)\n$`));
+    expect(await run(a, 'devices', 'remove', 'phone')).toMatchObject({ code: 1, stdout: '', stderr: 'umbra: not a device id: phone (umbra devices lists them)\n' });
+    expect(await run(p1, 'devices', 'remove', String(phone2))).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: 'umbra: only the device that created the account (it holds the account key) can remove devices\n',
+    });
+    const jsonRefusal = await run(a, '--json', 'devices', 'remove', String(own));
+    expect(jsonRefusal.code).toBe(1);
+    expect(JSON.parse(jsonRefusal.stderr)).toEqual({ error: { code: null, message: expect.stringMatching(/^device \d+ is this device/) } });
+    expect((await json(a, 'devices')).devices).toHaveLength(3);
+
+    expect(await umbra(a, 'devices', 'remove', String(phone1))).toBe(`removed device ${phone1}; device list version 4`);
+    expect(await json(a, 'devices', 'remove', String(phone2))).toEqual({ removed: phone2, listVersion: 5, removedDeviceIds: [phone2] });
+    expect(await json(a, 'devices')).toMatchObject({ accountId: alice, listVersion: 5, devices: [expect.objectContaining({ deviceId: own })] });
+    expect((await json(a, 'devices')).devices).toHaveLength(1);
+    // The removed devices are signed out; removing one again is an unknown id.
+    expect(await json(p1, 'whoami')).toMatchObject({ accountId: alice, registered: false });
+    expect(await run(a, 'devices', 'remove', String(phone1))).toMatchObject({ code: 1, stderr: expect.stringContaining(`device ${phone1} is not in your account's device list`) });
+  }, 180_000);
+
+  it('send and safety-number warn on stderr when a handle names another account than before, until the new safety number was shown', async () => {
+    const a = tmp('ia');
+    const b = tmp('ib');
+    const c = tmp('ic');
+    await umbra(a, 'init');
+    await umbra(a, 'register');
+    const bob = await umbra(b, 'init');
+    const handle = `moved_${Date.now().toString(36)}`;
+    await umbra(b, 'register', '--handle', handle);
+    const toBob = await run(a, 'send', `@${handle}`, 'to bob');
+    expect(toBob).toMatchObject({ code: 0, stdout: `sent to @${handle}\n` });
+    expect(toBob.stderr).not.toContain('WARNING');
+
+    // Bob lets the handle go and Carol claims it.
+    await umbra(b, 'handle', 'clear');
+    const carol = await umbra(c, 'init');
+    await umbra(c, 'register', '--handle', handle);
+    const warning = new RegExp(
+      `^umbra: WARNING: @${handle} now names a different account than before \\(${bob} until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ, now ${carol}\\): ` +
+        `someone else may hold the handle, or its owner has a new identity\\. Compare safety numbers with them before trusting it: umbra safety-number @${handle}$`,
+      'm',
+    );
+    const toCarol = await run(a, 'send', `@${handle}`, 'to whoever holds it now');
+    expect(toCarol).toMatchObject({ code: 0, stdout: `sent to @${handle}\n` });
+    expect(toCarol.stderr).toMatch(warning);
+    // Every send warns until then; --json has the change in the result too.
+    const again = await run(a, '--json', 'send', `@${handle}`, 'again');
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(warning);
+    expect(JSON.parse(again.stdout)).toMatchObject({ sent: true, to: carol, identityChange: { handle, previous: bob, current: carol, at: expect.any(Number) } });
+    // By account id there is no handle to have changed.
+    expect((await run(a, 'send', carol, 'by id')).stderr).not.toContain('WARNING');
+
+    const sn = await run(a, '--json', 'safety-number', `@${handle}`);
+    expect(sn.code).toBe(0);
+    expect(sn.stderr).toMatch(warning);
+    expect(sn.stderr).toContain(`umbra: this is the safety number with the new account; umbra will not warn about @${handle} again\n`);
+    expect(JSON.parse(sn.stdout)).toMatchObject({ peer: carol, identityChange: { handle, previous: bob, current: carol } });
+    expect(JSON.parse(sn.stdout).safetyNumber).toBe((await json(c, 'safety-number', (await json(a, 'whoami')).accountId as string)).safetyNumber);
+
+    const seen = await run(a, 'send', `@${handle}`, 'seen');
+    expect(seen.code).toBe(0);
+    expect(seen.stderr).not.toContain('WARNING');
+    const snAgain = await run(a, 'safety-number', `@${handle}`);
+    expect(snAgain.code).toBe(0);
+    expect(snAgain.stderr).not.toContain('WARNING');
   }, 120_000);
 
   describe('an unreachable server (issue 13 #4): a clear error within the timeout, exit 1', () => {

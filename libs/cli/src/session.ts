@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { canonicalHandle, decodeAccountId, CryptoError } from '@umbra/crypto';
-import { EncryptedStore, FileStore, Umbra, UmbraApiError, UmbraClient, ktPins, type FetchFn, type KtTrustConfig, type LocalIdentity } from '@umbra/sdk';
+import { EncryptedStore, FileStore, Umbra, UmbraApiError, UmbraClient, ktPins, type FetchFn, type IdentityChange, type KtTrustConfig, type LocalIdentity } from '@umbra/sdk';
 import { nodeFiles, type FileSource } from '@umbra/sdk/node';
 import type { Globals } from './args';
 import { CliError } from './errors';
@@ -104,6 +104,8 @@ export interface Peer {
   accountId: string;
   /** How the user wrote it (@handle or the id), for messages. */
   label: string;
+  /** The canonical handle, when the user named the peer by one. */
+  handle?: string;
 }
 
 /** The SDK's front door with the Node file transport: what the commands use. */
@@ -197,7 +199,7 @@ export class Session {
         throw new CliError(`not a handle: ${text} (handles are 3–32 letters, digits or _)`);
       }
       try {
-        return { accountId: (await this.client.getAccountByHandle(handle)).accountId, label: `@${handle}` };
+        return { accountId: (await this.client.getAccountByHandle(handle)).accountId, label: `@${handle}`, handle };
       } catch (err) {
         if (err instanceof UmbraApiError && err.code === 'HANDLE_NOT_FOUND') throw new CliError(`no account has the handle @${handle}`);
         throw err;
@@ -210,6 +212,16 @@ export class Session {
       throw err;
     }
     return { accountId: text, label: text };
+  }
+
+  /**
+   * The change the SDK recorded when the peer's handle started naming this account instead of the
+   * one it named before (§11), while the user has not acknowledged it.
+   */
+  async identityChange(peer: Peer): Promise<IdentityChange | undefined> {
+    if (peer.handle === undefined) return undefined;
+    const pending = await this.client.contacts.pendingChanges(peer.accountId);
+    return pending.find((c) => c.handle === peer.handle && c.current === peer.accountId);
   }
 
   async close(): Promise<void> {

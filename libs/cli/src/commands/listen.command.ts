@@ -32,6 +32,29 @@ function namer(s: Session): (accountId: string) => Promise<string> {
   };
 }
 
+/**
+ * What a person reads for a received message, or undefined for control content that is not shown
+ * (call signalling, receipts, group state, typing, and any kind this version does not know; the SDK
+ * does not hand most of them on as messages, this holds should one come through).
+ */
+export function describeReceived(m: ReceivedMessage, file: { name?: string; oid: string; size: number } | undefined): string | undefined {
+  const c = m.content;
+  switch (c.k) {
+    case 'text':
+      return c.text ?? '';
+    case 'att':
+      return file ? `sent a file: ${file.name ?? file.oid} (${formatBytes(file.size)})` : 'sent a file that cannot be read (its pointer is malformed)';
+    case 'edit':
+      return `edited a message: ${c.text ?? ''}`;
+    case 'react':
+      return typeof c.emoji === 'string' && c.emoji ? `reacted ${c.emoji}` : 'removed a reaction';
+    case 'del':
+      return 'deleted a message for everyone';
+    default:
+      return undefined;
+  }
+}
+
 export const listenCommands: Command[] = [
   {
     words: ['listen'],
@@ -54,13 +77,25 @@ export const listenCommands: Command[] = [
       let downloads = Promise.resolve();
       const show = (m: ReceivedMessage) => {
         const file = umbra.files.pointerOf(m);
-        const text = m.content.text ?? (file ? `sent a file: ${file.name ?? file.oid} (${formatBytes(file.size)})` : `(${m.content.k})`);
+        const text = describeReceived(m, file);
+        if (text === undefined) return;
         print(
           async () => {
             const who = m.sync ? `me (device ${m.fromDevice})${m.dest ? ` to ${await name(m.dest)}` : ''}` : await name(m.from);
             return `${formatTime(m.content.ts)}  ${who}${m.content.gid ? ` in group ${m.content.gid}` : ''}: ${text}${m.verified ? '' : '  [unverified device]'}`;
           },
-          { from: m.from, device: m.fromDevice, text: m.content.text ?? null, kind: m.content.k, ...(m.content.gid ? { group: m.content.gid } : {}), ts: m.content.ts, sync: m.sync, verified: m.verified },
+          {
+            from: m.from,
+            device: m.fromDevice,
+            text: m.content.text ?? null,
+            kind: m.content.k,
+            ...(m.content.gid ? { group: m.content.gid } : {}),
+            ...(typeof m.content.target === 'string' ? { target: m.content.target } : {}),
+            ...(m.content.k === 'react' ? { emoji: m.content.emoji || null } : {}),
+            ts: m.content.ts,
+            sync: m.sync,
+            verified: m.verified,
+          },
         );
         if (!file || !downloadDir) return;
         downloads = downloads.then(async () => {

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseDuration, parsePositiveInt, type Command } from '../command';
 import { CliError } from '../errors';
+import { identityChangeData, warnIdentityChange } from '../identity-change';
 import type { Session } from '../session';
 import { formatBytes, formatDuration, formatTime } from '../output';
 import { progressBar } from '../progress';
@@ -47,10 +48,17 @@ export const messagingCommands: Command[] = [
       const [peerText, ...words] = args;
       const umbra = await s.umbra();
       const peer = await s.resolvePeer(peerText!);
+      const change = await warnIdentityChange(s, out, peer);
       await s.connect();
       const res = await s.whileConnected(umbra.messages.send(peer.accountId, words.join(' ')), OUTBOX_NOTE);
       if (!out.json) out.note(`message id ${res.clientMessageId} (umbra delete ${res.clientMessageId} deletes it for everyone)`);
-      out.result(`sent to ${peer.label}`, { sent: true, to: peer.accountId, serverTimestamp: res.serverTimestamp, clientMessageId: res.clientMessageId });
+      out.result(`sent to ${peer.label}`, {
+        sent: true,
+        to: peer.accountId,
+        serverTimestamp: res.serverTimestamp,
+        clientMessageId: res.clientMessageId,
+        ...(change ? { identityChange: identityChangeData(change) } : {}),
+      });
     },
   },
   {
@@ -66,6 +74,7 @@ export const messagingCommands: Command[] = [
       const type = flags.get('type');
       const umbra = await s.umbra();
       const peer = await s.resolvePeer(peerText);
+      await warnIdentityChange(s, out, peer);
       await s.connect();
       const bar = progressBar(`uploading ${path.basename(file)}`);
       // --expires-in makes this one message vanish; otherwise the conversation's timer applies.
