@@ -12,6 +12,7 @@ export * from './history';
 export * from './receipts';
 export * from './kt/index';
 export * from './attachments/index';
+export * from './calls/index';
 /** The front door: Umbra.create / open / link, with messages, groups, files, devices, account and one event stream. */
 export * from './umbra/index';
 /** The registration proof of work, for a client that runs it off its main thread (UmbraClient.register's solvePow). */

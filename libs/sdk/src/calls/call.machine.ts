@@ -1,4 +1,4 @@
-import type { CallSignal, Media } from './call-signal';
+import type { CallSignal, HangupReason, Media } from './call-signal';
 
 /**
  * One call as one device sees it (PROTOCOL.md §10 and the rules of docs/protocol.md §10): a pure
@@ -33,6 +33,9 @@ export type CallEffect =
 
 /** How long a phone rings (and a caller waits) before the call is missed. */
 export const RING_MS = 30_000;
+
+/** The peer's media failed (ICE, or a DTLS certificate that does not match the SDP): the call failed here too. */
+const failedOnTheOtherSide = (reason: HangupReason) => reason === 'ice_failed' || reason === 'sdp_mismatch';
 
 /** Where a signal came from: a device of the peer account, or another device of our own account. */
 export type SignalSource = 'peer' | 'own';
@@ -160,7 +163,7 @@ export class CallMachine {
         return this.state === 'outgoing' ? this.end('busy') : [{ kind: 'ignored', reason: 'busy after an answer was chosen' }];
       case 'hangup':
         if (this.selectedParty !== undefined && signal.party_id !== this.selectedParty) return [{ kind: 'ignored', reason: 'hangup from a device that is not in the call' }];
-        return this.end('remote_hangup');
+        return this.end(failedOnTheOtherSide(signal.reason) ? 'failed' : 'remote_hangup');
       case 'ice':
         if (signal.party_id !== this.selectedParty) return [{ kind: 'ignored', reason: 'ICE from a device that is not in the call' }];
         return [{ kind: 'remote_ice', candidates: signal.candidates, end: signal.end }];
@@ -183,7 +186,8 @@ export class CallMachine {
         this.selectedParty = this.partyId;
         return [];
       case 'hangup':
-        return this.end(this.state === 'ringing' ? 'missed' : signal.reason === 'answered_elsewhere' ? 'answered_elsewhere' : 'remote_hangup');
+        if (this.state === 'ringing') return this.end('missed');
+        return this.end(signal.reason === 'answered_elsewhere' ? 'answered_elsewhere' : failedOnTheOtherSide(signal.reason) ? 'failed' : 'remote_hangup');
       case 'ice':
         if (this.state === 'ringing') return [{ kind: 'ignored', reason: 'ICE before answering' }];
         return [{ kind: 'remote_ice', candidates: signal.candidates, end: signal.end }];

@@ -1,0 +1,400 @@
+import {
+  addr,
+  b64uDecode,
+  b64uEncode,
+  hexEncode,
+  parseDeviceCertificate,
+  pub,
+  randomBytes,
+  sframeKeysForCall,
+  sha256,
+  type Content,
+  type SignedDeviceList,
+} from '@umbra/crypto';
+import type { TurnCredentials } from '@umbra/protocol';
+import type { KeyValueStore } from '../store';
+import { CallLog, type CallLogEntry } from './call-log';
+import { CallMachine, type CallEffect, type CallState, type EndReason } from './call.machine';
+import { CallSession } from './call.session';
+import { CallSignalError, callSignalFields, parseCallSignal, type CallSignal, type Media } from './call-signal';
+import { decodeCandidate, encodeCandidate, type CallPeerConfig, type CreatePeerConnection } from './peer-connection';
+
+/** A received message as the calls module needs it (Messenger's 'message' event). */
+export interface CallsMessage {
+  from: string;
+  fromDevice: number;
+  content: Content;
+  sync: boolean;
+  verified: boolean;
+  dest?: string;
+}
+
+/** What the calls module uses of Messenger: E2EE fan-out to a peer's devices (plus sync copies to ours) and receipt. */
+export interface CallsMessenger {
+  readonly client: {
+    readonly identity: { accountIdText: string; device: { deviceId: number; certificate: Uint8Array } };
+    api<T>(method: string, path: string, body?: unknown): Promise<T>;
+  };
+  sendContent(peer: string, content: Content): Promise<unknown>;
+  deviceList(accountIdText: string): Promise<SignedDeviceList>;
+  on(event: 'message', handler: (m: CallsMessage) => void): void;
+}
+
+export interface CallsOptions {
+  messenger: CallsMessenger;
+  store: KeyValueStore;
+  createPeerConnection: CreatePeerConnection;
+  now?: () => number;
+  /** How often ringing and outgoing calls check the ring time (ms). */
+  tickMs?: number;
+  /** Where ignored signals and failures are reported (never payloads or keys). */
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Test hook: rewrites an SDP this device sends, before it is encrypted (the SDP-tamper test). */
+  rewriteOutgoingSdp?: (sdp: string, op: 'offer' | 'answer') => string;
+}
+
+export interface CallInfo {
+  callId: string;
+  peer: string;
+  media: Media;
+  direction: 'incoming' | 'outgoing';
+  state: CallState;
+}
+
+interface CallsEvents {
+  incoming: (call: CallInfo) => void;
+  state: (callId: string, state: CallState) => void;
+  ended: (callId: string, reason: EndReason) => void;
+  ignored: (reason: string, callId: string | undefined) => void;
+}
+
+const RELAYS_PATH = '/v1/calls/relays';
+const hex = (bytes: Uint8Array) => hexEncode(bytes);
+const offerHashOf = (sdp: string) => b64uEncode(sha256(new TextEncoder().encode(sdp)));
+
+/**
+ * One-to-one calls (PROTOCOL.md §10): drives a CallMachine per call from Messenger's E2EE messages,
+ * negotiates the injected peer connection with relay-only ICE, keeps the call log. Every step runs in
+ * one queue, so signals and local actions of a call never interleave.
+ */
+export class Calls {
+  readonly callLog: CallLog;
+  private readonly sessions = new Map<string, CallSession>();
+  private readonly endedIds = new Set<string>();
+  private readonly listeners: { [K in keyof CallsEvents]: Set<CallsEvents[K]> } = { incoming: new Set(), state: new Set(), ended: new Set(), ignored: new Set() };
+  private queue: Promise<unknown> = Promise.resolve();
+  private ticker: ReturnType<typeof setInterval> | undefined;
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(private readonly opts: CallsOptions) {
+    this.now = opts.now ?? (() => Date.now());
+    this.callLog = new CallLog(opts.store);
+    opts.messenger.on('message', (m) => {
+      if (m.content.k === 'call') void this.enqueue(() => this.receive(m));
+    });
+  }
+
+  on<K extends keyof CallsEvents>(event: K, handler: CallsEvents[K]): () => void {
+    this.listeners[event].add(handler);
+    return () => this.listeners[event].delete(handler);
+  }
+
+  /** Calls `peer` (an account id) on all of its devices; resolves with the call id once the offer is sent. */
+  call(peer: string, media: Media): Promise<string> {
+    return this.enqueue(async () => {
+      if (this.activeSessions().length > 0) throw new Error('already in a call');
+      const callId = hex(randomBytes(8));
+      const s = new CallSession(callId, this.newPartyId(), 'caller', peer, media, this.now());
+      this.sessions.set(callId, s);
+      try {
+        const pc = await this.openPeerConnection(s);
+        const offer = await pc.createOffer();
+        await pc.setLocalDescription({ type: 'offer', sdp: offer.sdp ?? '' });
+        const sdp = this.outgoingSdp(pc.localDescription?.sdp ?? offer.sdp ?? '', 'offer');
+        const placed = CallMachine.place({ callId, partyId: s.partyId, media, sdp, E_c: b64uEncode(pub(s.ephemeralSk)), offerHash: offerHashOf(sdp), now: this.now() });
+        s.machine = placed.call;
+        await this.run(s, placed.effects);
+      } catch (err) {
+        this.sessions.delete(callId);
+        this.closePc(s);
+        throw err;
+      }
+      this.startTicker();
+      return callId;
+    });
+  }
+
+  /** Picks up a ringing call on this device. */
+  answer(callId: string): Promise<void> {
+    return this.enqueue(async () => {
+      const s = this.sessions.get(callId);
+      if (!s?.machine || !s.offer || s.machine.state !== 'ringing') throw new Error(`no ringing call ${callId}`);
+      try {
+        const pc = await this.openPeerConnection(s);
+        await pc.setRemoteDescription({ type: 'offer', sdp: s.offer.signal.sdp });
+        const answer = await pc.createAnswer();
+        await pc.setLocalDescription({ type: 'answer', sdp: answer.sdp ?? '' });
+        await this.deriveKeys(s, s.offer.signal.E_c, s.offer.fromDevice);
+        const sdp = this.outgoingSdp(pc.localDescription?.sdp ?? answer.sdp ?? '', 'answer');
+        await this.run(s, s.machine.answer(sdp, b64uEncode(pub(s.ephemeralSk))));
+      } catch (err) {
+        this.report('answering failed', { callId, error: String(err) });
+        await this.run(s, s.machine.mediaFailed());
+      }
+    });
+  }
+
+  decline(callId: string): Promise<void> {
+    return this.enqueue(async () => {
+      const s = this.sessions.get(callId);
+      if (s?.machine) await this.run(s, s.machine.decline());
+    });
+  }
+
+  hangup(callId: string): Promise<void> {
+    return this.enqueue(async () => {
+      const s = this.sessions.get(callId);
+      if (s?.machine) await this.run(s, s.machine.hangup());
+    });
+  }
+
+  /** Calls that have not ended. */
+  active(): CallInfo[] {
+    return this.activeSessions().map((s) => this.info(s));
+  }
+
+  /** This device's SFrame base keys for a call (§10): `send` for its media, `receive` for the peer's. */
+  mediaKeys(callId: string): { send: Uint8Array; receive: Uint8Array } | undefined {
+    return this.sessions.get(callId)?.keys;
+  }
+
+  /** Call history, newest first. */
+  log(): Promise<CallLogEntry[]> {
+    return this.callLog.list();
+  }
+
+  /** Hangs up whatever is active and stops. */
+  async close(): Promise<void> {
+    for (const s of this.activeSessions()) await this.hangup(s.callId).catch(() => undefined);
+    await this.enqueue(async () => undefined);
+    this.closed = true;
+    this.stopTicker();
+  }
+
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(task);
+    this.queue = p.catch((err: unknown) => this.report('call task failed', { error: String(err) }));
+    return p;
+  }
+
+  private async receive(m: CallsMessage): Promise<void> {
+    if (this.closed) return;
+    let signal: CallSignal;
+    try {
+      signal = parseCallSignal(m.content);
+    } catch (err) {
+      if (err instanceof CallSignalError) return this.ignored(`malformed call signal: ${err.message}`, undefined);
+      throw err;
+    }
+    if (!m.verified) return this.ignored(`${signal.op} from a device outside the sender's verified list`, signal.call_id);
+    const me = this.opts.messenger.client.identity.accountIdText;
+    const source = m.from === me ? 'own' : 'peer';
+    const s = this.sessions.get(signal.call_id);
+    if (s?.machine) {
+      if (source === 'peer' && m.from !== s.peer) return this.ignored(`${signal.op} from an account that is not in the call`, signal.call_id);
+      await this.run(s, s.machine.receiveSignal(signal, source), m.fromDevice);
+      // Media may have come up before the caller's select_answer named this device.
+      if (signal.op === 'select_answer' && s.machine.state === 'connecting' && s.pc?.connectionState === 'connected') await this.run(s, s.machine.mediaConnected());
+      return;
+    }
+    if (signal.op === 'offer' && source === 'peer') return this.receiveOffer(m, signal);
+    this.ignored(`${signal.op} for ${this.endedIds.has(signal.call_id) ? 'an ended' : 'an unknown'} call${source === 'own' ? ' (our own device)' : ''}`, signal.call_id);
+  }
+
+  private async receiveOffer(m: CallsMessage, offer: Extract<CallSignal, { op: 'offer' }>): Promise<void> {
+    if (this.endedIds.has(offer.call_id)) return this.ignored('offer for an ended call', offer.call_id);
+    const mine = this.activeSessions();
+    const glare = mine.find((s) => s.role === 'caller' && s.peer === m.from && s.machine?.state === 'outgoing');
+    if (glare) {
+      if (CallMachine.glareWinner(glare.callId, offer.call_id) === glare.callId) return this.ignored('glare: our call has the smaller call_id and stays', offer.call_id);
+      await this.run(glare, [{ kind: 'send', to: 'peer', signal: { op: 'hangup', call_id: glare.callId, party_id: glare.partyId, reason: 'glare' } }, ...glare.machine!.endForGlare()]);
+    } else if (mine.length > 0) {
+      await this.send(m.from, { op: 'busy', call_id: offer.call_id, party_id: this.newPartyId() });
+      const at = this.now();
+      await this.callLog.add({ callId: offer.call_id, peer: m.from, direction: 'incoming', media: offer.media, outcome: 'busy', startedAt: at, endedAt: at, durationMs: 0 });
+      return;
+    }
+    const s = new CallSession(offer.call_id, this.newPartyId(), 'callee', m.from, offer.media, this.now(), { signal: offer, fromDevice: m.fromDevice });
+    const received = CallMachine.receive(offer, { partyId: s.partyId, offerHash: offerHashOf(offer.sdp), sentAt: m.content.ts, now: this.now() });
+    s.machine = received.call;
+    this.sessions.set(s.callId, s);
+    if (received.call.state === 'ringing') for (const h of this.listeners.incoming) h(this.info(s));
+    await this.run(s, received.effects);
+    this.startTicker();
+    // Glare: the other side's call won, so this device answers it instead of ringing.
+    if (glare && s.machine.state === 'ringing') void this.answer(s.callId);
+  }
+
+  private async run(s: CallSession, effects: CallEffect[], fromDevice?: number): Promise<void> {
+    const toPeer = new Set(effects.flatMap((e) => (e.kind === 'send' && e.to === 'peer' ? [e.signal] : [])));
+    for (const e of effects) {
+      switch (e.kind) {
+        case 'send':
+          // Every message to the peer reaches our other devices too (Messenger's sync copy).
+          if (e.to === 'own' && toPeer.has(e.signal)) break;
+          try {
+            await this.send(e.to === 'peer' ? s.peer : this.opts.messenger.client.identity.accountIdText, e.signal);
+          } catch (err) {
+            // An offer that cannot be sent fails call(); any later signal is best effort (the ring time ends the call).
+            if (e.signal.op === 'offer') throw err;
+            this.report('call signal not sent', { callId: s.callId, op: e.signal.op, error: String(err) });
+          }
+          break;
+        case 'remote_answer':
+          if (fromDevice !== undefined) await this.deriveKeys(s, e.E_r, fromDevice);
+          await s.pc?.setRemoteDescription({ type: 'answer', sdp: e.sdp });
+          break;
+        case 'remote_ice':
+          for (const raw of e.candidates) {
+            const c = decodeCandidate(raw);
+            if (!c) this.ignored('an ICE candidate that is not {candidate, sdpMid, sdpMLineIndex}', s.callId);
+            else await s.pc?.addIceCandidate(c).catch((err: unknown) => this.report('ICE candidate refused', { callId: s.callId, error: String(err) }));
+          }
+          break;
+        case 'state':
+          if (e.state === 'connected') s.connectedAt = this.now();
+          for (const h of this.listeners.state) h(s.callId, e.state);
+          if (e.state === 'connecting') await this.flushIce(s);
+          break;
+        case 'ended':
+          await this.finish(s, e.reason);
+          break;
+        case 'ignored':
+          this.ignored(e.reason, s.callId);
+          break;
+        case 'ring':
+        case 'stop_ringing':
+          break;
+      }
+    }
+  }
+
+  private async send(to: string, signal: CallSignal): Promise<void> {
+    const content: Content = { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), ...callSignalFields(signal) };
+    await this.opts.messenger.sendContent(to, content);
+  }
+
+  private async openPeerConnection(s: CallSession) {
+    const relays = await this.opts.messenger.client.api<TurnCredentials>('GET', RELAYS_PATH);
+    const config: CallPeerConfig = { iceServers: [{ urls: relays.urls, username: relays.username, credential: relays.password }], iceTransportPolicy: 'relay' };
+    const pc = await this.opts.createPeerConnection(config, { callId: s.callId, peer: s.peer, media: s.media, role: s.role });
+    s.pc = pc;
+    pc.onicecandidate = (ev) => {
+      if (ev.candidate?.candidate) s.pendingIce.push(encodeCandidate(ev.candidate));
+      else s.pendingIceEnd = true;
+      if (!s.flushScheduled) {
+        s.flushScheduled = true;
+        setTimeout(() => void this.enqueue(() => this.flushIce(s)), 20);
+      }
+    };
+    pc.onconnectionstatechange = () => {
+      void this.enqueue(async () => {
+        if (!s.active || s.pc !== pc) return;
+        if (pc.connectionState === 'connected') await this.run(s, s.machine!.mediaConnected());
+        else if (pc.connectionState === 'failed') await this.run(s, s.machine!.mediaFailed());
+      });
+    };
+    return pc;
+  }
+
+  /** Sends buffered candidates in one `ice` signal once the machine allows it (after an answer). */
+  private async flushIce(s: CallSession): Promise<void> {
+    s.flushScheduled = false;
+    const m = s.machine;
+    if (!m || m.ended || (m.state !== 'connecting' && m.state !== 'connected')) return;
+    if (s.pendingIce.length === 0 && !s.pendingIceEnd) return;
+    const batch = s.pendingIce.splice(0, 64);
+    const end = s.pendingIceEnd && s.pendingIce.length === 0;
+    if (end) s.pendingIceEnd = false;
+    await this.run(s, m.localIce(batch, end));
+    if (s.pendingIce.length > 0) await this.flushIce(s);
+  }
+
+  private async deriveKeys(s: CallSession, peerEphemeral: string, peerDevice: number): Promise<void> {
+    try {
+      const me = this.opts.messenger.client.identity;
+      const own = parseDeviceCertificate(me.device.certificate);
+      const peerCert = (await this.opts.messenger.deviceList(s.peer)).devices.find((d) => d.deviceId === peerDevice);
+      if (!peerCert) throw new Error('the peer device is not in its verified list');
+      const [caller, callee] = s.role === 'caller' ? [own, peerCert] : [peerCert, own];
+      s.setKeys(sframeKeysForCall({ callId: BigInt(`0x${s.callId}`), ownEphemeralSk: s.ephemeralSk, peerEphemeralPk: b64uDecode(peerEphemeral), callerAddr: addr(caller), calleeAddr: addr(callee) }));
+    } catch (err) {
+      this.report('no media keys for the call', { callId: s.callId, error: String(err) });
+    }
+  }
+
+  private async finish(s: CallSession, reason: EndReason): Promise<void> {
+    this.sessions.delete(s.callId);
+    this.endedIds.add(s.callId);
+    this.closePc(s);
+    const endedAt = this.now();
+    await this.callLog.add({
+      callId: s.callId, peer: s.peer, direction: s.role === 'caller' ? 'outgoing' : 'incoming', media: s.media,
+      outcome: s.connectedAt !== undefined ? 'answered' : reason, startedAt: s.startedAt, endedAt,
+      ...(s.connectedAt !== undefined ? { connectedAt: s.connectedAt } : {}), durationMs: s.connectedAt !== undefined ? endedAt - s.connectedAt : 0,
+    });
+    for (const h of this.listeners.ended) h(s.callId, reason);
+    if (this.activeSessions().length === 0) this.stopTicker();
+  }
+
+  private closePc(s: CallSession): void {
+    const pc = s.pc;
+    if (!pc) return;
+    pc.onicecandidate = null;
+    pc.onconnectionstatechange = null;
+    Promise.resolve()
+      .then(() => pc.close())
+      .catch(() => undefined);
+  }
+
+  private startTicker(): void {
+    if (this.ticker || this.closed) return;
+    this.ticker = setInterval(() => {
+      void this.enqueue(async () => {
+        for (const s of this.activeSessions()) await this.run(s, s.machine!.tick(this.now()));
+      });
+    }, this.opts.tickMs ?? 1000);
+    (this.ticker as { unref?: () => void }).unref?.();
+  }
+
+  private stopTicker(): void {
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = undefined;
+  }
+
+  private activeSessions(): CallSession[] {
+    return [...this.sessions.values()].filter((s) => s.active);
+  }
+
+  private info(s: CallSession): CallInfo {
+    return { callId: s.callId, peer: s.peer, media: s.media, direction: s.role === 'caller' ? 'outgoing' : 'incoming', state: s.machine?.state ?? 'outgoing' };
+  }
+
+  private outgoingSdp(sdp: string, op: 'offer' | 'answer'): string {
+    return this.opts.rewriteOutgoingSdp ? this.opts.rewriteOutgoingSdp(sdp, op) : sdp;
+  }
+
+  private newPartyId(): string {
+    return b64uEncode(randomBytes(12));
+  }
+
+  private ignored(reason: string, callId: string | undefined): void {
+    this.report(`call signal ignored: ${reason}`, callId ? { callId } : {});
+    for (const h of this.listeners.ignored) h(reason, callId);
+  }
+
+  private report(message: string, fields: Record<string, unknown> = {}): void {
+    this.opts.log?.(message, fields);
+  }
+}
