@@ -1,9 +1,11 @@
-import type { KeyValueStore, Messenger, ReceivedMessage, Receipts } from '@umbra/sdk';
+import type { KeyValueStore, UmbraEventOf, VanishedMessage } from '@umbra/sdk';
 import { shortId, toChatMessage, type ChatMessage, type Conversation } from './conversation.model';
+import type { WebUmbra } from './session.service';
 
 /** The page's own entries in the SDK's store. */
 const LABEL = (id: string) => `web/label/${id}`;
-const STARTED = (conv: string) => `web/conv/${conv}`;
+const STARTED_PREFIX = 'web/conv/';
+const STARTED = (conv: string) => `${STARTED_PREFIX}${conv}`;
 /** How long a "typing" lasts without a new one (the sender repeats it every few seconds). */
 const TYPING_SHOWN_MS = 6000;
 const SHOWN_KINDS = new Set(['text', 'att']);
@@ -22,49 +24,55 @@ export class ConversationStore {
   private deliveredTimer: ReturnType<typeof setTimeout> | undefined;
   private tick: ReturnType<typeof setInterval> | undefined;
   private version = 0;
+  private readonly offs: (() => void)[] = [];
 
   constructor(
-    private readonly messenger: Messenger,
-    private readonly receipts: Receipts,
+    private readonly umbra: WebUmbra,
+    /** The SDK's store, for the page's own `web/` entries (labels, chats opened before their first message). */
     private readonly store: KeyValueStore,
   ) {}
 
   private get me(): string {
-    return this.messenger.client.identity.accountIdText;
+    return this.umbra.account.id;
   }
 
-  /** Loads every conversation from the store and follows the SDK's events from now on. */
+  /** Loads every conversation this device has and follows the SDK's events from now on. */
   async start(): Promise<void> {
-    const ids = new Set<string>();
-    for (const key of await this.store.keys('history/')) ids.add(key.split('/')[1]!);
-    for (const key of await this.store.keys('group/')) ids.add(key.slice('group/'.length));
-    for (const key of await this.store.keys('web/conv/')) ids.add(key.slice('web/conv/'.length));
+    const ids = new Set(await this.umbra.messages.conversations());
+    for (const g of await this.umbra.groups.list()) ids.add(g.gid);
+    for (const key of await this.store.keys(STARTED_PREFIX)) ids.add(key.slice(STARTED_PREFIX.length));
     for (const id of ids) await this.refresh(id);
-    this.messenger.on('message', (m) => this.received(m));
-    this.messenger.on('timer', (conv, timer) => {
-      // Heard inside the receive's store batch, before it commits: shown now, read back a moment later.
-      const c = this.conversations.get(conv);
-      if (c) {
-        c.timer = timer;
+    this.offs.push(
+      this.umbra.on('message', (e) => this.received(e)),
+      this.umbra.on('update', (e) => void this.refresh(e.conv)),
+      this.umbra.on('group', (e) => void this.refresh(e.gid)),
+      this.umbra.on('timer', (e) => {
+        // Heard inside the receive's store batch, before it commits: shown now, read back a moment later.
+        const c = this.conversations.get(e.conv);
+        if (c) {
+          c.timer = e.timer;
+          this.changed();
+        }
+        setTimeout(() => void this.refresh(e.conv), 200);
+      }),
+      this.umbra.on('receipt', (e) => {
+        if (e.kind !== 'expired-unread') void this.refresh(e.conv);
+      }),
+      // The history has deleted them by now.
+      this.umbra.on('expired', (e) => this.vanished(e.messages)),
+      this.umbra.on('recalled', (e) => this.vanished(e.messages)),
+      this.umbra.on('typing', (e) => {
+        const c = this.conversations.get(e.from);
+        if (!c || e.from === this.me) return;
+        c.typingUntil = e.state === 'started' ? Date.now() + TYPING_SHOWN_MS : undefined;
         this.changed();
-      }
-      setTimeout(() => void this.refresh(conv), 200);
-    });
-    this.receipts.on('receipt', (r) => void this.refresh(r.conv));
-    const client = this.messenger.client;
-    // The messenger has deleted the history entries by now (its handlers run first).
-    client.on('expired', () => this.refreshAll());
-    client.on('recalled', () => this.refreshAll());
-    client.on('typing', (ev) => {
-      const c = this.conversations.get(ev.from);
-      if (!c || ev.from === this.me) return;
-      c.typingUntil = ev.state === 'started' ? Date.now() + TYPING_SHOWN_MS : undefined;
-      this.changed();
-    });
+      }),
+    );
     this.tick = setInterval(() => this.everySecond(), 1000);
   }
 
   stop(): void {
+    for (const off of this.offs.splice(0)) off();
     if (this.tick) clearInterval(this.tick);
     if (this.deliveredTimer) clearTimeout(this.deliveredTimer);
   }
@@ -122,7 +130,7 @@ export class ConversationStore {
   async refresh(id: string): Promise<Conversation> {
     const seq = (this.refreshSeq.get(id) ?? 0) + 1;
     this.refreshSeq.set(id, seq);
-    const [entries, timer, group, stored] = await Promise.all([this.messenger.history.list(id), this.messenger.timer(id), this.messenger.group(id), this.store.get(LABEL(id))]);
+    const [entries, timer, group, stored] = await Promise.all([this.umbra.messages.history(id), this.umbra.messages.timer(id), this.umbra.groups.get(id), this.store.get(LABEL(id))]);
     const messages: ChatMessage[] = [];
     let unread = 0;
     for (const e of entries) {
@@ -152,20 +160,20 @@ export class ConversationStore {
     return c;
   }
 
-  private refreshAll(): Promise<void> {
-    return Promise.all([...this.conversations.keys()].map((id) => this.refresh(id))).then(() => undefined);
+  /** Conversations that lost messages are read again (all of them when the servers named only envelopes). */
+  private vanished(messages: VanishedMessage[]): void {
+    const convs = new Set(messages.map((m) => m.conv));
+    const ids = convs.has(undefined) ? [...this.conversations.keys()] : [...convs].filter((c): c is string => c !== undefined);
+    for (const id of ids) void this.refresh(id);
   }
 
-  private received(m: ReceivedMessage): void {
-    const c = m.content;
-    const conv = m.conv ?? (typeof c.gid === 'string' ? c.gid : m.sync ? m.dest : m.from);
-    if (!conv || c.k === 'rcpt') return;
-    if (c.k === 'grp' || SHOWN_KINDS.has(c.k) || c.k === 'edit' || c.k === 'react' || c.k === 'del') void this.refresh(conv);
-    if (SHOWN_KINDS.has(c.k) && !m.sync) {
-      const typing = this.conversations.get(conv);
-      if (typing?.typingUntil) typing.typingUntil = undefined;
-      this.queueDelivered(conv, c.id);
-    }
+  private received({ conv, message: m }: UmbraEventOf<'message'>): void {
+    if (!SHOWN_KINDS.has(m.content.k)) return;
+    void this.refresh(conv);
+    if (m.sync || m.from === this.me) return;
+    const typing = this.conversations.get(conv);
+    if (typing?.typingUntil) typing.typingUntil = undefined;
+    this.queueDelivered(conv, m.content.id);
   }
 
   /** Delivery receipts go out in one batch per conversation, a moment after a burst of messages. */
@@ -175,7 +183,7 @@ export class ConversationStore {
       this.deliveredTimer = undefined;
       const batches = [...this.deliveredQueue];
       this.deliveredQueue.clear();
-      for (const [c, ids] of batches) void this.receipts.sendDelivered(c, ids).catch(() => undefined);
+      for (const [c, ids] of batches) void this.umbra.messages.markDelivered(c, ids).catch(() => undefined);
     }, 300);
   }
 

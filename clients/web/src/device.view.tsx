@@ -143,14 +143,9 @@ export function DeviceView({ session, onBack, onWipe }: { session: WebSession; o
 export function RevokedNotice({ session, onWipe }: { session: WebSession; onWipe: () => void }) {
   const [revoked, setRevoked] = useState(false);
   useEffect(() => {
-    let live = true;
-    // UmbraClient.on has no unsubscribe: the flag stops a handler of an unmounted view.
-    session.client.on('revoked', (reason) => {
-      if (live && reason === 'device_removed') setRevoked(true);
+    return session.umbra.on('connection', (e) => {
+      if (e.state === 'revoked' && e.reason === 'device_removed') setRevoked(true);
     });
-    return () => {
-      live = false;
-    };
   }, [session]);
   if (!revoked) return null;
   return (

@@ -1,5 +1,6 @@
-import { abandonUpload, downloadAttachment, pendingUploads, sendAttachment, type AttachmentPointer, type KeyValueStore, type Messenger } from '@umbra/sdk';
+import type { AttachmentPointer } from '@umbra/sdk';
 import type { ConversationStore } from './conversations.store';
+import type { WebUmbra } from './session.service';
 
 /** A file being sent from this page, or one an earlier page left unfinished. */
 export interface UploadView {
@@ -49,14 +50,13 @@ export class FileService {
   private unsubscribe: (() => void) | undefined;
 
   constructor(
-    private readonly messenger: Messenger,
-    private readonly store: KeyValueStore,
+    private readonly umbra: WebUmbra,
     private readonly conversations: ConversationStore,
   ) {}
 
   /** Shows the uploads an earlier page left unfinished. */
   async start(): Promise<void> {
-    for (const p of await pendingUploads(this.store)) {
+    for (const p of await this.umbra.files.pending()) {
       if (!p.tag || this.uploads.has(p.key)) continue;
       this.uploads.set(p.key, { key: p.key, conv: p.tag, name: p.name ?? 'file', size: p.size, done: 0, total: 0, state: 'interrupted' });
     }
@@ -101,8 +101,8 @@ export class FileService {
     const abort = new AbortController();
     this.aborts.add(abort);
     try {
-      const sent = await sendAttachment(this.messenger, conv, file, {
-        resume: { store: this.store, key, tag: conv },
+      const sent = await this.umbra.files.send(conv, file, {
+        resume: { key, tag: conv },
         signal: abort.signal,
         ...(opts.durationMs !== undefined ? { durationMs: opts.durationMs } : {}),
         onProgress: (p) => {
@@ -127,7 +127,7 @@ export class FileService {
 
   /** Drops an unfinished or failed upload, here and on the server. */
   async discard(key: string): Promise<void> {
-    await abandonUpload(this.store, key, this.messenger.client);
+    await this.umbra.files.abandon(key);
     this.uploads.delete(key);
     this.changed();
   }
@@ -142,7 +142,7 @@ export class FileService {
     const abort = new AbortController();
     this.aborts.add(abort);
     try {
-      const blob = await downloadAttachment(this.messenger.client, pointer, {
+      const blob = await this.umbra.files.download(pointer, {
         signal: abort.signal,
         onProgress: (p) => {
           d.done = p.done;

@@ -1,6 +1,6 @@
-import type { Messenger } from '@umbra/sdk';
 import type { Conversation } from './conversation.model';
 import type { ConversationStore } from './conversations.store';
+import type { WebUmbra } from './session.service';
 
 export interface Member {
   id: string;
@@ -19,7 +19,7 @@ export class GroupService {
   private readonly lookedUp = new Set<string>();
 
   constructor(
-    private readonly messenger: Messenger,
+    private readonly umbra: WebUmbra,
     private readonly conversations: ConversationStore,
     private readonly resolve: PeerResolver,
   ) {}
@@ -33,23 +33,23 @@ export class GroupService {
     if (texts.length === 0) throw new Error('Add at least one member by @handle or account id.');
     const members: string[] = [];
     for (const text of texts) members.push(await this.resolveMember(text));
-    const gid = await this.messenger.createGroup(members, title);
+    const gid = await this.umbra.groups.create(members, title);
     return this.conversations.open(gid, title);
   }
 
   async add(gid: string, memberText: string): Promise<void> {
-    await this.messenger.addMember(gid, await this.resolveMember(memberText));
+    await this.umbra.groups.add(gid, await this.resolveMember(memberText));
     await this.conversations.refresh(gid);
   }
 
   async remove(gid: string, member: string): Promise<void> {
-    await this.messenger.removeMember(gid, member);
+    await this.umbra.groups.remove(gid, member);
     await this.conversations.refresh(gid);
   }
 
   /** The members with their labels; unknown accounts' handles are looked up once, in the background. */
   async members(c: Conversation): Promise<Member[]> {
-    const me = this.messenger.client.identity.accountIdText;
+    const me = this.umbra.account.id;
     const out: Member[] = [];
     for (const id of c.group?.members ?? []) {
       out.push({ id, label: id === me ? 'You' : await this.conversations.label(id), admin: id === c.group?.admin, me: id === me });
@@ -71,7 +71,7 @@ export class GroupService {
     const known = await this.conversations.label(id);
     if (known.startsWith('@')) return;
     try {
-      const account = await this.messenger.client.getAccount(id);
+      const account = await this.umbra.account.lookup(id);
       if (account.handle) {
         await this.conversations.setLabel(id, `@${account.handle}`);
         await this.conversations.refresh(gid);

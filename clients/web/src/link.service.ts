@@ -1,6 +1,6 @@
-import { linkCodeInfo, linkNewDevice, linkThisDevice, removeDevice, UmbraClient, type LinkCodeInfo, type LinkOffer } from '@umbra/sdk';
+import { linkCodeInfo, Umbra, webFiles, type LinkCodeInfo, type LinkOffer } from '@umbra/sdk';
 import { IdbStore } from './idb.store';
-import { DEVICE_DB, markRegistered, WebSession } from './session.service';
+import { DEVICE_DB, rememberHandle, WebSession, type WebUmbra } from './session.service';
 
 const LINK_PREFIX = 'umbra-link:1:';
 
@@ -43,44 +43,47 @@ export interface LinkThisBrowserOptions {
 export async function linkThisBrowser(opts: LinkThisBrowserOptions): Promise<WebSession> {
   await IdbStore.wipe(DEVICE_DB);
   const store = await IdbStore.open(DEVICE_DB);
-  const client = await UmbraClient.open({ serverUrl: opts.origin, store });
+  let umbra: WebUmbra;
   try {
-    const identity = await linkThisDevice(client, {
+    umbra = await Umbra.link({
+      serverUrl: opts.origin,
+      store,
+      files: webFiles(),
+      connect: false,
       onQr: (code) => opts.onCode(code, linkCodeInfo(code)),
       confirmAccount: opts.confirm,
       signal: opts.signal,
     });
-    const account = await client.getAccount(identity.accountIdText);
-    await markRegistered(store, account.handle ?? undefined);
   } catch (err) {
-    await client.close().catch(() => undefined);
     store.close();
     await IdbStore.wipe(DEVICE_DB).catch(() => undefined);
     throw err;
   }
-  await client.close();
-  store.close();
-  const session = await WebSession.resume(opts.origin);
-  if (!session) throw new Error('This browser was linked but its device cannot be opened; wipe it and link again.');
+  // The handle is only shown: without it the page shows none.
+  const handle = (await umbra.account.lookup(umbra.account.id).catch(() => undefined))?.handle;
+  await rememberHandle(store, handle);
+  const session = await WebSession.over(umbra, store, handle);
+  // The socket reconnects on its own; the page shows "connecting…" until it is up.
+  void umbra.connect().catch(() => undefined);
   return session;
 }
 
 /** Whether this device holds the account key, i.e. can link and remove devices. */
 export function holdsAccountKey(session: WebSession): boolean {
-  return session.client.identity.aikSk !== undefined;
+  return session.umbra.account.accountKeyHolder;
 }
 
 /** The existing device's side: answers the code, waits for the new device, publishes the list with it. */
 export function approveLink(session: WebSession, code: string, signal?: AbortSignal): Promise<{ deviceId: number; listVersion: number }> {
-  return linkNewDevice(session.client, session.messenger, code, 600_000, signal);
+  return session.umbra.devices.link(code, { timeoutMs: 600_000, ...(signal ? { signal } : {}) });
 }
 
 /** This account's verified device list. */
 export async function listDevices(session: WebSession): Promise<DeviceEntry[]> {
-  const list = await session.messenger.deviceList(session.accountId);
-  return list.devices.map((d) => ({ deviceId: d.deviceId, createdAt: d.createdAt, accountKey: (d.flags & 1) !== 0, current: d.deviceId === session.deviceId }));
+  const { devices } = await session.umbra.devices.list();
+  return devices.map((d) => ({ deviceId: d.deviceId, createdAt: d.createdAt, accountKey: d.accountKeyHolder, current: d.thisDevice }));
 }
 
 export async function removeOtherDevice(session: WebSession, deviceId: number): Promise<void> {
-  await removeDevice(session.client, session.messenger, deviceId);
+  await session.umbra.devices.remove(deviceId);
 }

@@ -1,5 +1,5 @@
-import type { Messenger, Receipts } from '@umbra/sdk';
 import type { ConversationStore } from './conversations.store';
+import type { WebUmbra } from './session.service';
 
 /** A "started" is repeated this often while the person keeps typing; "stopped" follows this long after the last key. */
 const TYPING_REPEAT_MS = 3000;
@@ -14,8 +14,7 @@ export class MessageService {
   private typingIdle = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(
-    private readonly messenger: Messenger,
-    private readonly receipts: Receipts,
+    private readonly umbra: WebUmbra,
     private readonly conversations: ConversationStore,
   ) {}
 
@@ -24,10 +23,8 @@ export class MessageService {
     this.stopTyping(conv);
     const pending = this.conversations.addPending(conv, text);
     try {
-      const group = await this.messenger.group(conv);
-      if (replyTo) await this.messenger.reply(conv, replyTo, text);
-      else if (group) await this.messenger.sendGroupText(conv, text);
-      else await this.messenger.sendText(conv, text);
+      if (replyTo) await this.umbra.messages.reply(conv, replyTo, text);
+      else await this.umbra.messages.send(conv, text);
     } catch (err) {
       await this.conversations.settle(pending, false);
       throw err;
@@ -38,18 +35,18 @@ export class MessageService {
   /** Our reaction to a message: the same emoji again removes it. */
   async react(conv: string, id: string, emoji: string): Promise<void> {
     const mine = this.conversations.get(conv)?.messages.find((m) => m.id === id)?.reactions.some((r) => r.mine && r.emoji === emoji);
-    await this.messenger.react(conv, id, mine ? null : emoji);
+    await this.umbra.messages.react(conv, id, mine ? null : emoji);
     await this.conversations.refresh(conv);
   }
 
   async edit(conv: string, id: string, text: string): Promise<void> {
-    await this.messenger.edit(conv, id, text);
+    await this.umbra.messages.edit(conv, id, text);
     await this.conversations.refresh(conv);
   }
 
   /** Deletes our message everywhere: queued copies are recalled, delivered ones deleted by an E2EE "del". Returns how many were recalled. */
   async deleteForEveryone(conv: string, id: string): Promise<number> {
-    const { recalled } = await this.messenger.deleteForEveryone(conv, id);
+    const { recalled } = await this.umbra.messages.delete(conv, id);
     await this.conversations.refresh(conv);
     return recalled;
   }
@@ -58,10 +55,9 @@ export class MessageService {
   async markRead(conv: string): Promise<void> {
     const c = this.conversations.get(conv);
     if (!c || c.unread === 0) return;
-    const ids = c.messages.filter((m) => !m.outgoing && m.readAt === undefined && !m.id.startsWith('pending-')).map((m) => m.id);
-    for (const id of ids) await this.messenger.markRead(conv, id);
+    // A read receipt that cannot go out now is no reason to keep the messages unread.
+    await this.umbra.messages.readAll(conv).catch(() => undefined);
     await this.conversations.refresh(conv);
-    await this.receipts.sendRead(conv, ids).catch(() => undefined);
   }
 
   /** A key was pressed in the composer of a 1:1 chat (typing indicators are per account, live only). */
@@ -70,7 +66,7 @@ export class MessageService {
     const now = Date.now();
     if (now - (this.typingSent.get(conv) ?? 0) > TYPING_REPEAT_MS) {
       this.typingSent.set(conv, now);
-      void this.messenger.client.typing(conv, 'started').catch(() => undefined);
+      void this.umbra.messages.typing(conv, 'started').catch(() => undefined);
     }
     clearTimeout(this.typingIdle.get(conv));
     this.typingIdle.set(conv, setTimeout(() => this.stopTyping(conv), TYPING_IDLE_MS));
@@ -81,6 +77,6 @@ export class MessageService {
     this.typingIdle.delete(conv);
     if (!this.typingSent.has(conv)) return;
     this.typingSent.delete(conv);
-    void this.messenger.client.typing(conv, 'stopped').catch(() => undefined);
+    void this.umbra.messages.typing(conv, 'stopped').catch(() => undefined);
   }
 }

@@ -3,12 +3,12 @@ import { describeError, type WebSession } from './session.service';
 
 /** The read-receipts setting: off, this device tells nobody which messages it has shown. */
 export function ReceiptsSetting({ session }: { session: WebSession }) {
-  const [on, setOn] = useState(session.receipts.readReceipts);
+  const [on, setOn] = useState(session.umbra.account.readReceipts);
   const [error, setError] = useState<string | undefined>();
   const change = async (value: boolean) => {
     setError(undefined);
     try {
-      await session.receipts.setReadReceipts(value);
+      await session.umbra.account.setReadReceipts(value);
       setOn(value);
     } catch (err) {
       setError(describeError(err));

@@ -1,4 +1,4 @@
-import { safetyCodesMatch, type IdentityChange, type Verification } from '@umbra/sdk';
+import type { IdentityChange, Verification } from '@umbra/sdk';
 import type { WebSession } from './session.service';
 
 /** What the safety-number panel shows for one contact (PROTOCOL.md §11). */
@@ -15,39 +15,32 @@ export interface SafetyInfo {
 
 /** The safety number with a contact, computed from its verified device list's account key. */
 export async function safetyInfo(session: WebSession, accountId: string): Promise<SafetyInfo> {
-  const list = await session.messenger.deviceList(accountId);
-  const sn = session.messenger.safetyNumber(list.aik);
-  const verified = await session.client.contacts.verification(accountId);
+  const sn = await session.umbra.devices.safetyNumber(accountId);
+  const verified = await session.umbra.contacts.verification(accountId);
   return { accountId, digits: sn.digits, groups: sn.groups, qr: sn.qr, verified: verified?.safetyNumber === sn.digits ? verified : undefined };
 }
 
-export function markVerified(session: WebSession, info: SafetyInfo): Promise<void> {
-  return session.client.contacts.markVerified(info.accountId, info.digits);
+export async function markVerified(session: WebSession, info: SafetyInfo): Promise<void> {
+  await session.umbra.contacts.markVerified(info.accountId, info.digits);
 }
 
 /** Compares the contact's code (its QR payload, scanned or pasted); a match marks the contact verified. */
-export async function compareCode(session: WebSession, info: SafetyInfo, theirs: string): Promise<boolean> {
-  if (!safetyCodesMatch(info.qr, theirs)) return false;
-  await markVerified(session, info);
-  return true;
+export function compareCode(session: WebSession, info: SafetyInfo, theirs: string): Promise<boolean> {
+  return session.umbra.contacts.compare(info.accountId, theirs);
 }
 
 export function clearVerified(session: WebSession, accountId: string): Promise<void> {
-  return session.client.contacts.clearVerified(accountId);
+  return session.umbra.contacts.clearVerified(accountId);
 }
 
 /**
  * Looks the handles this contact was reached by up again (a handle that now names another account
  * is an identity change the SDK records), then returns the changes not acknowledged yet.
  */
-export async function identityChanges(session: WebSession, accountId: string): Promise<IdentityChange[]> {
-  for (const handle of await session.client.contacts.handlesOf(accountId)) {
-    // A handle released and not claimed again is no change; a failed lookup is retried next time.
-    await session.client.getAccountByHandle(handle).catch(() => undefined);
-  }
-  return session.client.contacts.pendingChanges(accountId);
+export function identityChanges(session: WebSession, accountId: string): Promise<IdentityChange[]> {
+  return session.umbra.contacts.changes(accountId, { recheck: true });
 }
 
 export function acknowledgeChange(session: WebSession, change: IdentityChange): Promise<void> {
-  return session.client.contacts.acknowledge(change.handle);
+  return session.umbra.contacts.acknowledge(change);
 }

@@ -164,11 +164,11 @@ export function SafetyControls({ session, conversation }: { session: WebSession;
       (c) => live && setChanges(c),
       () => undefined,
     );
-    session.client.contacts.verification(conversation.id).then(
+    session.umbra.contacts.verification(conversation.id).then(
       (v) => live && setVerified(v !== undefined),
       () => undefined,
     );
-    const off = session.client.contacts.onIdentityChange(() => setRevision((n) => n + 1));
+    const off = session.umbra.on('identity-change', () => setRevision((n) => n + 1));
     return () => {
       live = false;
       off();

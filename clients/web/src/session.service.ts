@@ -1,4 +1,4 @@
-import { Messenger, Receipts, UmbraApiError, UmbraClient, type KeyValueStore, type PowSolver } from '@umbra/sdk';
+import { LocalState, STATE_KEYS, Umbra, UmbraApiError, webFiles, type AttachmentSource, type PowSolver } from '@umbra/sdk';
 import type { Conversation } from './conversation.model';
 import { ConversationStore } from './conversations.store';
 import { FileService } from './files.service';
@@ -12,9 +12,13 @@ export { shortId, type ChatMessage, type Conversation, type DeliveryState } from
 const HANDLE = /^[a-z0-9_]{3,32}$/;
 /** The IndexedDB database holding this browser's device. */
 export const DEVICE_DB = 'umbra-device';
-/** The page's own entries in the SDK's store: the own handle, and that registration finished. */
+/** The page's own entry in the SDK's store: the account's handle, to show it. */
 const OWN_HANDLE = 'web/handle';
-const REGISTERED = 'web/registered';
+/** What this page wrote once registration finished, before it used the SDK's front door (such a device still resumes). */
+const LEGACY_REGISTERED = 'web/registered';
+
+/** The SDK's front door as this page opens it: files are Blobs (webFiles()). */
+export type WebUmbra = Umbra<Blob | AttachmentSource, undefined, Blob>;
 
 /** A handle as the server stores it, or an error message for the form. */
 export function parseHandle(text: string): { handle: string } | { error: string } {
@@ -36,16 +40,20 @@ export function describeError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Records in the store that this device is registered (and its handle): a reload resumes it. */
-export async function markRegistered(store: KeyValueStore, handle?: string): Promise<void> {
+/** Notes the account's handle for display (a linked device learns it from the account). */
+export async function rememberHandle(store: IdbStore, handle: string | undefined): Promise<void> {
   if (handle) await store.set(OWN_HANDLE, handle);
-  await store.set(REGISTERED, '1');
+}
+
+/** Opens (without connecting) the device this store holds, over the SDK's front door. */
+export function openUmbra(origin: string, store: IdbStore): Promise<WebUmbra> {
+  return Umbra.open({ serverUrl: origin, store, files: webFiles(), connect: false });
 }
 
 /**
- * This browser's Umbra device: the SDK's client, messenger and receipts over an encrypted IndexedDB
- * store, and the services the views use — conversations (1:1 and groups), message actions, groups,
- * vanishing timers.
+ * This browser's Umbra device: the SDK's front door (`Umbra`) over an encrypted IndexedDB store,
+ * and the services the views use — conversations (1:1 and groups), message actions, groups,
+ * vanishing timers, files.
  */
 export class WebSession {
   readonly conversations: ConversationStore;
@@ -55,24 +63,23 @@ export class WebSession {
   readonly files: FileService;
 
   private constructor(
-    readonly client: UmbraClient,
-    readonly messenger: Messenger,
-    readonly receipts: Receipts,
+    /** The SDK's front door: every call and event of this page goes through it. */
+    readonly umbra: WebUmbra,
     private readonly store: IdbStore,
     readonly handle: string | undefined,
     /** Set when the account was created but the wanted handle could not be claimed. */
     readonly handleError: string | undefined,
   ) {
-    this.conversations = new ConversationStore(messenger, receipts, store);
-    this.messages = new MessageService(messenger, receipts, this.conversations);
-    this.groups = new GroupService(messenger, this.conversations, (text) => this.resolvePeer(text));
-    this.vanishing = new VanishingService(messenger, this.conversations);
-    this.files = new FileService(messenger, store, this.conversations);
+    this.conversations = new ConversationStore(umbra, store);
+    this.messages = new MessageService(umbra, this.conversations);
+    this.groups = new GroupService(umbra, this.conversations, (text) => this.resolvePeer(text));
+    this.vanishing = new VanishingService(umbra, this.conversations);
+    this.files = new FileService(umbra, this.conversations);
   }
 
-  private static async over(client: UmbraClient, store: IdbStore, handle: string | undefined, handleError: string | undefined): Promise<WebSession> {
-    const messenger = await Messenger.open(client, store);
-    const session = new WebSession(client, messenger, await Receipts.open(messenger, store), store, handle, handleError);
+  /** The session over an opened (not yet connected) Umbra: its services follow the events from before the first one. */
+  static async over(umbra: WebUmbra, store: IdbStore, handle: string | undefined, handleError?: string): Promise<WebSession> {
+    const session = new WebSession(umbra, store, handle, handleError);
     await session.conversations.start();
     await session.files.start();
     return session;
@@ -83,22 +90,20 @@ export class WebSession {
     // A half-made device (closed during registration) is replaced.
     await IdbStore.wipe(DEVICE_DB);
     const store = await IdbStore.open(DEVICE_DB);
-    const client = await UmbraClient.open({ serverUrl: opts.origin, store });
-    await client.createIdentity();
-    await client.register({ solvePow: opts.solvePow });
-    await client.refillPrekeys();
-    let handle: string | undefined;
+    let umbra: WebUmbra;
     let handleError: string | undefined;
-    if (opts.handle) {
-      try {
-        handle = await client.claimHandle(opts.handle);
-      } catch (err) {
-        handleError = `The account was created without a handle: ${describeError(err)}`;
-      }
+    try {
+      umbra = await Umbra.create({ serverUrl: opts.origin, store, files: webFiles(), connect: false, solvePow: opts.solvePow, ...(opts.handle ? { handle: opts.handle } : {}) });
+    } catch (err) {
+      // Only the handle was refused when the account exists already: keep it, without a handle.
+      if (!opts.handle || !(await registered(store))) throw err;
+      umbra = await openUmbra(opts.origin, store);
+      handleError = `The account was created without a handle: ${describeError(err)}`;
     }
-    await markRegistered(store, handle);
-    const session = await WebSession.over(client, store, handle, handleError);
-    await client.connect();
+    const handle = handleError ? undefined : opts.handle;
+    await rememberHandle(store, handle);
+    const session = await WebSession.over(umbra, store, handle, handleError);
+    await umbra.connect();
     return session;
   }
 
@@ -106,14 +111,14 @@ export class WebSession {
   static async resume(origin: string): Promise<WebSession | undefined> {
     if (!(await IdbStore.exists(DEVICE_DB))) return undefined;
     const store = await IdbStore.open(DEVICE_DB);
-    if ((await store.get(REGISTERED)) !== '1') {
+    if (!(await registered(store))) {
       store.close();
       return undefined;
     }
-    const client = await UmbraClient.open({ serverUrl: origin, store });
-    const session = await WebSession.over(client, store, await store.get(OWN_HANDLE), undefined);
+    const umbra = await openUmbra(origin, store);
+    const session = await WebSession.over(umbra, store, (await store.get(OWN_HANDLE)) ?? (await umbra.account.handle()));
     // The socket reconnects on its own; the page shows "connecting…" until it is up.
-    void client.connect().catch(() => undefined);
+    void umbra.connect().catch(() => undefined);
     return session;
   }
 
@@ -121,22 +126,21 @@ export class WebSession {
   async wipe(): Promise<void> {
     this.conversations.stop();
     this.files.close();
-    this.messenger.history.close();
-    await this.client.close().catch(() => undefined);
+    await this.umbra.close().catch(() => undefined);
     this.store.close();
     await IdbStore.wipe(DEVICE_DB);
   }
 
   get accountId(): string {
-    return this.client.identity.accountIdText;
+    return this.umbra.account.id;
   }
 
   get deviceId(): number {
-    return this.client.identity.device.deviceId;
+    return this.umbra.account.deviceId;
   }
 
   get connected(): boolean {
-    return this.client.connected;
+    return this.umbra.connected;
   }
 
   /** Changes whenever a conversation does (for the views). */
@@ -166,14 +170,12 @@ export class WebSession {
   /** An account by "@handle", "handle" or "um1…" id, checked against the key-transparency log. */
   async resolvePeer(peerText: string): Promise<{ id: string; label?: string }> {
     const text = peerText.trim();
-    if (text.startsWith('um1')) {
-      const account = await this.client.getAccount(text);
-      return { id: account.accountId, ...(account.handle ? { label: `@${account.handle}` } : {}) };
+    if (!text.startsWith('um1')) {
+      const parsed = parseHandle(text);
+      if ('error' in parsed) throw new Error(parsed.error);
     }
-    const parsed = parseHandle(text);
-    if ('error' in parsed) throw new Error(parsed.error);
-    const account = await this.client.getAccountByHandle(parsed.handle);
-    return { id: account.accountId, label: `@${parsed.handle}` };
+    const account = await this.umbra.account.lookup(text);
+    return { id: account.id, ...(account.handle ? { label: `@${account.handle}` } : {}) };
   }
 
   /** Sends a text to a 1:1 chat or a group; it shows at once as "sending", then "sent". */
@@ -187,6 +189,17 @@ export class WebSession {
 
   async close(): Promise<void> {
     this.conversations.stop();
-    await this.client.close();
+    this.files.close();
+    await this.umbra.close();
   }
+}
+
+/** Registration (or linking) finished for the device this store holds. */
+async function registered(store: IdbStore): Promise<boolean> {
+  const state = new LocalState(store);
+  if ((await state.get(STATE_KEYS.ready)) !== undefined) return true;
+  if ((await store.get(LEGACY_REGISTERED)) !== '1') return false;
+  // Registered by this page before it used the front door, which would otherwise register it again.
+  await state.set(STATE_KEYS.ready, '1');
+  return true;
 }

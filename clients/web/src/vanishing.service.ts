@@ -1,6 +1,7 @@
-import type { Messenger, Timer } from '@umbra/sdk';
+import type { Timer } from '@umbra/sdk';
 import type { ChatMessage } from './conversation.model';
 import type { ConversationStore } from './conversations.store';
+import type { WebUmbra } from './session.service';
 
 /** The timers a person can choose (seconds); "after read" counts from the first display. */
 export const TIMER_OPTIONS: { seconds: number; label: string }[] = [
@@ -49,13 +50,12 @@ function span(ms: number): string {
 /** Sets a conversation's or group's timer; every member's devices hear it (E2EE exp_set). */
 export class VanishingService {
   constructor(
-    private readonly messenger: Messenger,
+    private readonly umbra: WebUmbra,
     private readonly conversations: ConversationStore,
   ) {}
 
   async set(conv: string, timer: Timer | null): Promise<void> {
-    if (await this.messenger.group(conv)) await this.messenger.setGroupTimer(conv, timer);
-    else await this.messenger.setTimer(conv, timer);
+    await this.umbra.messages.setTimer(conv, timer);
     await this.conversations.refresh(conv);
   }
 }

@@ -55,10 +55,19 @@ export class AccountPart {
 
   /** An account by handle ("@name" or "name") or id, checked against the key-transparency log; its id. */
   async resolve(peer: string): Promise<string> {
+    return (await this.lookup(peer)).id;
+  }
+
+  /** Like `resolve`, with the account's handle when it has one (to show "@name" instead of the id). */
+  async lookup(peer: string): Promise<{ id: string; handle?: string }> {
     this.core.assertOpen();
     const text = peer.trim();
-    if (text.startsWith('um1')) return (await this.core.client.getAccount(text)).accountId;
-    return (await this.core.client.getAccountByHandle(parseHandle(text))).accountId;
+    if (text.startsWith('um1')) {
+      const account = await this.core.client.getAccount(text);
+      return { id: account.accountId, ...(account.handle ? { handle: account.handle } : {}) };
+    }
+    const handle = parseHandle(text);
+    return { id: (await this.core.client.getAccountByHandle(handle)).accountId, handle };
   }
 }
 

@@ -47,9 +47,9 @@ export class DevicesPart {
    * Adds a new device to this account from the link code it shows (`Umbra.link` on the new device):
    * show `deviceId` of the result to the user, who compares it with the new device's. Account-key holders only.
    */
-  async link(code: string, opts: { timeoutMs?: number } = {}): Promise<{ deviceId: number; listVersion: number }> {
+  async link(code: string, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<{ deviceId: number; listVersion: number }> {
     this.holder();
-    return linkNewDevice(this.core.client, this.core.messenger, code, opts.timeoutMs);
+    return linkNewDevice(this.core.client, this.core.messenger, code, opts.timeoutMs, opts.signal);
   }
 
   /** Removes a device from this account: its sessions end and the servers drop its queue. Account-key holders only. */

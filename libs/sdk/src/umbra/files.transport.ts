@@ -1,11 +1,16 @@
 import type { UmbraClient } from '../client';
 import type { AttachmentPointer, FileProgress } from '../attachments/attachment-pointer';
+import type { ResumableUpload } from '../attachments/attachment-upload';
 
 export interface FileUploadOptions {
   /** Server-side expiry (ms): the message's vanishing deadline; absent = maximum retention. */
   expiresAt?: number;
   contentType?: string;
   name?: string;
+  /** Playing time (ms) of a voice or video message, put in the pointer (`webFiles()`). */
+  durationMs?: number;
+  /** Where the upload's state is kept so the same key continues it (`webFiles()`; `nodeFiles` uses its `stateDir`). */
+  resume?: ResumableUpload;
   onProgress?: (p: FileProgress) => void;
   signal?: AbortSignal;
 }

@@ -4,6 +4,9 @@ import { newContent, sendToConversation, type SentMessage } from './messages.par
 import type { UmbraCore } from './umbra.core';
 import { UmbraError } from './umbra.errors';
 
+/** The longest group name members accept (PROTOCOL.md §6 state message). */
+const MAX_GROUP_NAME = 100;
+
 /**
  * `umbra.groups`: groups under the single-writer admin model (PROTOCOL.md §6). The creator is the
  * admin and the only one who changes members; every membership change starts a new epoch, so the
@@ -12,10 +15,11 @@ import { UmbraError } from './umbra.errors';
 export class GroupsPart {
   constructor(private readonly core: UmbraCore) {}
 
-  /** Creates a group with us as admin and these members (account ids); returns its id. */
-  async create(members: string[]): Promise<string> {
+  /** Creates a group with us as admin and these members (account ids), optionally named (shown to every member); returns its id. */
+  async create(members: string[], name?: string): Promise<string> {
     this.core.assertOpen();
-    return this.core.messenger.createGroup(members);
+    if (name !== undefined && (name.trim().length === 0 || name.length > MAX_GROUP_NAME)) throw new UmbraError('INVALID_ARGUMENT', `a group name is 1–${MAX_GROUP_NAME} characters`);
+    return this.core.messenger.createGroup(members, name);
   }
 
   async add(gid: string, member: string): Promise<GroupState> {

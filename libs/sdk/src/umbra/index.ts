@@ -8,4 +8,5 @@ export type { FileRef, FileSendOptions, FilesPart } from './files.part';
 export type { DownloadArgs, FileDownloadOptions, FileTransport, FileUploadOptions } from './files.transport';
 export type { DeviceInfo, DevicesPart, SafetyNumber } from './devices.part';
 export type { AccountPart } from './account.part';
+export type { ContactsPart } from './contacts.part';
 export { webFiles } from './web-files.transport';

@@ -100,6 +100,29 @@ export class MessagesPart {
     return entry;
   }
 
+  /**
+   * Marks every received message of the conversation not displayed yet as displayed (what a chat
+   * does when it is on screen): read-mode timers start and each author gets one read receipt
+   * (unless read receipts are off). Returns the ids it marked.
+   */
+  async readAll(conv: string): Promise<string[]> {
+    this.core.assertOpen();
+    const me = this.core.client.identity.accountIdText;
+    const ids: string[] = [];
+    for (const e of await this.core.messenger.history.list(conv)) {
+      if (e.outgoing || e.from === me || e.readAt !== undefined) continue;
+      if (await this.core.messenger.markRead(conv, e.id)) ids.push(e.id);
+    }
+    if (ids.length > 0) await this.core.receipts.sendRead(conv, ids);
+    return ids;
+  }
+
+  /** Tells the authors of these received messages that this device has them (delivery receipts); how many receipts went out. */
+  markDelivered(conv: string, ids: string[]): Promise<number> {
+    this.core.assertOpen();
+    return this.core.receipts.sendDelivered(conv, ids);
+  }
+
   /** This device's copy of a conversation, oldest first; vanished messages are never in it. */
   history(conv: string): Promise<HistoryEntry[]> {
     return this.core.messenger.history.list(conv);

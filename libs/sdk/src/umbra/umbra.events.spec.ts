@@ -1,6 +1,6 @@
 import type { Content } from '@umbra/crypto';
 import type { ReceivedMessage } from '../messenger';
-import { UmbraEvents, envelopeKey, receiptEvent, receivedEvent, typingEvent, type UmbraEvent } from './umbra.events';
+import { UmbraEvents, envelopeKey, groupEvent, receiptEvent, receivedEvent, typingEvent, type UmbraEvent } from './umbra.events';
 
 const ALICE = 'um1alice';
 
@@ -30,6 +30,12 @@ describe('front-door event mapping', () => {
     expect(receivedEvent(received({ k: 'rcpt', ids: ['c0'] }))).toBeUndefined();
     // Call signalling is never a message: it is not stored and does not touch the conversation's timer.
     expect(receivedEvent(received({ k: 'call', t: 'offer' }, { conv: 'group-1' }))).toBeUndefined();
+  });
+
+  it('a group state message is a group event naming the group and its admin; nothing else is', () => {
+    expect(groupEvent(received({ k: 'grp', gid: 'group-1', members: [ALICE], epoch: 2 }, { conv: undefined }))).toEqual({ type: 'group', gid: 'group-1', from: ALICE });
+    expect(groupEvent(received({ k: 'grp', members: [] }, { conv: undefined }))).toBeUndefined();
+    expect(groupEvent(received({ k: 'text', gid: 'group-1', text: 'hi' }))).toBeUndefined();
   });
 
   it('maps typing and expiry receipts field by field', () => {

@@ -1,4 +1,5 @@
 import type { ExpiredMessageRef, ExpiryReceipt, TypingEvent } from '@umbra/protocol';
+import type { IdentityChange } from '../contacts';
 import type { Timer } from '../history';
 import type { KtAlert } from '../kt/kt.client';
 import type { ReceivedMessage } from '../messenger';
@@ -29,6 +30,10 @@ export type UmbraEvent =
   | { type: 'recalled'; messages: VanishedMessage[] }
   /** A device of `from` started or stopped typing to this account (live only, never stored). */
   | { type: 'typing'; from: string; device: number; state: TypingEvent['state'] }
+  /** A group's members or name changed (its admin's state message, already stored): `groups.get(gid)` has the new state. */
+  | { type: 'group'; gid: string; from: string }
+  /** A handle this device knew now names another account (`contacts.changes`); "verified" was cleared for both. */
+  | { type: 'identity-change'; change: IdentityChange }
   /** A conversation's vanishing timer changed: set here, by the peer, or adopted from a message. */
   | { type: 'timer'; conv: string; timer: Timer | null }
   /** Account `from` received (or displayed) our messages `ids`; already noted on their history entries (`receipts`). */
@@ -65,6 +70,12 @@ export function receivedEvent(m: ReceivedMessage): UmbraEventOf<'message'> | Umb
   if (MESSAGE_KINDS.has(c.k)) return { type: 'message', conv, message: m };
   if (UPDATE_KINDS.has(c.k) && typeof c.target === 'string') return { type: 'update', conv, kind: c.k as UpdateKind, target: c.target, from: m.from, message: m };
   return undefined;
+}
+
+/** The event for a group state message the Messenger applied, or undefined for anything else. */
+export function groupEvent(m: ReceivedMessage): UmbraEventOf<'group'> | undefined {
+  const gid = m.content.gid;
+  return m.content.k === 'grp' && typeof gid === 'string' ? { type: 'group', gid, from: m.from } : undefined;
 }
 
 export function typingEvent(ev: TypingEvent): UmbraEventOf<'typing'> {

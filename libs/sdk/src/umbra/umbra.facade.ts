@@ -6,6 +6,7 @@ import { Messenger } from '../messenger';
 import { Receipts } from '../receipts';
 import type { KeyValueStore } from '../store';
 import { AccountPart, parseHandle } from './account.part';
+import { ContactsPart } from './contacts.part';
 import { DevicesPart } from './devices.part';
 import { FilesPart } from './files.part';
 import type { FileTransport } from './files.transport';
@@ -14,7 +15,7 @@ import { LocalState, STATE_KEYS } from './local.state';
 import { MessagesPart } from './messages.part';
 import type { UmbraCore } from './umbra.core';
 import { UmbraError } from './umbra.errors';
-import { UmbraEvents, envelopeKey, receiptEvent, receivedEvent, typingEvent, type UmbraEvent, type UmbraEventHandler, type UmbraEventType, type VanishedMessage } from './umbra.events';
+import { UmbraEvents, envelopeKey, groupEvent, receiptEvent, receivedEvent, typingEvent, type UmbraEvent, type UmbraEventHandler, type UmbraEventType, type VanishedMessage } from './umbra.events';
 
 export interface UmbraOptions<Source = never, Target = never, Result = void> extends Omit<UmbraClientOptions, 'store'> {
   /** Where this device's state lives: keys, sessions, history, outbox (see docs/sdk.md, "The store"). */
@@ -49,6 +50,7 @@ export class Umbra<Source = never, Target = never, Result = void> {
   readonly files: FilesPart<Source, Target, Result>;
   readonly devices: DevicesPart;
   readonly account: AccountPart;
+  readonly contacts: ContactsPart;
   private readonly events = new UmbraEvents();
   private readonly state: LocalState;
   private closed = false;
@@ -64,12 +66,13 @@ export class Umbra<Source = never, Target = never, Result = void> {
     now: () => number,
   ) {
     this.state = new LocalState(store);
-    const core: UmbraCore = { client, messenger, receipts, state: this.state, now, assertOpen: () => this.assertOpen() };
+    const core: UmbraCore = { client, messenger, receipts, state: this.state, store, now, assertOpen: () => this.assertOpen() };
     this.messages = new MessagesPart(core);
     this.groups = new GroupsPart(core);
     this.files = new FilesPart(core, files);
     this.devices = new DevicesPart(core);
     this.account = new AccountPart(core);
+    this.contacts = new ContactsPart(core, this.devices);
   }
 
   /** A new account with this device as its first (it holds the account key): registers, uploads prekeys, claims the handle. */
@@ -115,7 +118,13 @@ export class Umbra<Source = never, Target = never, Result = void> {
     const client = await UmbraClient.open(opts);
     if (client.hasIdentity) throw new UmbraError('IDENTITY_EXISTS', `this store already holds the identity ${client.identity.accountIdText}: use Umbra.open`);
     const { onQr, confirmAccount, timeoutMs, signal } = opts;
-    await linkThisDevice(client, { onQr, ...(confirmAccount ? { confirmAccount } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(signal ? { signal } : {}) });
+    try {
+      await linkThisDevice(client, { onQr, ...(confirmAccount ? { confirmAccount } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(signal ? { signal } : {}) });
+    } catch (err) {
+      // Declined, timed out or cancelled: the client stops too (its timers would keep the process alive).
+      await client.close().catch(() => undefined);
+      throw err;
+    }
     await new LocalState(opts.store).set(STATE_KEYS.ready, '1');
     const umbra = await Umbra.assemble(client, opts);
     if (opts.connect !== false) await umbra.connect();
@@ -165,7 +174,7 @@ export class Umbra<Source = never, Target = never, Result = void> {
     messenger.history.onExpired((gone) => emit({ type: 'expired', by: 'timer', messages: gone }));
     client.on('recalled', (ev) => emit({ type: 'recalled', messages: take(ev, ev.messages) }));
     messenger.on('message', (m) => {
-      const e = receivedEvent(m);
+      const e = receivedEvent(m) ?? groupEvent(m);
       if (e) emit(e);
     });
     messenger.on('error', (error, env) => emit({ type: 'error', source: 'receive', error, envelopeId: env.id }));
@@ -173,6 +182,7 @@ export class Umbra<Source = never, Target = never, Result = void> {
     receipts.on('receipt', (r) => emit(receiptEvent(r)));
     messenger.on('timer', (conv, timer) => emit({ type: 'timer', conv, timer }));
     client.on('typing', (ev) => emit(typingEvent(ev)));
+    client.contacts.onIdentityChange((change) => emit({ type: 'identity-change', change }));
     client.on('devicesChanged', (listVersion) => emit({ type: 'devices', listVersion }));
     client.on('connection', (connected) => emit({ type: 'connection', state: connected ? 'connected' : 'disconnected' }));
     client.on('revoked', (reason) => emit({ type: 'connection', state: 'revoked', reason }));
