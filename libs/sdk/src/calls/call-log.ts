@@ -8,7 +8,7 @@ export interface CallLogEntry {
   peer: string;
   direction: 'incoming' | 'outgoing';
   media: Media;
-  /** `answered` when media connected; otherwise why it ended (missed, declined, busy, no_answer…). */
+  /** `answered` when media connected (unless the call then failed); otherwise why it ended (missed, declined, busy, no_answer, failed…). */
   outcome: 'answered' | EndReason;
   startedAt: number;
   /** When media connected (answered calls). */

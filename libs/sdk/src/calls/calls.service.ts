@@ -341,7 +341,7 @@ export class Calls {
     const endedAt = this.now();
     await this.callLog.add({
       callId: s.callId, peer: s.peer, direction: s.role === 'caller' ? 'outgoing' : 'incoming', media: s.media,
-      outcome: s.connectedAt !== undefined ? 'answered' : reason, startedAt: s.startedAt, endedAt,
+      outcome: s.connectedAt !== undefined && reason !== 'failed' ? 'answered' : reason, startedAt: s.startedAt, endedAt,
       ...(s.connectedAt !== undefined ? { connectedAt: s.connectedAt } : {}), durationMs: s.connectedAt !== undefined ? endedAt - s.connectedAt : 0,
     });
     for (const h of this.listeners.ended) h(s.callId, reason);
