@@ -29,8 +29,8 @@ export interface CallSessionDescription {
 export interface CallPeerConnection {
   readonly connectionState: string;
   readonly localDescription: { sdp: string } | null;
-  onicecandidate: Handler<{ candidate?: LocalIceCandidate | null }> | null;
-  onconnectionstatechange: Handler<unknown> | null;
+  onicecandidate: Handler<{ candidate?: LocalIceCandidate | null }> | null | undefined;
+  onconnectionstatechange: Handler<unknown> | null | undefined;
   createOffer(): Promise<{ sdp?: string }>;
   createAnswer(): Promise<{ sdp?: string }>;
   setLocalDescription(description: CallSessionDescription): Promise<unknown>;
