@@ -233,6 +233,19 @@ describe('calls over the E2EE message path with media through coturn (werift, re
     expect((await alice.logEntry(callId))?.outcome).toBe('no_answer');
   }, 60_000);
 
+  it('glare: both call each other at once; the smaller call_id connects on both sides, the other ends as glare', async () => {
+    const [fromAlice, fromBob] = await Promise.all([alice.calls.call(bob.account, 'audio'), bob.calls.call(alice.account, 'audio')]);
+    const [winner, loser] = fromAlice < fromBob ? [fromAlice, fromBob] : [fromBob, fromAlice];
+    const loserCaller = loser === fromAlice ? alice : bob;
+    expect(await loserCaller.waitEnded(loser)).toBe('glare');
+    await alice.waitState(winner, 'connected');
+    await bob.waitState(winner, 'connected');
+    expect(alice.calls.active().map((c) => c.callId)).toEqual([winner]);
+    expect(bob.calls.active().map((c) => c.callId)).toEqual([winner]);
+    await alice.calls.hangup(winner);
+    await bob.waitEnded(winner);
+  }, 90_000);
+
   it('an offer whose DTLS fingerprint was rewritten on the way makes the call fail on both sides; the callee never connects', async () => {
     tamper.on = true;
     const callId = await alice.calls.call(bob.account, 'audio');
