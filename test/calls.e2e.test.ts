@@ -1,5 +1,5 @@
 import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket } from 'werift';
-import { Calls, type CallLogEntry, type CallState, type CreatePeerConnection, type EndReason } from '@umbra/sdk';
+import { Calls, Messenger, UmbraClient, type CallLogEntry, type CallState, type CreatePeerConnection, type EndReason } from '@umbra/sdk';
 import { TestStack, waitFor } from './support/harness';
 import { linkDevice, newAccount, type E2eeDevice } from './support/devices';
 
@@ -232,6 +232,27 @@ describe('calls over the E2EE message path with media through coturn (werift, re
     expect((await bob.logEntry(callId))?.outcome).toBe('missed');
     expect((await alice.logEntry(callId))?.outcome).toBe('no_answer');
   }, 60_000);
+
+  it('an offer still queued for a device that comes online after the ring time is a missed call there and never rings', async () => {
+    const first = await newAccount(stack.origin);
+    const dana = phone(first);
+    const late = await linkDevice(stack.origin, first);
+    await late.client.close();
+    const callId = await alice.calls.call(dana.account, 'audio');
+    await waitFor(() => dana.incoming.includes(callId), 20_000, 'the call to ring on the online device');
+    clock.skew = 31_000;
+    expect(await dana.waitEnded(callId)).toBe('missed');
+    expect(await alice.waitEnded(callId)).toBe('no_answer');
+
+    // The same device (its store) comes back: the offer and the caller's hangup are waiting for it.
+    const client = await UmbraClient.open({ serverUrl: stack.origin, store: late.store, sendTimeoutMs: 10_000 });
+    const back = phone({ store: late.store, client, messenger: await Messenger.open(client, late.store), inbox: [], errors: [] });
+    await client.connect();
+    await waitFor(async () => (await back.logEntry(callId)) !== undefined, 20_000, 'the late device to log the call');
+    expect((await back.logEntry(callId))?.outcome).toBe('missed');
+    expect(back.incoming).toEqual([]);
+    expect(back.states.get(callId)).not.toContain('ringing');
+  }, 90_000);
 
   it('glare: both call each other at once; the smaller call_id connects on both sides, the other ends as glare', async () => {
     const [fromAlice, fromBob] = await Promise.all([alice.calls.call(bob.account, 'audio'), bob.calls.call(alice.account, 'audio')]);
