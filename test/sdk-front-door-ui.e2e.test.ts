@@ -46,6 +46,19 @@ describe('the SDK front door as a UI uses it', () => {
     await expect(alice.umbra.groups.create([bob.umbra.account.id], 'x'.repeat(101))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
+  it('typing in a group names the group; a group id claimed by a non-member is dropped', async () => {
+    const gid = await alice.umbra.groups.create([bob.umbra.account.id], 'Typing');
+    await waitFor(() => of(bob, 'group').some((e) => e.gid === gid), 10_000, 'the group event');
+    await alice.umbra.messages.typing(gid, 'started');
+    await waitFor(() => of(bob, 'typing').some((e) => e.conv === gid && e.from === alice.umbra.account.id), 10_000, 'typing in the group');
+    // carol is not in the group: her claim of its id does not make bob show her typing there.
+    const before = of(bob, 'typing').length;
+    await carol.umbra.client.typing(bob.umbra.account.id, 'started', gid);
+    await carol.umbra.messages.typing(bob.umbra.account.id, 'started');
+    await waitFor(() => of(bob, 'typing').some((e) => e.from === carol.umbra.account.id), 10_000, "carol's 1:1 typing");
+    expect(of(bob, 'typing').slice(before).filter((e) => e.from === carol.umbra.account.id).map((e) => e.conv)).toEqual([carol.umbra.account.id]);
+  });
+
   it('markDelivered and readAll give the author one delivered and one read receipt for a batch', async () => {
     const conv = alice.umbra.account.id;
     const sent = [await alice.umbra.messages.send(bob.umbra.account.id, 'one'), await alice.umbra.messages.send(bob.umbra.account.id, 'two')];

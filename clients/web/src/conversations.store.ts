@@ -62,7 +62,7 @@ export class ConversationStore {
       this.umbra.on('expired', (e) => this.vanished(e.messages)),
       this.umbra.on('recalled', (e) => this.vanished(e.messages)),
       this.umbra.on('typing', (e) => {
-        const c = this.conversations.get(e.from);
+        const c = this.conversations.get(e.conv);
         if (!c || e.from === this.me) return;
         c.typingUntil = e.state === 'started' ? Date.now() + TYPING_SHOWN_MS : undefined;
         this.changed();

@@ -148,7 +148,7 @@ export class MessagesPart {
     this.core.assertOpen();
     const group = await this.core.messenger.group(conv);
     const me = this.core.client.identity.accountIdText;
-    for (const to of group ? group.members.filter((m) => m !== me) : [conv]) await this.core.client.typing(to, state);
+    for (const to of group ? group.members.filter((m) => m !== me) : [conv]) await this.core.client.typing(to, state, group ? conv : undefined);
   }
 
   /** The conversation's vanishing timer, or null when messages stay. */

@@ -39,7 +39,8 @@ describe('front-door event mapping', () => {
   });
 
   it('maps typing and expiry receipts field by field', () => {
-    expect(typingEvent({ from: ALICE, fromDeviceId: 3, state: 'started' })).toEqual({ type: 'typing', from: ALICE, device: 3, state: 'started' });
+    expect(typingEvent({ from: ALICE, fromDeviceId: 3, state: 'started' })).toEqual({ type: 'typing', from: ALICE, device: 3, state: 'started', conv: ALICE });
+    expect(typingEvent({ from: ALICE, fromDeviceId: 3, state: 'stopped', gid: 'G'.repeat(22) }, 'G'.repeat(22))).toMatchObject({ conv: 'G'.repeat(22) });
     expect(receiptEvent({ k: 'expired', clientMessageId: 'cm', expiresAt: 9, accountIds: ['um1bob'] })).toEqual({
       type: 'receipt', kind: 'expired-unread', clientMessageId: 'cm', accountIds: ['um1bob'], expiresAt: 9,
     });

@@ -28,8 +28,8 @@ export type UmbraEvent =
   | { type: 'expired'; by: 'timer' | 'server'; messages: VanishedMessage[] }
   /** Messages their sender recalled before this device received them. */
   | { type: 'recalled'; messages: VanishedMessage[] }
-  /** A device of `from` started or stopped typing to this account (live only, never stored). */
-  | { type: 'typing'; from: string; device: number; state: TypingEvent['state'] }
+  /** A device of `from` started or stopped typing in `conv` (the peer for 1:1, the group id for a group it is a member of); live only, never stored. */
+  | { type: 'typing'; from: string; device: number; state: TypingEvent['state']; conv: string }
   /** A group's members or name changed (its admin's state message, already stored): `groups.get(gid)` has the new state. */
   | { type: 'group'; gid: string; from: string }
   /** A handle this device knew now names another account (`contacts.changes`); "verified" was cleared for both. */
@@ -78,8 +78,8 @@ export function groupEvent(m: ReceivedMessage): UmbraEventOf<'group'> | undefine
   return m.content.k === 'grp' && typeof gid === 'string' ? { type: 'group', gid, from: m.from } : undefined;
 }
 
-export function typingEvent(ev: TypingEvent): UmbraEventOf<'typing'> {
-  return { type: 'typing', from: ev.from, device: ev.fromDeviceId, state: ev.state };
+export function typingEvent(ev: TypingEvent, conv: string = ev.from): UmbraEventOf<'typing'> {
+  return { type: 'typing', from: ev.from, device: ev.fromDeviceId, state: ev.state, conv };
 }
 
 export function receiptEvent(r: ExpiryReceipt | Receipt): UmbraEventOf<'receipt'> {

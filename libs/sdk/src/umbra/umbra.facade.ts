@@ -181,7 +181,14 @@ export class Umbra<Source = never, Target = never, Result = void> {
     messenger.on('expiryReceipt', (r) => emit(receiptEvent(r)));
     receipts.on('receipt', (r) => emit(receiptEvent(r)));
     messenger.on('timer', (conv, timer) => emit({ type: 'timer', conv, timer }));
-    client.on('typing', (ev) => emit(typingEvent(ev)));
+    // A group id is only what the sender claims: shown for a group we know it is a member of, else dropped.
+    client.on('typing', (ev) => {
+      if (ev.gid === undefined) return emit(typingEvent(ev));
+      void messenger.group(ev.gid).then(
+        (g) => g?.members.includes(ev.from) && emit(typingEvent(ev, ev.gid)),
+        () => undefined,
+      );
+    });
     client.contacts.onIdentityChange((change) => emit({ type: 'identity-change', change }));
     client.on('devicesChanged', (listVersion) => emit({ type: 'devices', listVersion }));
     client.on('connection', (connected) => emit({ type: 'connection', state: connected ? 'connected' : 'disconnected' }));
