@@ -53,7 +53,7 @@ describe('front-door event mapping', () => {
 });
 
 describe('UmbraEvents', () => {
-  const typing: UmbraEvent = { type: 'typing', from: ALICE, device: 1, state: 'started' };
+  const typing: UmbraEvent = { type: 'typing', from: ALICE, device: 1, state: 'started', conv: ALICE };
   const timer: UmbraEvent = { type: 'timer', conv: ALICE, timer: null };
 
   it('calls each handler once per event of its type, until it is turned off', () => {
