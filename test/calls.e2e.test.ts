@@ -1,5 +1,6 @@
 import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket } from 'werift';
 import { Calls, Messenger, UmbraClient, type CallLogEntry, type CallState, type CreatePeerConnection, type EndReason } from '@umbra/sdk';
+import { DataSource } from 'typeorm';
 import { TestStack, waitFor } from './support/harness';
 import { linkDevice, newAccount, type E2eeDevice } from './support/devices';
 
@@ -238,8 +239,20 @@ describe('calls over the E2EE message path with media through coturn (werift, re
     const dana = phone(first);
     const late = await linkDevice(stack.origin, first);
     await late.client.close();
+    const sentAt = Date.now();
     const callId = await alice.calls.call(dana.account, 'audio');
     await waitFor(() => dana.incoming.includes(callId), 20_000, 'the call to ring on the online device');
+    // What waits for the away device is a short-lived envelope (§10: expires_at = now + 60 s), not a vanishing message.
+    const ds = stack.of('gateway')[0]!.svc.app.get(DataSource);
+    const queued = (await ds.query(`SELECT expires_at::text AS e FROM envelopes WHERE recipient_account = $1 AND recipient_device = $2`, [
+      Buffer.from(late.client.identity.accountId),
+      late.client.identity.device.deviceId,
+    ])) as { e: string | null }[];
+    expect(queued.length).toBeGreaterThan(0);
+    for (const { e } of queued) {
+      expect(Number(e)).toBeGreaterThanOrEqual(sentAt + 60_000 - 5_000);
+      expect(Number(e)).toBeLessThanOrEqual(Date.now() + 60_000 + 5_000);
+    }
     clock.skew = 31_000;
     expect(await dana.waitEnded(callId)).toBe('missed');
     expect(await alice.waitEnded(callId)).toBe('no_answer');

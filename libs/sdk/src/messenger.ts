@@ -141,9 +141,13 @@ export class Messenger {
     return this.pairwise.sendUser(peer, content);
   }
 
-  /** Sends one Content to every device of `peer` and a sync copy to our other devices. */
-  sendContent(peer: string, content: Content, freshSessions: Set<string> = new Set()): Promise<SendResult> {
-    return this.pairwise.send(peer, content, freshSessions);
+  /**
+   * Sends one Content to every device of `peer` and a sync copy to our other devices. `envelope.expiresAt`
+   * bounds how long the servers keep it for a device that is away, without making it a vanishing message
+   * (call signalling: an offer must not ring a device that comes online an hour later).
+   */
+  sendContent(peer: string, content: Content, freshSessions: Set<string> = new Set(), envelope: { expiresAt?: number } = {}): Promise<SendResult> {
+    return this.pairwise.send(peer, content, freshSessions, envelope);
   }
 
   // Replies, reactions, edits, delete for everyone

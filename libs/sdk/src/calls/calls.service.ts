@@ -29,13 +29,16 @@ export interface CallsMessage {
   dest?: string;
 }
 
+/** How long the servers keep a call signal for a device that is away (PROTOCOL.md §10: now + 60 s). */
+export const SIGNAL_ENVELOPE_TTL_MS = 60_000;
+
 /** What the calls module uses of Messenger: E2EE fan-out to a peer's devices (plus sync copies to ours) and receipt. */
 export interface CallsMessenger {
   readonly client: {
     readonly identity: { accountIdText: string; device: { deviceId: number; certificate: Uint8Array } };
     api<T>(method: string, path: string, body?: unknown): Promise<T>;
   };
-  sendContent(peer: string, content: Content): Promise<unknown>;
+  sendContent(peer: string, content: Content, freshSessions?: Set<string>, envelope?: { expiresAt?: number }): Promise<unknown>;
   deviceList(accountIdText: string): Promise<SignedDeviceList>;
   on(event: 'message', handler: (m: CallsMessage) => void): void;
 }
@@ -282,7 +285,8 @@ export class Calls {
 
   private async send(to: string, signal: CallSignal): Promise<void> {
     const content: Content = { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), ...callSignalFields(signal) };
-    await this.opts.messenger.sendContent(to, content);
+    // Short-lived envelopes (§10): the servers drop a signal a device has not fetched within a minute.
+    await this.opts.messenger.sendContent(to, content, undefined, { expiresAt: this.now() + SIGNAL_ENVELOPE_TTL_MS });
   }
 
   private async openPeerConnection(s: CallSession) {
