@@ -228,7 +228,7 @@ describe('the SDK front door: Umbra.create/open/link, one event stream (issue 16
 
     const typing = bob.umbra.next('typing', (e) => e.from === alice.umbra.account.id, 10_000);
     await alice.umbra.messages.typing(conv, 'started');
-    expect(await typing).toEqual({ type: 'typing', from: alice.umbra.account.id, device: alice.umbra.account.deviceId, state: 'started' });
+    expect(await typing).toEqual({ type: 'typing', from: alice.umbra.account.id, device: alice.umbra.account.deviceId, state: 'started', conv: alice.umbra.account.id });
   });
 
   it('errors are typed: local refusals are UmbraError with a code, server answers UmbraApiError', async () => {
