@@ -15,7 +15,7 @@ import { freePort } from './ports';
 export const PGBOUNCER_PACKAGE = 'pgbouncer (Debian/Ubuntu: apt-get install pgbouncer)';
 const CANDIDATES = ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer', '/usr/local/bin/pgbouncer'];
 
-/** The pgbouncer binary; throws (never skips) when it is not installed. */
+/** The pgbouncer binary; throws when it is absent, so the suite fails instead of passing unchecked. */
 export function findPgBouncer(pathDirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)): string {
   for (const file of [...pathDirs.map((d) => path.join(d, 'pgbouncer')), ...CANDIDATES]) {
     try {

@@ -19,7 +19,7 @@ const HOST = '127.0.0.1';
 const NODE_TIMEOUT_MS = 2000;
 const run = promisify(execFile);
 
-/** A binary on PATH or in /usr/bin; throws (never skips) when it is not installed. */
+/** A binary on PATH or in /usr/bin; throws when it is absent, so the suite fails instead of passing unchecked. */
 export function findRedisBinary(name: 'redis-server' | 'redis-cli', pathDirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)): string {
   for (const file of [...pathDirs.map((d) => path.join(d, name)), `/usr/bin/${name}`, `/usr/local/bin/${name}`]) {
     try {
