@@ -5,7 +5,8 @@ import { parse, parseAllDocuments } from 'yaml';
 import { LIMITS, PUBLIC_PREFIXES } from '@umbra/protocol';
 import { ENV_SCHEMA, loadConfig } from '@umbra/server';
 import { objectId, readYamlDocuments, renderKustomization, type K8sObject } from './kustomize';
-import { podTemplate, repoPath, selects, SERVICES, UMBRA_IMAGE, validateObject, type Container, type LabelSelector } from './support';
+import { s3ConnectSources, webContentSecurityPolicy } from '../../scripts/lib/web-static';
+import { cspOf, podTemplate, renderWebCsp, repoPath, selects, SERVICES, UMBRA_IMAGE, validateObject, WEB_CSP_INCLUDE, type Container, type LabelSelector } from './support';
 
 const ENV_KEYS = new Set(Object.keys(ENV_SCHEMA.shape));
 const OVERLAYS = ['dev', 'prod'] as const;
@@ -35,9 +36,9 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
   /** The web client's static pods (nginx with the files of the compose web image). */
   const web = byKind(objects, 'Deployment').find((d) => d.metadata.name === 'web')!;
 
-  it('renders the five services, a migration Job, PgBouncer, the web client, config, Ingress and NetworkPolicies into one namespace', () => {
+  it('renders the five services, a migration Job, PgBouncer, the web client, coturn, config, Ingress and NetworkPolicies into one namespace', () => {
     expect(deployments.map((d) => d.metadata.name).sort()).toEqual([...SERVICES].sort());
-    expect(byKind(objects, 'Deployment').map((d) => d.metadata.name).sort()).toEqual([...SERVICES, 'pgbouncer', 'web'].sort());
+    expect(byKind(objects, 'Deployment').map((d) => d.metadata.name).sort()).toEqual([...SERVICES, 'coturn', 'pgbouncer', 'web'].sort());
     expect(byKind(objects, 'Job').map((j) => j.metadata.name)).toContain('umbra-migrate');
     expect(byKind(objects, 'ConfigMap').map((c) => c.metadata.name)).toContain('umbra-config');
     expect(byKind(objects, 'Ingress').length).toBeGreaterThan(0);
@@ -266,6 +267,18 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
     expect(conf).not.toMatch(/proxy_pass|upstream/);
   });
 
+  it("the web client's CSP allows exactly the S3 origin of this overlay's config (WEB_CONNECT_SRC from umbra-web-config)", () => {
+    const data = (name: string) => (byKind(objects, 'ConfigMap').find((m) => m.metadata.name === name) as unknown as { data: Record<string, string> }).data;
+    const c = podTemplate(web)!.spec.containers[0]!;
+    expect(c.envFrom).toEqual([{ configMapRef: { name: 'umbra-web-config' } }]);
+    const connectSrc = data('umbra-web-config').WEB_CONNECT_SRC!;
+    expect(connectSrc.split(' ')).toEqual(s3ConnectSources(data('umbra-config')));
+    const conf = data('umbra-web-nginx')['nginx.conf']!;
+    expect(conf).toContain(`include ${WEB_CSP_INCLUDE};`);
+    expect(conf).not.toMatch(/Content-Security-Policy/i);
+    expect(cspOf(renderWebCsp({ WEB_CONNECT_SRC: connectSrc }))).toBe(webContentSecurityPolicy(s3ConnectSources(data('umbra-config'))));
+  });
+
   describe('NetworkPolicies', () => {
     type Peer = { namespaceSelector?: LabelSelector; podSelector?: LabelSelector; ipBlock?: { cidr: string; except?: string[] } };
     type Rule = { from?: Peer[]; to?: Peer[]; ports?: { protocol?: string; port?: number | string }[] };
@@ -397,7 +410,7 @@ describe('k8s secrets', () => {
   });
 
   it('the Secret template holds placeholders only, ENV_SCHEMA keys only, and is valid', () => {
-    expect(secretTemplate.map((s) => s.metadata.name).sort()).toEqual(['umbra-kt-log', 'umbra-migrate', 'umbra-pgbouncer', 'umbra-s3-credentials', 'umbra-secrets', 'umbra-witness']);
+    expect(secretTemplate.map((s) => s.metadata.name).sort()).toEqual(['umbra-kt-log', 'umbra-migrate', 'umbra-pgbouncer', 'umbra-s3-credentials', 'umbra-secrets', 'umbra-turn', 'umbra-witness']);
     for (const s of secretTemplate) {
       validateObject(s);
       const data = (s as unknown as { stringData: Record<string, string> }).stringData;
