@@ -48,7 +48,8 @@ export type StoredOutcome = { ok: true; result: SendResult } | { ok: false; code
 
 export type GatewayMessage =
   | { kind: 'deliver'; items: DeliverItem[] }
-  | { kind: 'stored'; results: { requestId: string; outcome: StoredOutcome }[] }
+  /** `items`: deliveries for this same gateway, carried along with the sends' outcomes (one publish, one wake-up). */
+  | { kind: 'stored'; results: { requestId: string; outcome: StoredOutcome }[]; items?: DeliverItem[] }
   | { kind: 'expired'; items: ExpiredItem[] }
   | { kind: 'recalled'; items: ExpiredItem[] }
   | { kind: 'typing'; items: TypingItem[] };

@@ -96,7 +96,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
 
   async onModuleInit(): Promise<void> {
     this.relay.onMessage((msg: GatewayMessage) => {
-      if (msg.kind === 'deliver') this.deliver(msg.items);
+      if (msg.kind === 'deliver' || (msg.kind === 'stored' && msg.items)) this.deliver(msg.items ?? []);
       else if (msg.kind === 'expired') this.expired(msg.items);
       else if (msg.kind === 'recalled') this.expired(msg.items, ServerEvent.Recalled);
       else if (msg.kind === 'typing') this.typing(msg.items);

@@ -11,6 +11,7 @@ import {
   ExpiryScheduler,
   Jobs,
   LOGGER,
+  MergingRunner,
   Metrics,
   PresenceStore,
   QueueRegistry,
@@ -27,6 +28,7 @@ import {
   type Publication,
   type Logger,
   type RelayBatchJob,
+  type RelaySend,
   type StoreSend,
 } from '@umbra/server';
 
@@ -39,6 +41,8 @@ const ACCOUNT_HEX = /^[0-9a-f]{64}$/;
 @Injectable()
 export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
   private sampler: NodeJS.Timeout | undefined;
+  /** Jobs this relay's workers fetched while a store was under way share the next one: one transaction, one publish per gateway. */
+  private readonly stores = new MergingRunner<RelayBatchJob>((jobs) => this.storeJobs(jobs));
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -88,70 +92,79 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
   }
 
   async relayBatch(job: RelayBatchJob, jobId: string): Promise<void> {
-    await withCorrelationId(`relay-${jobId}`, async () => {
-      const now = this.clock.now();
-      // A vanishing send whose timer has passed is never stored. A late retry of one that was stored and
-      // has expired would otherwise come back whole: its send record, the de-duplication key, went with it.
-      const live = job.sends.filter((s) => s.expiresAt === 0 || s.expiresAt > now);
-      const sends: StoreSend[] = live.map((s) => ({
-        sender: { accountId: Buffer.from(s.senderAccount, 'hex'), deviceId: s.senderDevice },
-        clientMessageId: Buffer.from(s.clientMessageId, 'base64url'),
-        expiresAt: s.expiresAt,
-        readTtlS: s.readTtlS,
-        ...(s.attachments ? { attachments: s.attachments } : {}),
-        recipients: s.recipients.map((r) => ({
-          accountId: Buffer.from(r.account, 'hex'),
-          deviceId: r.deviceId,
-          type: r.type,
-          content: Buffer.from(r.content, 'base64url'),
-        })),
-      }));
-      const results = await this.envelopes.storeBatch(sends, now, this.config.MAX_RETENTION_S * 1000, {
-        envelopes: this.config.QUEUE_MAX_ENVELOPES_PER_DEVICE,
-        bytes: this.config.QUEUE_MAX_BYTES_PER_DEVICE,
-      });
-      const resultOf = new Map(live.map((s, i) => [s, results[i]!]));
-      const stored = results.reduce((n, r) => n + r.envelopes.length, 0);
-      this.metrics.messagesStored.inc(stored);
-      const full = results.filter((r) => r.refused === 'QUEUE_FULL').length;
-      if (full > 0) this.metrics.sendsQueueFull.inc(full);
+    await withCorrelationId(`relay-${jobId}`, () => this.stores.submit(job));
+  }
 
-      // A duplicate may be this job's own earlier attempt that committed and then failed to publish:
-      // publish the copies still queued again (devices de-duplicate), or nobody would until a drain.
-      const redeliver = await this.envelopes
-        .queuedCopies(
-          sends.flatMap((s, i) => (results[i]!.duplicate ? s.recipients.map((r) => ({ recipient: r, message: { sender: s.sender, clientMessageId: s.clientMessageId } })) : [])),
-          now,
-        )
-        .catch((err: unknown) => {
-          this.logger.warn({ err: String(err) }, 'could not read the stored copies of duplicate sends');
-          return [];
-        });
-      const fresh = [...results.flatMap((r) => r.envelopes), ...redeliver].filter((e) => e.expiresAt === 0 || e.expiresAt > now);
-      const routed = await this.presence.route(fresh, (e) => deviceKey(e.recipient)).catch((err: unknown) => {
-        // Stored is what matters; without presence the devices get these on their next drain.
-        this.logger.warn({ err: String(err) }, 'presence lookup failed');
-        return new Map<string, typeof fresh>();
+  private async storeJobs(jobs: RelayBatchJob[]): Promise<void> {
+    const now = this.clock.now();
+    const all = jobs.flatMap((job) => job.sends);
+    // A vanishing send whose timer has passed is never stored. A late retry of one that was stored and
+    // has expired would otherwise come back whole: its send record, the de-duplication key, went with it.
+    const live = all.filter((s) => s.expiresAt === 0 || s.expiresAt > now);
+    const sends: StoreSend[] = live.map((s) => ({
+      sender: { accountId: Buffer.from(s.senderAccount, 'hex'), deviceId: s.senderDevice },
+      clientMessageId: Buffer.from(s.clientMessageId, 'base64url'),
+      expiresAt: s.expiresAt,
+      readTtlS: s.readTtlS,
+      ...(s.attachments ? { attachments: s.attachments } : {}),
+      recipients: s.recipients.map((r) => ({
+        accountId: Buffer.from(r.account, 'hex'),
+        deviceId: r.deviceId,
+        type: r.type,
+        content: Buffer.from(r.content, 'base64url'),
+      })),
+    }));
+    const results = await this.envelopes.storeBatch(sends, now, this.config.MAX_RETENTION_S * 1000, {
+      envelopes: this.config.QUEUE_MAX_ENVELOPES_PER_DEVICE,
+      bytes: this.config.QUEUE_MAX_BYTES_PER_DEVICE,
+    });
+    const resultOf = new Map(live.map((s, i) => [s, results[i]!]));
+    const stored = results.reduce((n, r) => n + r.envelopes.length, 0);
+    this.metrics.messagesStored.inc(stored);
+    const full = results.filter((r) => r.refused === 'QUEUE_FULL').length;
+    if (full > 0) this.metrics.sendsQueueFull.inc(full);
+
+    // A duplicate may be this job's own earlier attempt that committed and then failed to publish:
+    // publish the copies still queued again (devices de-duplicate), or nobody would until a drain.
+    const redeliver = await this.envelopes
+      .queuedCopies(
+        sends.flatMap((s, i) => (results[i]!.duplicate ? s.recipients.map((r) => ({ recipient: r, message: { sender: s.sender, clientMessageId: s.clientMessageId } })) : [])),
+        now,
+      )
+      .catch((err: unknown) => {
+        this.logger.warn({ err: String(err) }, 'could not read the stored copies of duplicate sends');
+        return [];
       });
-      const accountText = new Map<string, string>();
-      const perGateway = new Map<string, DeliverItem[]>(
-        [...routed].map(([gw, envelopes]) => [gw, envelopes.map((e) => ({ to: deviceKey(e.recipient), envelope: toDeliveredEnvelope(e, accountText) }))]),
-      );
-      // One delayed job per new vanishing message, before the sender hears "stored"; the sweep covers any that are lost.
-      const vanishing = results
-        .filter((r) => !r.duplicate && r.envelopes.length > 0 && r.envelopes[0]!.expiresAt > 0)
-        .map((r) => ({ message: { sender: r.envelopes[0]!.sender!, clientMessageId: r.envelopes[0]!.clientMessageId }, dueAt: r.envelopes[0]!.deleteAt }));
-      await this.expiry.schedule(vanishing, now).catch((err: unknown) => this.logger.warn({ err: String(err), messages: vanishing.length }, 'could not schedule expiry jobs'));
-      const prefix = this.config.REDIS_PREFIX;
-      const messages: Publication<GatewayMessage>[] = [...perGateway].map(([gw, items]) => ({
-        channel: Channels.deliver(prefix, gw),
-        message: { kind: 'deliver', items },
-      }));
+    const fresh = [...results.flatMap((r) => r.envelopes), ...redeliver].filter((e) => e.expiresAt === 0 || e.expiresAt > now);
+    const routed = await this.presence.route(fresh, (e) => deviceKey(e.recipient)).catch((err: unknown) => {
+      // Stored is what matters; without presence the devices get these on their next drain.
+      this.logger.warn({ err: String(err) }, 'presence lookup failed');
+      return new Map<string, typeof fresh>();
+    });
+    const accountText = new Map<string, string>();
+    const perGateway = new Map<string, DeliverItem[]>(
+      [...routed].map(([gw, envelopes]) => [gw, envelopes.map((e) => ({ to: deviceKey(e.recipient), envelope: toDeliveredEnvelope(e, accountText) }))]),
+    );
+    // One delayed job per new vanishing message, before the sender hears "stored"; the sweep covers any that are lost.
+    const vanishing = results
+      .filter((r) => !r.duplicate && r.envelopes.length > 0 && r.envelopes[0]!.expiresAt > 0)
+      .map((r) => ({ message: { sender: r.envelopes[0]!.sender!, clientMessageId: r.envelopes[0]!.clientMessageId }, dueAt: r.envelopes[0]!.deleteAt }));
+    await this.expiry.schedule(vanishing, now).catch((err: unknown) => this.logger.warn({ err: String(err), messages: vanishing.length }, 'could not schedule expiry jobs'));
+    const prefix = this.config.REDIS_PREFIX;
+    const senders = new Map<string, RelaySend[]>();
+    for (const job of jobs) senders.set(job.gatewayId, [...(senders.get(job.gatewayId) ?? []), ...job.sends]);
+    // A gateway that sent and also holds recipients gets both in one publication.
+    const messages: Publication<GatewayMessage>[] = [...perGateway]
+      .filter(([gw]) => !senders.has(gw))
+      .map(([gw, items]) => ({ channel: Channels.deliver(prefix, gw), message: { kind: 'deliver', items } }));
+    for (const [gatewayId, sent] of senders) {
+      const items = perGateway.get(gatewayId);
       messages.push({
-        channel: Channels.deliver(prefix, job.gatewayId),
+        channel: Channels.deliver(prefix, gatewayId),
         message: {
           kind: 'stored',
-          results: job.sends.map((s) => {
+          ...(items ? { items } : {}),
+          results: sent.map((s) => {
             const r = resultOf.get(s);
             return {
               requestId: s.requestId,
@@ -164,8 +177,8 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
           }),
         },
       });
-      await this.bus.publishMany(messages);
-    });
+    }
+    await this.bus.publishMany(messages);
   }
 
   /** Deletes acknowledged envelopes. Items are checked one by one: an invalid one is dropped and counted, never failing the others'. */
