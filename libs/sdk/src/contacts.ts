@@ -1,6 +1,8 @@
 import { verifySafetyQr } from '@umbra/crypto';
 import { Mutex } from './mutex';
-import type { KeyValueStore, StoreWrite } from './store';
+import { LocalState, stateWrite } from './state/local.state';
+import { STATE_FAMILIES, STATE_KEYS } from './state/state.keys';
+import type { KeyValueStore } from './store';
 
 /**
  * A handle that resolved to one account now resolves to another. An account id is the hash of its
@@ -25,10 +27,6 @@ export interface Verification {
   at: number;
 }
 
-const K_HANDLE = (handle: string) => `contacts/handle/${handle}`;
-const K_CHANGE = (handle: string) => `contacts/change/${handle}`;
-const K_VERIFIED = (accountId: string) => `contacts/verified/${accountId}`;
-
 /**
  * What this device knows of its contacts' identities (§11): the account each handle resolved to
  * (pinned on first use), the accounts the user verified, and the identity changes the user has not
@@ -38,11 +36,14 @@ const K_VERIFIED = (accountId: string) => `contacts/verified/${accountId}`;
 export class Contacts {
   private readonly listeners = new Set<(change: IdentityChange) => void>();
   private readonly lock = new Mutex();
+  private readonly state: LocalState;
 
   constructor(
-    private readonly store: KeyValueStore,
+    store: KeyValueStore,
     private readonly now: () => number = () => Date.now(),
-  ) {}
+  ) {
+    this.state = new LocalState(store);
+  }
 
   /** Called for every identity change this device notices; returns the unsubscribe function. */
   onIdentityChange(listener: (change: IdentityChange) => void): () => void {
@@ -53,20 +54,19 @@ export class Contacts {
   /** Records that the (canonical) handle resolved to `accountId`: the change, when it named another account before. */
   noteHandle(handle: string, accountId: string): Promise<IdentityChange | undefined> {
     return this.lock.run(async () => {
-      const previous = await this.store.get(K_HANDLE(handle));
+      const previous = await this.state.get(STATE_KEYS.contactHandle(handle));
       if (previous === accountId) return undefined;
       if (previous === undefined) {
-        await this.store.set(K_HANDLE(handle), accountId);
+        await this.state.set(STATE_KEYS.contactHandle(handle), accountId);
         return undefined;
       }
       const change: IdentityChange = { handle, previous, current: accountId, at: this.now() };
-      const writes: StoreWrite[] = [
-        [K_HANDLE(handle), accountId],
-        [K_CHANGE(handle), JSON.stringify(change)],
-        [K_VERIFIED(previous), undefined],
-        [K_VERIFIED(accountId), undefined],
-      ];
-      await this.store.batch(writes);
+      await this.state.batch([
+        stateWrite(STATE_KEYS.contactHandle(handle), accountId),
+        stateWrite(STATE_KEYS.contactChange(handle), change),
+        stateWrite(STATE_KEYS.contactVerified(previous), undefined),
+        stateWrite(STATE_KEYS.contactVerified(accountId), undefined),
+      ]);
       for (const l of this.listeners) l(change);
       return change;
     });
@@ -74,42 +74,32 @@ export class Contacts {
 
   /** The handles last seen resolving to this account. */
   async handlesOf(accountId: string): Promise<string[]> {
-    const out: string[] = [];
-    for (const key of await this.store.keys('contacts/handle/')) {
-      if ((await this.store.get(key)) === accountId) out.push(key.slice('contacts/handle/'.length));
-    }
-    return out.sort();
+    const pinned = await this.state.entries(STATE_FAMILIES.contactHandle);
+    return pinned.filter((e) => e.value === accountId).map((e) => e.suffix).sort();
   }
 
   /** Identity changes not acknowledged yet; with an account id, only those it is part of (as previous or current). */
   async pendingChanges(accountId?: string): Promise<IdentityChange[]> {
-    const out: IdentityChange[] = [];
-    for (const key of await this.store.keys('contacts/change/')) {
-      const raw = await this.store.get(key);
-      if (!raw) continue;
-      const change = JSON.parse(raw) as IdentityChange;
-      if (!accountId || change.previous === accountId || change.current === accountId) out.push(change);
-    }
-    return out.sort((a, b) => a.at - b.at);
+    const changes = (await this.state.entries(STATE_FAMILIES.contactChange)).map((e) => e.value);
+    return changes.filter((c) => !accountId || c.previous === accountId || c.current === accountId).sort((a, b) => a.at - b.at);
   }
 
   /** The user has seen the change of this handle (the new account stays unverified until marked). */
   acknowledge(handle: string): Promise<void> {
-    return this.store.delete(K_CHANGE(handle));
+    return this.state.delete(STATE_KEYS.contactChange(handle));
   }
 
   markVerified(accountId: string, safetyNumber: string): Promise<void> {
     const v: Verification = { accountId, safetyNumber, at: this.now() };
-    return this.store.set(K_VERIFIED(accountId), JSON.stringify(v));
+    return this.state.set(STATE_KEYS.contactVerified(accountId), v);
   }
 
   clearVerified(accountId: string): Promise<void> {
-    return this.store.delete(K_VERIFIED(accountId));
+    return this.state.delete(STATE_KEYS.contactVerified(accountId));
   }
 
-  async verification(accountId: string): Promise<Verification | undefined> {
-    const raw = await this.store.get(K_VERIFIED(accountId));
-    return raw ? (JSON.parse(raw) as Verification) : undefined;
+  verification(accountId: string): Promise<Verification | undefined> {
+    return this.state.get(STATE_KEYS.contactVerified(accountId));
   }
 }
 

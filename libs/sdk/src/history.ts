@@ -1,4 +1,6 @@
 import { READ_MODE_BOUND_MS, type Content } from '@umbra/crypto';
+import { LocalState } from './state/local.state';
+import { STATE_FAMILIES, STATE_KEYS } from './state/state.keys';
 import type { KeyValueStore } from './store';
 
 export interface Timer {
@@ -32,7 +34,11 @@ export interface HistoryEntry {
   receipts?: Record<string, { delivered?: number; read?: number }>;
 }
 
-const KEY = (conv: string, id: string) => `history/${conv}/${id}`;
+/** Where an entry is: its conversation and Content.id. */
+interface EntryRef {
+  conv: string;
+  id: string;
+}
 
 /**
  * The local message history, with vanishing timers enforced on this device (§8): an entry is
@@ -40,26 +46,26 @@ const KEY = (conv: string, id: string) => `history/${conv}/${id}`;
  * arrives — and a message whose deadline has passed before it arrived is never stored.
  */
 export class History {
-  private readonly deadlines = new Map<string, number>();
-  private readonly byEnvelope = new Map<string, string>();
+  /** By stored name: the entry and its deadline. */
+  private readonly deadlines = new Map<string, EntryRef & { at: number }>();
+  private readonly byEnvelope = new Map<string, EntryRef>();
+  /** By stored name: the envelope the entry came in. */
   private readonly envelopeOf = new Map<string, string>();
+  private readonly state: LocalState;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   private readonly expiredHandlers = new Set<(gone: { conv: string; id: string }[]) => void>();
 
   private constructor(
-    private readonly store: KeyValueStore,
+    store: KeyValueStore,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.state = new LocalState(store);
+  }
 
   static async open(store: KeyValueStore, now: () => number): Promise<History> {
     const h = new History(store, now);
-    for (const key of await store.keys('history/')) {
-      const raw = await store.get(key);
-      if (!raw) continue;
-      const e = JSON.parse(raw) as HistoryEntry;
-      h.index(key, e);
-    }
+    for (const { value } of await h.state.entries(STATE_FAMILIES.history)) h.index(value);
     await h.purgeExpired();
     return h;
   }
@@ -74,30 +80,24 @@ export class History {
   }
 
   /** Stores an entry unless its deadline has already passed; `kv` is the receive's batch when given. */
-  async add(entry: HistoryEntry, kv: KeyValueStore = this.store): Promise<boolean> {
+  async add(entry: HistoryEntry, kv?: KeyValueStore): Promise<boolean> {
     if (entry.deleteAt !== null && entry.deleteAt <= this.now()) return false;
-    const key = KEY(entry.conv, entry.id);
-    await kv.set(key, JSON.stringify(entry));
-    this.index(key, entry);
+    await (kv ? new LocalState(kv) : this.state).set(STATE_KEYS.history(entry.conv, entry.id), entry);
+    this.index(entry);
     this.schedule();
     return true;
   }
 
   async get(conv: string, id: string): Promise<HistoryEntry | undefined> {
-    const raw = await this.store.get(KEY(conv, id));
-    if (!raw) return undefined;
-    const e = JSON.parse(raw) as HistoryEntry;
+    const e = await this.state.get(STATE_KEYS.history(conv, id));
+    if (!e) return undefined;
     return e.deleteAt !== null && e.deleteAt <= this.now() ? undefined : e;
   }
 
   /** A conversation's messages, oldest first; never one whose deadline has passed. */
   async list(conv: string): Promise<HistoryEntry[]> {
     await this.purgeExpired();
-    const out: HistoryEntry[] = [];
-    for (const key of await this.store.keys(`history/${conv}/`)) {
-      const raw = await this.store.get(key);
-      if (raw) out.push(JSON.parse(raw) as HistoryEntry);
-    }
+    const out = (await this.state.entries(STATE_FAMILIES.history, `${conv}/`)).map((e) => e.value);
     return out.sort((a, b) => a.content.ts - b.content.ts || a.id.localeCompare(b.id));
   }
 
@@ -109,7 +109,7 @@ export class History {
     e.readAt = now;
     if (e.content.exp?.m === 'read' && e.deleteAt !== null) e.deleteAt = Math.min(e.deleteAt, now + 1000 * e.content.exp.t);
     await this.add(e);
-    if (e.deleteAt !== null && e.deleteAt <= now) await this.remove(KEY(conv, id));
+    if (e.deleteAt !== null && e.deleteAt <= now) await this.remove({ conv, id });
     return e;
   }
 
@@ -117,9 +117,9 @@ export class History {
   async deleteByEnvelopes(envelopes: string[]): Promise<number> {
     let n = 0;
     for (const env of envelopes) {
-      const key = this.byEnvelope.get(env);
-      if (key) {
-        await this.remove(key);
+      const ref = this.byEnvelope.get(env);
+      if (ref) {
+        await this.remove(ref);
         n++;
       }
     }
@@ -128,24 +128,21 @@ export class History {
 
   /** The entry that arrived in (or, for our own sends, went out as) this "sender:device:clientMessageId". */
   async findByEnvelope(envelope: string): Promise<HistoryEntry | undefined> {
-    const key = this.byEnvelope.get(envelope);
-    if (!key) return undefined;
-    const raw = await this.store.get(key);
-    return raw ? (JSON.parse(raw) as HistoryEntry) : undefined;
+    const ref = this.byEnvelope.get(envelope);
+    return ref ? this.state.get(STATE_KEYS.history(ref.conv, ref.id)) : undefined;
   }
 
   async delete(conv: string, id: string): Promise<void> {
-    await this.remove(KEY(conv, id));
+    await this.remove({ conv, id });
   }
 
   /** Deletes every entry whose deadline has passed; returns how many. */
   async purgeExpired(): Promise<number> {
     const now = this.now();
-    const gone: { conv: string; id: string }[] = [];
-    for (const [key, at] of [...this.deadlines]) {
+    const gone: EntryRef[] = [];
+    for (const { conv, id, at } of [...this.deadlines.values()]) {
       if (at <= now) {
-        await this.remove(key);
-        const [, conv = '', id = ''] = key.split('/');
+        await this.remove({ conv, id });
         gone.push({ conv, id });
       }
     }
@@ -165,22 +162,24 @@ export class History {
     if (this.timer) clearTimeout(this.timer);
   }
 
-  private index(key: string, e: HistoryEntry): void {
-    if (e.deleteAt !== null) this.deadlines.set(key, e.deleteAt);
-    else this.deadlines.delete(key);
+  private index(e: HistoryEntry): void {
+    const name = STATE_KEYS.history(e.conv, e.id).name;
+    if (e.deleteAt !== null) this.deadlines.set(name, { conv: e.conv, id: e.id, at: e.deleteAt });
+    else this.deadlines.delete(name);
     if (e.envelope) {
-      this.byEnvelope.set(e.envelope, key);
-      this.envelopeOf.set(key, e.envelope);
+      this.byEnvelope.set(e.envelope, { conv: e.conv, id: e.id });
+      this.envelopeOf.set(name, e.envelope);
     }
   }
 
-  private async remove(key: string): Promise<void> {
-    await this.store.delete(key);
-    this.deadlines.delete(key);
-    const env = this.envelopeOf.get(key);
+  private async remove(ref: EntryRef): Promise<void> {
+    const key = STATE_KEYS.history(ref.conv, ref.id);
+    await this.state.delete(key);
+    this.deadlines.delete(key.name);
+    const env = this.envelopeOf.get(key.name);
     if (env !== undefined) {
       this.byEnvelope.delete(env);
-      this.envelopeOf.delete(key);
+      this.envelopeOf.delete(key.name);
     }
   }
 
@@ -190,7 +189,7 @@ export class History {
     this.timer = undefined;
     if (this.deadlines.size === 0) return;
     let next = Infinity;
-    for (const at of this.deadlines.values()) if (at < next) next = at;
+    for (const { at } of this.deadlines.values()) if (at < next) next = at;
     this.timer = setTimeout(() => void this.purgeExpired().catch(() => undefined), Math.min(Math.max(0, next - this.now()), 2 ** 31 - 1));
     this.timer.unref?.();
   }

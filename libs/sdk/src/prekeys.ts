@@ -1,7 +1,6 @@
 import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import {
   PREKEY_KIND,
-  b64uDecode,
   b64uEncode,
   createPreKeyRecord,
   generateSecretKey,
@@ -12,16 +11,11 @@ import {
 } from '@umbra/crypto';
 import { LIMITS, type KeyCountsResponse, type UploadKeysRequest } from '@umbra/protocol';
 import type { LocalIdentity } from './identity';
+import { LocalState } from './state/local.state';
+import { STATE_FAMILIES, STATE_KEYS } from './state/state.keys';
 import type { KeyValueStore } from './store';
 
-/** Where each prekey's private half lives: `prekey/<kind>/<keyId>` → b64u secret (EC key or ML-KEM seed). */
-const KEY = (kind: number, id: number) => `prekey/${kind}/${id}`;
-const NEXT_ID = 'prekey/next-id';
-/** The current signed prekey and last-resort KEM key, and the replaced ones still kept. */
-const SIGNED = 'prekey/signed';
-/** §2 replay cache: one key per processed initial message that used no one-time key, grouped by the SPK it used. */
-const REPLAY_PREFIX = (spkId: number) => `replay/${spkId}/`;
-const REPLAY = (spkId: number, ek: Uint8Array) => `${REPLAY_PREFIX(spkId)}${b64uEncode(sha256(ek))}`;
+const replayKey = (spkId: number, ek: Uint8Array) => STATE_KEYS.replay(spkId, b64uEncode(sha256(ek)));
 
 type SignedKind = typeof PREKEY_KIND.SPK | typeof PREKEY_KIND.PQLR;
 
@@ -34,7 +28,7 @@ interface CurrentSigned {
   uploaded: boolean;
 }
 
-interface SignedState {
+export interface SignedState {
   current: CurrentSigned[];
   retired: { kind: SignedKind; keyId: number; retiredAt: number }[];
 }
@@ -51,15 +45,19 @@ export interface GeneratedPrekey {
  * private half is kept 30 days for sessions still in flight, then deleted with its replay cache.
  */
 export class PrekeyManager {
+  private readonly state: LocalState;
+
   constructor(
-    private readonly store: KeyValueStore,
+    store: KeyValueStore,
     private readonly identity: () => LocalIdentity,
     private readonly now: () => number = () => Date.now(),
-  ) {}
+  ) {
+    this.state = new LocalState(store);
+  }
 
   private async nextIds(n: number): Promise<number[]> {
-    const start = Number((await this.store.get(NEXT_ID)) ?? '0');
-    await this.store.set(NEXT_ID, String(start + n));
+    const start = (await this.state.get(STATE_KEYS.prekeyNextId)) ?? 0;
+    await this.state.set(STATE_KEYS.prekeyNextId, start + n);
     return Array.from({ length: n }, (_x, i) => (start + i) % 2 ** 32);
   }
 
@@ -74,30 +72,33 @@ export class PrekeyManager {
       secret = generateSecretKey();
       publicKey = pub(secret);
     }
-    await this.store.set(KEY(kind, keyId), b64uEncode(secret));
+    await this.state.set(STATE_KEYS.prekey(kind, keyId), secret);
     const record = createPreKeyRecord({ accountId: id.accountId, deviceId: id.device.deviceId, kind, keyId, publicKey, createdAt: this.now() }, id.device.dikSk);
     return { keyId, record };
   }
 
   /** The private half of a prekey this device published (EC secret key or 64-byte ML-KEM seed). */
-  async secret(kind: PreKeyKind, keyId: number): Promise<Uint8Array | undefined> {
-    const v = await this.store.get(KEY(kind, keyId));
-    return v ? b64uDecode(v) : undefined;
+  secret(kind: PreKeyKind, keyId: number): Promise<Uint8Array | undefined> {
+    return this.state.get(STATE_KEYS.prekey(kind, keyId));
   }
 
   /** Deletes a one-time key's private half after its first successful use (into `kv`, the receive's batch, when given). */
-  async consume(kind: PreKeyKind, keyId: number, kv: KeyValueStore = this.store): Promise<void> {
-    await kv.delete(KEY(kind, keyId));
+  async consume(kind: PreKeyKind, keyId: number, kv?: KeyValueStore): Promise<void> {
+    await this.over(kv).delete(STATE_KEYS.prekey(kind, keyId));
   }
 
   /** §2/§3 replay cache: whether an initial message with this EK_A was already processed under this SPK. */
-  async replayed(spkId: number, ek: Uint8Array, kv: KeyValueStore = this.store): Promise<boolean> {
-    return (await kv.get(REPLAY(spkId, ek))) !== undefined;
+  replayed(spkId: number, ek: Uint8Array, kv?: KeyValueStore): Promise<boolean> {
+    return this.over(kv).has(replayKey(spkId, ek));
   }
 
   /** Records SHA256(EK_A) of a processed initial message until its SPK is deleted. */
-  async recordInitial(spkId: number, ek: Uint8Array, kv: KeyValueStore = this.store): Promise<void> {
-    await kv.set(REPLAY(spkId, ek), String(this.now()));
+  async recordInitial(spkId: number, ek: Uint8Array, kv?: KeyValueStore): Promise<void> {
+    await this.over(kv).set(replayKey(spkId, ek), this.now());
+  }
+
+  private over(kv: KeyValueStore | undefined): LocalState {
+    return kv ? new LocalState(kv) : this.state;
   }
 
   /** The current signed prekey's and last-resort KEM key's ids and creation times, and the replaced ones still kept. */
@@ -107,19 +108,19 @@ export class PrekeyManager {
   }
 
   private async signedState(): Promise<SignedState> {
-    const raw = await this.store.get(SIGNED);
-    if (raw) return JSON.parse(raw) as SignedState;
+    const stored = await this.state.get(STATE_KEYS.prekeySigned);
+    if (stored) return stored;
     // A store from before rotation: whatever signed keys it holds count as replaced now.
     const retired: SignedState['retired'] = [];
     for (const kind of [PREKEY_KIND.SPK, PREKEY_KIND.PQLR] as const) {
-      for (const k of await this.store.keys(`prekey/${kind}/`)) retired.push({ kind, keyId: Number(k.slice(`prekey/${kind}/`.length)), retiredAt: this.now() });
+      for (const keyId of await this.state.suffixes(STATE_FAMILIES.prekey(kind))) retired.push({ kind, keyId: Number(keyId), retiredAt: this.now() });
     }
     return { current: [], retired };
   }
 
   /** Whether this device has ever generated prekeys (a client that never published any is left alone). */
   async published(): Promise<boolean> {
-    return (await this.store.get(SIGNED)) !== undefined || (await this.store.keys(`prekey/${PREKEY_KIND.SPK}/`)).length > 0;
+    return (await this.state.has(STATE_KEYS.prekeySigned)) || (await this.state.suffixes(STATE_FAMILIES.prekey(PREKEY_KIND.SPK))).length > 0;
   }
 
   /** True when the signed prekey is missing, not yet on the server, or due for rotation. */
@@ -136,10 +137,10 @@ export class PrekeyManager {
     const expired = s.retired.filter((r) => now - r.retiredAt >= LIMITS.SIGNED_PREKEY_RETENTION_MS);
     if (expired.length === 0) return 0;
     for (const r of expired) {
-      await this.store.delete(KEY(r.kind, r.keyId));
-      if (r.kind === PREKEY_KIND.SPK) for (const k of await this.store.keys(REPLAY_PREFIX(r.keyId))) await this.store.delete(k);
+      await this.state.delete(STATE_KEYS.prekey(r.kind, r.keyId));
+      if (r.kind === PREKEY_KIND.SPK) for (const ekHash of await this.state.suffixes(STATE_FAMILIES.replay(r.keyId))) await this.state.delete(STATE_KEYS.replay(r.keyId, ekHash));
     }
-    await this.store.set(SIGNED, JSON.stringify({ ...s, retired: s.retired.filter((r) => !expired.includes(r)) } satisfies SignedState));
+    await this.state.set(STATE_KEYS.prekeySigned, { ...s, retired: s.retired.filter((r) => !expired.includes(r)) });
     return expired.length;
   }
 
@@ -158,7 +159,7 @@ export class PrekeyManager {
       ],
       retired: [...s.retired, ...s.current.map((k) => ({ kind: k.kind, keyId: k.keyId, retiredAt: now }))],
     };
-    await this.store.set(SIGNED, JSON.stringify(next));
+    await this.state.set(STATE_KEYS.prekeySigned, next);
     return next;
   }
 
@@ -166,7 +167,7 @@ export class PrekeyManager {
   async markUploaded(): Promise<void> {
     const s = await this.signedState();
     if (s.current.every((k) => k.uploaded)) return;
-    await this.store.set(SIGNED, JSON.stringify({ ...s, current: s.current.map((k) => ({ ...k, uploaded: true })) } satisfies SignedState));
+    await this.state.set(STATE_KEYS.prekeySigned, { ...s, current: s.current.map((k) => ({ ...k, uploaded: true })) });
   }
 
   /**

@@ -1,6 +1,8 @@
 import { b64uEncode, randomBytes, type Content } from '@umbra/crypto';
 import type { HistoryEntry } from './history';
 import type { Messenger, ReceivedMessage } from './messenger';
+import { LocalState } from './state/local.state';
+import { STATE_KEYS } from './state/state.keys';
 import type { KeyValueStore } from './store';
 
 export type ReceiptKind = 'delivered' | 'read';
@@ -16,7 +18,6 @@ export interface Receipt {
 
 /** At most this many message ids in one Content{k:"rcpt"}; a longer list goes in several. */
 export const MAX_RECEIPT_IDS = 100;
-const READ_RECEIPTS = 'settings/read-receipts';
 
 /**
  * Delivery and read receipts (§7 Content{k:"rcpt", t:"delivered"|"read", ids, gid?}), end-to-end
@@ -29,12 +30,13 @@ export class Receipts {
 
   private constructor(
     private readonly messenger: Messenger,
-    private readonly store: KeyValueStore,
+    private readonly state: LocalState,
     private readEnabled: boolean,
   ) {}
 
   static async open(messenger: Messenger, store: KeyValueStore): Promise<Receipts> {
-    const r = new Receipts(messenger, store, (await store.get(READ_RECEIPTS)) !== 'off');
+    const state = new LocalState(store);
+    const r = new Receipts(messenger, state, (await state.get(STATE_KEYS.readReceipts)) ?? true);
     messenger.on('message', (m) => r.received(m));
     return r;
   }
@@ -44,7 +46,7 @@ export class Receipts {
   }
 
   async setReadReceipts(on: boolean): Promise<void> {
-    await this.store.set(READ_RECEIPTS, on ? 'on' : 'off');
+    await this.state.set(STATE_KEYS.readReceipts, on);
     this.readEnabled = on;
   }
 

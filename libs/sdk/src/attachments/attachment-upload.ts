@@ -16,6 +16,8 @@ import { UmbraApiError } from '../errors';
 import type { Timer } from '../history';
 import type { Messenger } from '../messenger';
 import type { KeyValueStore } from '../store';
+import { LocalState } from '../state/local.state';
+import { STATE_FAMILIES, STATE_KEYS } from '../state/state.keys';
 import { attachmentContent, type AttachmentPointer, type FileProgress } from './attachment-pointer';
 
 /**
@@ -73,7 +75,7 @@ export interface PendingUpload {
   startedAt: number;
 }
 
-interface UploadState {
+export interface UploadState {
   v: 1;
   id: string;
   key: string;
@@ -97,7 +99,6 @@ interface UploadPlan {
   urlExpiresAt: number;
 }
 
-const STATE_PREFIX = 'attachment-upload/';
 const READ_CHUNK = 1024 * 1024;
 /** Upload URLs this close to their expiry are replaced before use. */
 const URL_REFRESH_MARGIN_MS = 30_000;
@@ -119,22 +120,22 @@ export function blobSource(blob: Blob): AttachmentSource {
 /** Unfinished uploads kept in `store` (after a reload: offer to resume them). */
 export async function pendingUploads(store: KeyValueStore): Promise<PendingUpload[]> {
   const out: PendingUpload[] = [];
-  for (const k of await store.keys(STATE_PREFIX)) {
-    const s = parseState(await store.get(k));
-    if (s) out.push({ key: k.slice(STATE_PREFIX.length), size: s.size, startedAt: s.startedAt, ...(s.name ? { name: s.name } : {}), ...(s.ct ? { contentType: s.ct } : {}), ...(s.tag ? { tag: s.tag } : {}) });
+  for (const { suffix: key, value: s } of await new LocalState(store).entries(STATE_FAMILIES.upload)) {
+    out.push({ key, size: s.size, startedAt: s.startedAt, ...(s.name ? { name: s.name } : {}), ...(s.ct ? { contentType: s.ct } : {}), ...(s.tag ? { tag: s.tag } : {}) });
   }
   return out.sort((a, b) => a.startedAt - b.startedAt);
 }
 
 /** Drops an unfinished upload: its state here and, when `client` is given, the server's upload and stored parts. */
 export async function abandonUpload(store: KeyValueStore, key: string, client?: UmbraClient): Promise<void> {
-  const s = parseState(await store.get(STATE_PREFIX + key));
+  const state = new LocalState(store);
+  const s = await state.get(STATE_KEYS.upload(key));
   if (s && client) {
     await client.api('DELETE', `/v1/attachments/${encodeURIComponent(s.id)}`).catch((err: unknown) => {
       if (!(err instanceof UmbraApiError) || err.status !== 404) throw err;
     });
   }
-  await store.delete(STATE_PREFIX + key);
+  await state.delete(STATE_KEYS.upload(key));
 }
 
 /**
@@ -149,9 +150,9 @@ export async function uploadAttachment(client: UmbraClient, source: AttachmentSo
   const version = src.version ?? String(src.size);
   const name = opts.name ?? src.name;
   const ct = opts.contentType ?? (src.type || 'application/octet-stream');
-  const stateKey = opts.resume ? STATE_PREFIX + opts.resume.key : undefined;
+  const resume = opts.resume ? { state: new LocalState(opts.resume.store), key: STATE_KEYS.upload(opts.resume.key) } : undefined;
 
-  let state = stateKey ? parseState(await opts.resume!.store.get(stateKey)) : undefined;
+  let state = resume ? await resume.state.get(resume.key) : undefined;
   if (state && (state.size !== src.size || state.version !== version || state.esize !== esize)) state = undefined;
   let plan = state ? await resumePlan(client, state.id) : undefined;
   if (!state || !plan) {
@@ -174,7 +175,7 @@ export async function uploadAttachment(client: UmbraClient, source: AttachmentSo
       ct,
       ...(opts.resume?.tag ? { tag: opts.resume.tag } : {}),
     };
-    if (stateKey) await opts.resume!.store.set(stateKey, JSON.stringify(state));
+    if (resume) await resume.state.set(resume.key, state);
   }
 
   const provider = opts.provider ?? browserProvider();
@@ -182,7 +183,7 @@ export async function uploadAttachment(client: UmbraClient, source: AttachmentSo
   await new PartUploader(client, state.id, plan, esize, opts).run(enc.stream(src.open()));
   const dig = b64uEncode(enc.digest);
   await client.api<CompleteAttachmentResponse>('POST', `/v1/attachments/${encodeURIComponent(state.id)}/complete`);
-  if (stateKey) await opts.resume!.store.delete(stateKey);
+  if (resume) await resume.state.delete(resume.key);
   return { oid: state.id, key: state.key, dig, size: src.size, esize, ct, ...(name ? { name } : {}), ...(opts.durationMs !== undefined ? { dur: Math.round(opts.durationMs) } : {}) };
 }
 
@@ -384,14 +385,4 @@ export function browserProvider(): AeadProvider | undefined {
 
 function isSource(s: AttachmentSource | Blob): s is AttachmentSource {
   return typeof (s as AttachmentSource).open === 'function';
-}
-
-function parseState(raw: string | undefined): UploadState | undefined {
-  if (!raw) return undefined;
-  try {
-    const s = JSON.parse(raw) as UploadState;
-    return s.v === 1 && typeof s.id === 'string' && typeof s.key === 'string' && typeof s.salt === 'string' && Number.isSafeInteger(s.size) ? s : undefined;
-  } catch {
-    return undefined;
-  }
 }

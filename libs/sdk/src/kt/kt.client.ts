@@ -16,6 +16,8 @@ import {
 import { UmbraApiError } from '../errors';
 import type { HttpClient } from '../http.client';
 import { Mutex } from '../mutex';
+import { LocalState, stateWrite } from '../state/local.state';
+import { STATE_KEYS } from '../state/state.keys';
 import type { KeyValueStore } from '../store';
 import { KtVerificationError } from './kt.errors';
 import {
@@ -77,26 +79,18 @@ const MAX_INCIDENTS = 20;
 const MONITOR_MAX_PAGES = 100;
 
 /** Where monitoring of a label stopped: the next leaf index to ask for and the highest version seen. */
-interface MonitorMark {
+export interface MonitorMark {
   next: number;
   version: number;
 }
 
-const K_TRUST = 'kt/trust';
-const K_STH = 'kt/sth';
-const K_LABEL = (type: number, labelHex: string) => `kt/label/${type}/${labelHex}`;
-const K_EVIDENCE = (type: number, labelHex: string) => `kt/evidence/${type}/${labelHex}`;
-const K_MONITOR = (type: number, labelHex: string) => `kt/monitor/${type}/${labelHex}`;
-const K_PUBLISHED = (version: number) => `kt/published/${version}`;
-const K_INCIDENTS = 'kt/incidents';
-
-interface LabelRecord {
+export interface LabelRecord {
   version: number;
   valueHash: string;
   leafIndex: number;
 }
 
-interface StoredSth {
+export interface StoredSth {
   sth: string;
 }
 
@@ -120,21 +114,23 @@ export class KtClient {
   private pinsValue: Promise<KtPins> | undefined;
   private readonly sthLock = new Mutex();
   private readonly now: () => number;
+  private readonly state: LocalState;
 
   constructor(private readonly opts: KtClientOptions) {
     this.now = opts.now;
+    this.state = new LocalState(opts.store);
   }
 
   /** The pins: the given trust config, else the one pinned on first use, else the server's (then pinned). */
   pins(): Promise<KtPins> {
     this.pinsValue ??= (async () => {
       if (this.opts.trust) return ktPins(this.opts.trust);
-      const stored = await this.opts.store.get(K_TRUST);
-      if (stored) return ktPins(JSON.parse(stored) as KtTrustConfig);
+      const stored = await this.state.get(STATE_KEYS.ktTrust);
+      if (stored) return ktPins(stored);
       const config = await this.opts.http.request<KtTrustConfig>('GET', '/v1/kt/config');
       const pins = ktPins(config);
       const pinned: KtTrustConfig = { logPublicKey: config.logPublicKey, witnesses: config.witnesses.map((w) => ({ publicKey: w.publicKey })), quorum: config.quorum, ...(config.maxSthAgeMs ? { maxSthAgeMs: config.maxSthAgeMs } : {}) };
-      await this.opts.store.set(K_TRUST, JSON.stringify(pinned));
+      await this.state.set(STATE_KEYS.ktTrust, pinned);
       this.opts.emit({
         event: 'kt-warning',
         message: `no pinned key-transparency config: trusting the server's (log ${config.logPublicKey.slice(0, 16)}…, ${config.witnesses.length} witness(es), quorum ${config.quorum}) on first use`,
@@ -147,20 +143,20 @@ export class KtClient {
 
   /** The last STH this device verified, if any. */
   async lastSth(): Promise<StoredTreeHead | undefined> {
-    const raw = await this.opts.store.get(K_STH);
-    if (!raw) return undefined;
-    const sth = parseSth(b64uDecode((JSON.parse(raw) as StoredSth).sth));
+    const stored = await this.state.get(STATE_KEYS.ktSth);
+    if (!stored) return undefined;
+    const sth = parseSth(b64uDecode(stored.sth));
     return { treeSize: sth.head.treeSize, root: sth.head.root, timestamp: sth.head.timestamp, bytes: sth.bytes };
   }
 
   /** The kept signed lookup for a label (check 6), base64url. */
   evidence(type: 1 | 2, label: Uint8Array): Promise<string | undefined> {
-    return this.opts.store.get(K_EVIDENCE(type, hexEncode(label)));
+    return this.state.get(STATE_KEYS.ktEvidence(type, hexEncode(label)));
   }
 
   /** Failures seen (newest last), each with its evidence, for a report. */
   async incidents(): Promise<KtIncident[]> {
-    return JSON.parse((await this.opts.store.get(K_INCIDENTS)) ?? '[]') as KtIncident[];
+    return (await this.state.get(STATE_KEYS.ktIncidents)) ?? [];
   }
 
   /** Fetches and verifies the current STH (checks 1–3) and makes it the stored one. */
@@ -186,7 +182,7 @@ export class KtClient {
       }
       checkConsistency(last, sth, proof);
       if (!last || sth.head.treeSize > last.treeSize || (sth.head.treeSize === last.treeSize && sth.head.timestamp > last.timestamp)) {
-        await this.opts.store.set(K_STH, JSON.stringify({ sth: b64uEncode(sth.bytes) } satisfies StoredSth));
+        await this.state.set(STATE_KEYS.ktSth, { sth: b64uEncode(sth.bytes) });
       }
       return sth;
     });
@@ -200,7 +196,7 @@ export class KtClient {
       if (err instanceof KtVerificationError) {
         const list = await this.incidents().catch((): KtIncident[] => []);
         list.push({ at: this.now(), reason: err.reason, message: err.message, evidence: { ...err.evidence } });
-        await this.opts.store.set(K_INCIDENTS, JSON.stringify(list.slice(-MAX_INCIDENTS))).catch(() => undefined);
+        await this.state.set(STATE_KEYS.ktIncidents, list.slice(-MAX_INCIDENTS)).catch(() => undefined);
       }
       throw err;
     }
@@ -260,18 +256,14 @@ export class KtClient {
     }
   }
 
-  private async labelRecord(type: 1 | 2, label: Uint8Array): Promise<LabelRecord | undefined> {
-    const raw = await this.opts.store.get(K_LABEL(type, hexEncode(label)));
-    return raw ? (JSON.parse(raw) as LabelRecord) : undefined;
+  private labelRecord(type: 1 | 2, label: Uint8Array): Promise<LabelRecord | undefined> {
+    return this.state.get(STATE_KEYS.ktLabel(type, hexEncode(label)));
   }
 
   private async keep(type: 1 | 2, label: Uint8Array, res: LookupResult): Promise<void> {
     const hex = hexEncode(label);
     const rec: LabelRecord = { version: res.leaf.version, valueHash: hexEncode(res.leaf.valueHash), leafIndex: res.leafIndex };
-    await this.opts.store.batch([
-      [K_LABEL(type, hex), JSON.stringify(rec)],
-      [K_EVIDENCE(type, hex), b64uEncode(res.bytes)],
-    ]);
+    await this.state.batch([stateWrite(STATE_KEYS.ktLabel(type, hex), rec), stateWrite(STATE_KEYS.ktEvidence(type, hex), b64uEncode(res.bytes))]);
   }
 
   /**
@@ -334,7 +326,7 @@ export class KtClient {
 
   /** Marks a device list as published by this device, for monitoring. */
   async notePublished(list: Uint8Array, version: number): Promise<void> {
-    await this.opts.store.set(K_PUBLISHED(version), hexEncode(sha256(list)));
+    await this.state.set(STATE_KEYS.ktPublished(version), hexEncode(sha256(list)));
   }
 
   /**
@@ -363,7 +355,7 @@ export class KtClient {
   private async monitorLabel(type: 1 | 2, label: Uint8Array, own: OwnLabels, alert: (a: KtAlert) => void): Promise<void> {
     const pins = await this.pins();
     const hex = hexEncode(label);
-    const saved = JSON.parse((await this.opts.store.get(K_MONITOR(type, hex))) ?? '{"next":0,"version":-1}') as MonitorMark;
+    const saved = (await this.state.get(STATE_KEYS.ktMonitor(type, hex))) ?? { next: 0, version: -1 };
     let { next, version: lastVersion } = saved;
     // The server pages its answer (at most KT_LIMITS.MONITOR_MAX_RESULTS): ask again from the next index until nothing is new.
     for (let page = 0; page < MONITOR_MAX_PAGES; page++) {
@@ -383,7 +375,7 @@ export class KtClient {
         if (type === 1) await this.judgeDeviceList(res, own, alert);
         else this.judgeHandle(res, own, alert);
       }
-      await this.opts.store.set(K_MONITOR(type, hex), JSON.stringify({ next, version: lastVersion } satisfies MonitorMark));
+      await this.state.set(STATE_KEYS.ktMonitor(type, hex), { next, version: lastVersion });
       if (raw.results.length === 0) return;
     }
   }
@@ -398,7 +390,7 @@ export class KtClient {
       return;
     }
     const hash = hexEncode(sha256(list.bytes));
-    const published = await this.opts.store.get(K_PUBLISHED(list.listVersion));
+    const published = await this.state.get(STATE_KEYS.ktPublished(list.listVersion));
     const known = published === hash || (list.listVersion === own.listVersion && bytesEqual(list.bytes, own.deviceList));
     if (known) return;
     if (published !== undefined || list.listVersion >= own.listVersion) {

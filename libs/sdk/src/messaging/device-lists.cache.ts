@@ -1,14 +1,19 @@
 import { CryptoError, b64uDecode, b64uEncode, bytesEqual, checkDeviceListUpdate, decodeAccountId, hexEncode, parseSignedDeviceList, type SignedDeviceList } from '@umbra/crypto';
 import type { UmbraClient } from '../client';
 import type { KeyValueStore } from '../store';
-import { MESSAGING_KEYS, loadKey, saveKey } from './messaging.keys';
+import { LocalState } from '../state/local.state';
+import { STATE_KEYS } from '../state/state.keys';
 
 /** Accounts' device lists: fetched, verified against key transparency and the last list seen, cached. */
 export class DeviceListsCache {
+  private readonly state: LocalState;
+
   constructor(
     private readonly client: UmbraClient,
-    private readonly store: KeyValueStore,
-  ) {}
+    store: KeyValueStore,
+  ) {
+    this.state = new LocalState(store);
+  }
 
   /**
    * Fetches, verifies and caches an account's device list (rollback and equivocation checked). The
@@ -18,16 +23,16 @@ export class DeviceListsCache {
   async fetch(accountIdText: string): Promise<SignedDeviceList> {
     const { deviceList: list } = await this.client.verifiedAccount(accountIdText);
     if (!bytesEqual(list.accountId, decodeAccountId(accountIdText))) throw new CryptoError('MALFORMED', 'device list of another account');
-    const key = MESSAGING_KEYS.deviceList(hexEncode(list.accountId));
-    const cached = await loadKey(this.store, key);
+    const key = STATE_KEYS.deviceList(hexEncode(list.accountId));
+    const cached = await this.state.get(key);
     if (cached) checkDeviceListUpdate(parseSignedDeviceList(b64uDecode(cached)), list);
-    await saveKey(this.store, key, b64uEncode(list.bytes));
+    await this.state.set(key, b64uEncode(list.bytes));
     return list;
   }
 
   /** The cached verified list, refetched when it does not know `deviceId` (a newly linked device). */
   async cachedOrFetched(accountIdText: string, deviceId?: number): Promise<SignedDeviceList> {
-    const raw = await loadKey(this.store, MESSAGING_KEYS.deviceList(hexEncode(decodeAccountId(accountIdText))));
+    const raw = await this.state.get(STATE_KEYS.deviceList(hexEncode(decodeAccountId(accountIdText))));
     const cached = raw ? parseSignedDeviceList(b64uDecode(raw)) : undefined;
     if (cached && (deviceId === undefined || cached.devices.some((d) => d.deviceId === deviceId))) return cached;
     return this.fetch(accountIdText);

@@ -26,7 +26,8 @@ import { UmbraApiError } from '../errors';
 import type { KeyValueStore } from '../store';
 import type { DeviceListsCache } from './device-lists.cache';
 import { newId, recordOutgoing, type MessagingContext } from './messaging.context';
-import { MESSAGING_KEYS, loadKey, saveKey } from './messaging.keys';
+import { LocalState } from '../state/local.state';
+import { STATE_KEYS } from '../state/state.keys';
 import { USER_KINDS, type GroupState, type ReceivedMessage } from './messaging.types';
 import { DEVICE_MISMATCH_RETRIES, type PairwiseSender } from './pairwise.sender';
 import type { TimersService } from './timers.service';
@@ -48,7 +49,7 @@ export class GroupsService {
   ) {}
 
   get(gid: string, kv: KeyValueStore = this.ctx.store): Promise<GroupState | undefined> {
-    return loadKey(kv, MESSAGING_KEYS.group(gid));
+    return new LocalState(kv).get(STATE_KEYS.group(gid));
   }
 
   /** Creates a group with us as admin; members learn it (and its name) from an E2EE "grp" message. Returns the group id. */
@@ -100,7 +101,7 @@ export class GroupsService {
       }
       const chain = await this.distributedChain(state, targets);
       const enc = senderKeyEncrypt(chain, addr(self), content);
-      await saveKey(this.ctx.store, MESSAGING_KEYS.ownChain(gid), { chain: serializeSenderChain(enc.chain), distributed: targets.map((t) => `${t.account}:${t.deviceId}`) });
+      await new LocalState(this.ctx.store).set(STATE_KEYS.ownChain(gid), { chain: serializeSenderChain(enc.chain), distributed: targets.map((t) => `${t.account}:${t.deviceId}`) });
       const body = b64uEncode(enc.message);
       try {
         const result = await this.ctx.client.send({ clientMessageId, recipients: targets.map((t) => ({ accountId: t.account, deviceId: t.deviceId, type: 3 as const, content: body })), ...expiry });
@@ -117,14 +118,14 @@ export class GroupsService {
   async decrypt(env: DeliveredEnvelope, senderHex: string, kv: KeyValueStore): Promise<Uint8Array> {
     const msg = parseSenderKeyMessage(b64uDecode(env.content));
     const gid = b64uEncode(msg.gid);
-    const key = MESSAGING_KEYS.inChain(senderHex, env.senderDeviceId!, gid, msg.epoch, msg.chainId);
-    const raw = await loadKey(kv, key);
+    const key = STATE_KEYS.inChain(senderHex, env.senderDeviceId!, gid, msg.epoch, msg.chainId);
+    const raw = await new LocalState(kv).get(key);
     if (!raw) throw new CryptoError('DECRYPT_FAILED', 'no sender key for this chain (no SKDM received)');
     const list = await this.lists.cachedOrFetched(env.senderAccountId!, env.senderDeviceId!);
     const cert = list.devices.find((d) => d.deviceId === env.senderDeviceId);
     if (!cert) throw new CryptoError('DECRYPT_FAILED', 'sender device not in its current list');
     const r = senderKeyDecrypt(deserializeSenderChain(raw), addr(cert), msg);
-    await saveKey(kv, key, serializeSenderChain(r.chain));
+    await new LocalState(kv).set(key, serializeSenderChain(r.chain));
     return r.content;
   }
 
@@ -132,7 +133,7 @@ export class GroupsService {
   async applySkdm(msg: ReceivedMessage, kv: KeyValueStore): Promise<void> {
     const chain = chainFromSkdm(msg.content as never, this.ctx.now());
     const gid = b64uEncode(chain.gid);
-    await saveKey(kv, MESSAGING_KEYS.inChain(hexEncode(decodeAccountId(msg.from)), msg.fromDevice, gid, chain.epoch, chain.chainId), serializeSenderChain(chain));
+    await new LocalState(kv).set(STATE_KEYS.inChain(hexEncode(decodeAccountId(msg.from)), msg.fromDevice, gid, chain.epoch, chain.chainId), serializeSenderChain(chain));
   }
 
   /** Applies a Content{k:"grp"}: only the admin changes a group, and only forward. Returns whether it did. */
@@ -145,14 +146,14 @@ export class GroupsService {
     const admin = current?.admin ?? (typeof c.admin === 'string' ? c.admin : '');
     if (!gid || msg.from !== admin || (current && epoch <= current.epoch)) return false;
     const name = typeof c.name === 'string' && c.name.length <= MAX_GROUP_NAME ? c.name : current?.name;
-    await saveKey(kv, MESSAGING_KEYS.group(gid), { gid, epoch, admin, members, ...(name ? { name } : {}) });
+    await new LocalState(kv).set(STATE_KEYS.group(gid), { gid, epoch, admin, members, ...(name ? { name } : {}) });
     return true;
   }
 
   /** Our chain for the group's current epoch, replaced on the rekey rules and handed (SKDM) to every target device lacking it. */
   private async distributedChain(state: GroupState, targets: { account: string; deviceId: number }[]): Promise<SenderChain> {
     const current = new Set(targets.map((t) => `${t.account}:${t.deviceId}`));
-    const stored = await loadKey(this.ctx.store, MESSAGING_KEYS.ownChain(state.gid));
+    const stored = await new LocalState(this.ctx.store).get(STATE_KEYS.ownChain(state.gid));
     let chain: SenderChain | undefined = stored ? deserializeSenderChain(stored.chain) : undefined;
     let distributed = stored?.distributed ?? [];
     const dropped = distributed.some((d) => !current.has(d));
@@ -175,7 +176,7 @@ export class GroupsService {
   }
 
   private async publish(state: GroupState, tell: string[]): Promise<void> {
-    await saveKey(this.ctx.store, MESSAGING_KEYS.group(state.gid), state);
+    await new LocalState(this.ctx.store).set(STATE_KEYS.group(state.gid), state);
     const me = this.ctx.client.identity.accountIdText;
     const content: Content = { v: 1, id: newId(), ts: this.ctx.now(), k: 'grp', gid: state.gid, epoch: state.epoch, admin: state.admin, members: state.members, ...(state.name ? { name: state.name } : {}) };
     for (const member of tell) if (member !== me) await this.pairwise.send(member, content);

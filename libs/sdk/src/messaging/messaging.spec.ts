@@ -3,7 +3,8 @@ import type { DeliveredEnvelope } from '@umbra/protocol';
 import type { Timer } from '../history';
 import { MemoryStore, StoreTransaction } from '../store';
 import type { MessagingContext } from './messaging.context';
-import { MESSAGING_KEYS, loadKey } from './messaging.keys';
+import { LocalState } from '../state/local.state';
+import { STATE_KEYS } from '../state/state.keys';
 import { ANNOTATION_KINDS, USER_KINDS, conversationOf, type ReceivedMessage } from './messaging.types';
 import { MessengerEvents } from './messenger.events';
 import { TimersService } from './timers.service';
@@ -49,7 +50,7 @@ describe('Messenger parts', () => {
     await timers.save('um1bob', { t: 60, m: 'send' });
     await timers.save('um1bob', { t: 60, m: 'send' });
     expect(await timers.get('um1bob')).toEqual({ t: 60, m: 'send' });
-    expect(await loadKey(store, MESSAGING_KEYS.timer('um1bob'))).toEqual({ t: 60, m: 'send' });
+    expect(await new LocalState(store).get(STATE_KEYS.timer('um1bob'))).toEqual({ t: 60, m: 'send' });
     expect(timers.announcement({ t: 60, m: 'read' }, 'g1')).toMatchObject({ k: 'exp_set', gid: 'g1', t: 60, m: 'read', ts: 5 });
     expect(timers.announcement(null)).toMatchObject({ k: 'exp_set', t: 0, m: 'send' });
     expect(timers.announcement(null)).not.toHaveProperty('gid');
@@ -64,12 +65,12 @@ describe('Messenger parts', () => {
   });
 
   it('keeps the store layout other code and existing stores use', () => {
-    expect(MESSAGING_KEYS.session('ab', 7).name).toBe('session/ab/7');
-    expect(MESSAGING_KEYS.deviceList('ab').name).toBe('list/ab');
-    expect(MESSAGING_KEYS.seen.name).toBe('seen-content');
-    expect(MESSAGING_KEYS.group('g').name).toBe('group/g');
-    expect(MESSAGING_KEYS.ownChain('g').name).toBe('skchain/own/g');
-    expect(MESSAGING_KEYS.inChain('ab', 7, 'g', 2, 3).name).toBe('skchain/in/ab/7/g/2/3');
-    expect(MESSAGING_KEYS.timer('um1bob').name).toBe('timer/um1bob');
+    expect(STATE_KEYS.session('ab', 7).name).toBe('session/ab/7');
+    expect(STATE_KEYS.deviceList('ab').name).toBe('list/ab');
+    expect(STATE_KEYS.seenContent.name).toBe('seen-content');
+    expect(STATE_KEYS.group('g').name).toBe('group/g');
+    expect(STATE_KEYS.ownChain('g').name).toBe('skchain/own/g');
+    expect(STATE_KEYS.inChain('ab', 7, 'g', 2, 3).name).toBe('skchain/in/ab/7/g/2/3');
+    expect(STATE_KEYS.timer('um1bob').name).toBe('timer/um1bob');
   });
 });

@@ -7,7 +7,8 @@ import type { AnnotationsService } from './annotations.service';
 import type { EnvelopeDecryptor } from './envelope.decryptor';
 import type { GroupsService } from './groups.service';
 import type { MessagingContext } from './messaging.context';
-import { MESSAGING_KEYS, loadKey, saveKey } from './messaging.keys';
+import { LocalState } from '../state/local.state';
+import { STATE_KEYS } from '../state/state.keys';
 import { ANNOTATION_KINDS, USER_KINDS, conversationOf, type ReceivedMessage } from './messaging.types';
 import type { RetryRequester } from './retry.requester';
 import type { TimersService } from './timers.service';
@@ -34,7 +35,7 @@ export class ReceivePipeline {
 
   /** Loads the de-duplication marks. */
   async open(): Promise<void> {
-    this.seen = (await loadKey(this.ctx.store, MESSAGING_KEYS.seen)) ?? [];
+    this.seen = (await new LocalState(this.ctx.store).get(STATE_KEYS.seenContent)) ?? [];
   }
 
   async receive(env: DeliveredEnvelope): Promise<void> {
@@ -77,7 +78,7 @@ export class ReceivePipeline {
       return undefined;
     }
     const seen = [...this.seen, key].slice(-MAX_SEEN);
-    await saveKey(tx, MESSAGING_KEYS.seen, seen);
+    await new LocalState(tx).set(STATE_KEYS.seenContent, seen);
     const show = !(await this.applyControl(msg, tx)) && (await this.keep(msg, tx));
     await tx.commit();
     this.seen = seen;

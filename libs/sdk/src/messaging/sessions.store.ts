@@ -18,7 +18,8 @@ import {
 } from '@umbra/crypto';
 import type { UmbraClient } from '../client';
 import type { KeyValueStore } from '../store';
-import { MESSAGING_KEYS, loadKey, saveKey } from './messaging.keys';
+import { LocalState } from '../state/local.state';
+import { STATE_KEYS } from '../state/state.keys';
 import type { SessionRecord } from './messaging.types';
 
 const MAX_ARCHIVED = 40;
@@ -32,7 +33,7 @@ export class SessionsStore {
   ) {}
 
   record(peerHex: string, device: number, kv: KeyValueStore = this.store): Promise<SessionRecord | undefined> {
-    return loadKey(kv, MESSAGING_KEYS.session(peerHex, device));
+    return new LocalState(kv).get(STATE_KEYS.session(peerHex, device));
   }
 
   /** Every session of the device, active first, for trying each on a message. */
@@ -62,7 +63,7 @@ export class SessionsStore {
     }
     rec.active = serial;
     rec.archived = rec.archived.slice(0, MAX_ARCHIVED);
-    await saveKey(kv, MESSAGING_KEYS.session(peerHex, cert.deviceId), rec);
+    await new LocalState(kv).set(STATE_KEYS.session(peerHex, cert.deviceId), rec);
   }
 
   /** A new initiator session from the device's prekey bundle, which must carry its verified certificate. */

@@ -3,7 +3,8 @@ import type { Timer } from '../history';
 import type { KeyValueStore } from '../store';
 import type { MessagingContext } from './messaging.context';
 import { newId } from './messaging.context';
-import { MESSAGING_KEYS, deleteKey, loadKey, saveKey } from './messaging.keys';
+import { LocalState } from '../state/local.state';
+import { STATE_KEYS } from '../state/state.keys';
 
 /** Conversations' vanishing timers (§8): stored per conversation, announced with Content{k:"exp_set"}. */
 export class TimersService {
@@ -11,15 +12,15 @@ export class TimersService {
 
   /** The vanishing timer of a conversation (peer account or group id), or null. */
   async get(conv: string, kv: KeyValueStore = this.ctx.store): Promise<Timer | null> {
-    return (await loadKey(kv, MESSAGING_KEYS.timer(conv))) ?? null;
+    return (await new LocalState(kv).get(STATE_KEYS.timer(conv))) ?? null;
   }
 
   /** Stores a conversation's timer; a change is a `timer` event. */
   async save(conv: string, timer: Timer | null, kv: KeyValueStore = this.ctx.store): Promise<void> {
     const current = await this.get(conv, kv);
     if (JSON.stringify(current) === JSON.stringify(timer)) return;
-    if (timer) await saveKey(kv, MESSAGING_KEYS.timer(conv), timer);
-    else await deleteKey(kv, MESSAGING_KEYS.timer(conv));
+    if (timer) await new LocalState(kv).set(STATE_KEYS.timer(conv), timer);
+    else await new LocalState(kv).delete(STATE_KEYS.timer(conv));
     this.ctx.events.emit('timer', conv, timer);
   }
 
