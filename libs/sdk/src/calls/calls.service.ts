@@ -69,6 +69,8 @@ interface CallsEvents {
   state: (callId: string, state: CallState) => void;
   ended: (callId: string, reason: EndReason) => void;
   ignored: (reason: string, callId: string | undefined) => void;
+  /** This device's SFrame base keys for a call, once both ephemerals are known. */
+  keys: (call: CallInfo, keys: { send: Uint8Array; receive: Uint8Array }) => void;
 }
 
 const RELAYS_PATH = '/v1/calls/relays';
@@ -84,7 +86,7 @@ export class Calls {
   readonly callLog: CallLog;
   private readonly sessions = new Map<string, CallSession>();
   private readonly endedIds = new Set<string>();
-  private readonly listeners: { [K in keyof CallsEvents]: Set<CallsEvents[K]> } = { incoming: new Set(), state: new Set(), ended: new Set(), ignored: new Set() };
+  private readonly listeners: { [K in keyof CallsEvents]: Set<CallsEvents[K]> } = { incoming: new Set(), state: new Set(), ended: new Set(), ignored: new Set(), keys: new Set() };
   private queue: Promise<unknown> = Promise.resolve();
   private ticker: ReturnType<typeof setInterval> | undefined;
   private readonly now: () => number;
@@ -177,9 +179,9 @@ export class Calls {
     return this.callLog.list();
   }
 
-  /** Hangs up whatever is active and stops. */
+  /** Hangs up calls in progress and stops; a call ringing here keeps ringing on the account's other devices. */
   async close(): Promise<void> {
-    for (const s of this.activeSessions()) await this.hangup(s.callId).catch(() => undefined);
+    for (const s of this.activeSessions()) if (s.machine?.state !== 'ringing') await this.hangup(s.callId).catch(() => undefined);
     await this.enqueue(async () => undefined);
     this.closed = true;
     this.stopTicker();
@@ -333,6 +335,7 @@ export class Calls {
       if (!peerCert) throw new Error('the peer device is not in its verified list');
       const [caller, callee] = s.role === 'caller' ? [own, peerCert] : [peerCert, own];
       s.setKeys(sframeKeysForCall({ callId: BigInt(`0x${s.callId}`), ownEphemeralSk: s.ephemeralSk, peerEphemeralPk: b64uDecode(peerEphemeral), callerAddr: addr(caller), calleeAddr: addr(callee) }));
+      for (const h of this.listeners.keys) h(this.info(s), s.keys!);
     } catch (err) {
       this.report('no media keys for the call', { callId: s.callId, error: String(err) });
     }

@@ -10,3 +10,4 @@ export type { DeviceInfo, DevicesPart, SafetyNumber } from './devices.part';
 export type { AccountPart } from './account.part';
 export type { ContactsPart } from './contacts.part';
 export { webFiles } from './web-files.transport';
+export { forwardCallEvents, type CallsFrontDoorOptions, type CallsPart } from './calls.part';

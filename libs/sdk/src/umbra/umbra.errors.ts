@@ -22,6 +22,8 @@ export type UmbraErrorCode =
   | 'NOT_A_FILE'
   /** The argument is not what the call takes (an empty text, a bad emoji…). */
   | 'INVALID_ARGUMENT'
+  /** calls.start/answer/decline/hangup on an instance opened without the `calls` option (no peer connections). */
+  | 'NO_CALL_MEDIA'
   /** The Umbra instance was closed or wiped. */
   | 'CLOSED';
 

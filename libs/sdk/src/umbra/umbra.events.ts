@@ -1,4 +1,5 @@
 import type { ExpiredMessageRef, ExpiryReceipt, TypingEvent } from '@umbra/protocol';
+import type { CallState, EndReason, Media } from '../calls';
 import type { IdentityChange } from '../contacts';
 import type { Timer } from '../history';
 import type { KtAlert } from '../kt/kt.client';
@@ -40,6 +41,11 @@ export type UmbraEvent =
   | { type: 'receipt'; kind: 'delivered' | 'read'; conv: string; from: string; ids: string[]; at: number }
   /** One of our messages vanished before any device of `accountIds` received it. */
   | { type: 'receipt'; kind: 'expired-unread'; clientMessageId: string; accountIds: string[]; expiresAt: number }
+  /**
+   * A call changed state on this device: `ringing` (incoming), `outgoing`, `connecting`, `connected`,
+   * then `ended` once, with `reason` (hangup, remote_hangup, declined, missed, busy, answered_elsewhere, failed…).
+   */
+  | { type: 'call'; callId: string; peer: string; state: CallState; reason?: EndReason; media: Media; direction: 'incoming' | 'outgoing' }
   /** The socket came up or went down (it reconnects by itself), or this device was removed from its account. */
   | { type: 'connection'; state: 'connected' | 'disconnected' | 'revoked'; reason?: string }
   /** An account's device list changed (a device was linked or removed). */

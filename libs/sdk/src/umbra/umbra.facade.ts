@@ -6,6 +6,7 @@ import { Messenger } from '../messenger';
 import { Receipts } from '../receipts';
 import type { KeyValueStore } from '../store';
 import { AccountPart, parseHandle } from './account.part';
+import { CallsPart, type CallsFrontDoorOptions } from './calls.part';
 import { ContactsPart } from './contacts.part';
 import { DevicesPart } from './devices.part';
 import { FilesPart } from './files.part';
@@ -24,6 +25,8 @@ export interface UmbraOptions<Source = never, Target = never, Result = void> ext
   files?: FileTransport<Source, Target, Result>;
   /** Connect the socket before resolving (default true). With false, call `connect()` when ready. */
   connect?: boolean;
+  /** How this device makes calls (its RTCPeerConnection factory). Without it, it neither rings nor calls. */
+  calls?: CallsFrontDoorOptions;
 }
 
 export interface CreateOptions<S = never, T = never, R = void> extends UmbraOptions<S, T, R> {
@@ -36,12 +39,12 @@ export interface CreateOptions<S = never, T = never, R = void> extends UmbraOpti
 export type LinkOptions<S = never, T = never, R = void> = UmbraOptions<S, T, R> & LinkThisDeviceOptions;
 
 /** What `Umbra.over` needs besides the client. */
-export type AssembleOptions<S = never, T = never, R = void> = Pick<UmbraOptions<S, T, R>, 'store' | 'files' | 'now'>;
+export type AssembleOptions<S = never, T = never, R = void> = Pick<UmbraOptions<S, T, R>, 'store' | 'files' | 'now' | 'calls'>;
 
 /**
  * The SDK's front door: one device of one account. `Umbra.create` makes a new account,
  * `Umbra.link` joins an existing one, `Umbra.open` reopens what a store holds. Everything else
- * hangs off the instance (`messages`, `groups`, `files`, `devices`, `account`) and every event
+ * hangs off the instance (`messages`, `groups`, `files`, `devices`, `account`, `contacts`, `calls`) and every event
  * comes through `on`.
  */
 export class Umbra<Source = never, Target = never, Result = void> {
@@ -51,6 +54,7 @@ export class Umbra<Source = never, Target = never, Result = void> {
   readonly devices: DevicesPart;
   readonly account: AccountPart;
   readonly contacts: ContactsPart;
+  readonly calls: CallsPart;
   private readonly events = new UmbraEvents();
   private readonly state: LocalState;
   private closed = false;
@@ -64,6 +68,7 @@ export class Umbra<Source = never, Target = never, Result = void> {
     store: KeyValueStore,
     files: FileTransport<Source, Target, Result> | undefined,
     now: () => number,
+    calls: CallsFrontDoorOptions | undefined,
   ) {
     this.state = new LocalState(store);
     const core: UmbraCore = { client, messenger, receipts, state: this.state, store, now, assertOpen: () => this.assertOpen() };
@@ -73,6 +78,7 @@ export class Umbra<Source = never, Target = never, Result = void> {
     this.devices = new DevicesPart(core);
     this.account = new AccountPart(core);
     this.contacts = new ContactsPart(core, this.devices);
+    this.calls = new CallsPart(core, calls, (e) => this.emit(e));
   }
 
   /** A new account with this device as its first (it holds the account key): registers, uploads prekeys, claims the handle. */
@@ -163,7 +169,7 @@ export class Umbra<Source = never, Target = never, Result = void> {
       return out;
     };
     const receipts = await Receipts.open(messenger, opts.store);
-    const umbra = new Umbra<S, T, R>(client, messenger, receipts, opts.store, opts.files, now);
+    const umbra = new Umbra<S, T, R>(client, messenger, receipts, opts.store, opts.files, now, opts.calls);
     const emit = (e: UmbraEvent) => umbra.emit(e);
     const take = (ev: object, refs: ExpiredMessageRef[]) => {
       const found = vanished.get(ev) ?? refs.map((envelope) => ({ envelope }));
@@ -242,6 +248,7 @@ export class Umbra<Source = never, Target = never, Result = void> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.calls.close().catch(() => undefined);
     await this.client.close();
     this.messenger.history.close();
     this.events.clear();
