@@ -6,7 +6,8 @@ import { parse } from 'yaml';
 import { TURN_DENIED_PEER_RANGES, TURN_HARDENING } from '../../scripts/lib/embedded-turn';
 import { LIMITS, PUBLIC_PREFIXES, ROUTES, serviceForPath, type RouteDef } from '@umbra/protocol';
 import { ENV_SCHEMA } from '@umbra/server';
-import { hasBinary, readRepoFile, repoPath, SERVICES, toolMissing, UMBRA_IMAGE } from './support';
+import { s3ConnectSources, webContentSecurityPolicy } from '../../scripts/lib/web-static';
+import { cspOf, hasBinary, readRepoFile, renderWebCsp, repoPath, SERVICES, toolMissing, UMBRA_IMAGE, WEB_CSP_INCLUDE, withRenderedCsp } from './support';
 
 interface ComposeService {
   image?: string;
@@ -72,8 +73,9 @@ describe('docker-compose.yml', () => {
     expect(String(compose.services['minio-init']?.command)).toMatch(/mc mb --ignore-existing/);
     expect(compose.services.coturn?.command).toEqual(expect.arrayContaining(['--use-auth-secret', expect.stringMatching(/^--static-auth-secret=\$\{TURN_SECRET/)]));
     expect(compose.services.nginx?.ports).toEqual(['${UMBRA_HTTP_PORT:-8080}:8080']);
-    // Only nginx and coturn are reachable from the host.
-    expect(services.filter(([, s]) => s.ports).map(([n]) => n).sort()).toEqual(['coturn', 'nginx']);
+    // Only nginx, coturn and MinIO's S3 API (attachments go there with pre-signed URLs) are reachable from the host.
+    expect(services.filter(([, s]) => s.ports).map(([n]) => n).sort()).toEqual(['coturn', 'minio', 'nginx']);
+    expect(compose.services.minio?.ports).toEqual(['${UMBRA_S3_PORT:-9000}:9000']);
   });
 
   it("coturn has the shipped hardening (the embedded relay's, without its loopback allowance), and the gateways issue credentials for it", () => {
@@ -296,7 +298,7 @@ describe('deploy/nginx/nginx.conf', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'umbra-nginx-'));
     try {
       const file = path.join(dir, 'nginx.conf');
-      writeFileSync(file, conf.replace(/server\s+[a-z0-9-]+:(\d+)/g, 'server 127.0.0.1:$1'));
+      writeFileSync(file, withRenderedCsp(conf, dir, 'http://localhost:9000').replace(/server\s+[a-z0-9-]+:(\d+)/g, 'server 127.0.0.1:$1'));
       // Output to a file: libuv's stdio pipes are sockets, which nginx cannot open as /dev/stdout.
       const out = openSync(path.join(dir, 'out.log'), 'w');
       const r = spawnSync('nginx', ['-t', '-p', dir, '-c', file], { stdio: ['ignore', out, out] });
@@ -349,6 +351,29 @@ describe('deploy/nginx/nginx.conf', () => {
     expect(redact(`/v1/provisioning/${'c'.repeat(43)}/reply`)).toBe('/v1/provisioning/:id/reply');
     expect(redact('/v1/messages/ack')).toBe('/v1/messages/ack');
     expect(redact('/v1/accounts/pow')).toBe('/v1/accounts/pow');
+  });
+
+  it("the web client's CSP allows the S3 endpoint browsers upload to, and MinIO's CORS allows the public origin", () => {
+    const env = (s: ComposeService) => Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), envExample)]));
+    const svc = env(umbra[0]![1]);
+    const nginx = env(compose.services.nginx!);
+    // What the services sign URLs for (S3_PUBLIC_ENDPOINT) is what the page may connect to.
+    expect(svc.S3_PUBLIC_ENDPOINT).toBe(envExample.S3_PUBLIC_ENDPOINT);
+    expect(nginx.WEB_CONNECT_SRC).toBe(s3ConnectSources(svc).join(' '));
+    expect(new URL(svc.S3_PUBLIC_ENDPOINT!).port).toBe(interpolate(compose.services.minio!.ports![0]!, envExample).split(':')[0]);
+    expect(conf).toContain(`include ${WEB_CSP_INCLUDE};`);
+    expect(conf).not.toMatch(/add_header\s+Content-Security-Policy/i);
+    expect(cspOf(renderWebCsp(nginx))).toBe(webContentSecurityPolicy(s3ConnectSources(svc)));
+    expect(cspOf(renderWebCsp(nginx))).toContain(`connect-src 'self' ${new URL(svc.S3_PUBLIC_ENDPOINT!).origin};`);
+    // The image renders the template into /tmp (writable under read_only), WEB_* variables only.
+    const dockerfile = readRepoFile('deploy', 'nginx', 'Dockerfile');
+    expect(dockerfile).toContain('COPY deploy/nginx/umbra-web-csp.conf.template /etc/nginx/templates/umbra-web-csp.conf.template');
+    expect(dockerfile).toMatch(/^ENV NGINX_ENVSUBST_OUTPUT_DIR=\/tmp NGINX_ENVSUBST_FILTER=\^WEB_$/m);
+    expect(readRepoFile('deploy', 'nginx', 'Dockerfile.dockerignore').split('\n')).toContain('!deploy/nginx/umbra-web-csp.conf.template');
+    expect(compose.services.nginx!.tmpfs).toContain('/tmp');
+    // MinIO takes CORS server-wide (no PutBucketCors in the community edition): the public origin only.
+    const minio = env(compose.services.minio!);
+    expect(minio.MINIO_API_CORS_ALLOW_ORIGIN).toBe(svc.PUBLIC_ORIGIN);
   });
 
   it('is mounted read-only into the nginx service', () => {

@@ -6,7 +6,7 @@ import { ROUTES } from '@umbra/protocol';
 import { TestStack, waitFor } from '../support/harness';
 import { freePort } from '../support/faults';
 import { rawRequest } from '../support/raw-http';
-import { hasBinary, readRepoFile, toolMissing } from './support';
+import { hasBinary, readRepoFile, toolMissing, withRenderedCsp } from './support';
 
 /**
  * deploy/nginx/nginx.conf itself, in front of a real stack: the upstream names are pointed at the
@@ -27,7 +27,7 @@ describe('deploy/nginx/nginx.conf in front of the services', () => {
     const listen = await freePort();
     dir = mkdtempSync(path.join(tmpdir(), 'umbra-nginx-e2e-'));
     chmodSync(dir, 0o777);
-    const conf = readRepoFile('deploy', 'nginx', 'nginx.conf')
+    const conf = withRenderedCsp(readRepoFile('deploy', 'nginx', 'nginx.conf'), dir, 'http://localhost:9000')
       .replace('worker_processes auto;', 'worker_processes 1;')
       .replace('pid /tmp/nginx.pid;', `pid ${dir}/nginx.pid;`)
       .replace(/\/tmp\/(client_body|proxy|fastcgi|uwsgi|scgi)/g, `${dir}/$1`)

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
@@ -130,4 +130,25 @@ export function toolMissing(tool: string, debianPackage: string): boolean {
   if (process.env.CI) throw new Error(`${message}; .ci/run installs it`);
   console.warn(`skipped: ${message}`);
   return true;
+}
+
+/** Where nginx.conf (compose and k8s) includes the web client's CSP from; the web image renders it there at start. */
+export const WEB_CSP_INCLUDE = '/tmp/umbra-web-csp.conf';
+
+/** deploy/nginx/umbra-web-csp.conf.template as the nginx image's entrypoint renders it: envsubst of the WEB_* variables that are set. */
+export function renderWebCsp(env: Record<string, string | undefined>): string {
+  return readRepoFile('deploy', 'nginx', 'umbra-web-csp.conf.template').replace(/\$\{(WEB_[A-Z0-9_]*)\}|\$(WEB_[A-Z0-9_]*)/g, (all, braced?: string, bare?: string) => env[(braced ?? bare)!] ?? all);
+}
+
+/** The Content-Security-Policy a rendered include sends. */
+export function cspOf(rendered: string): string {
+  return /^add_header Content-Security-Policy "([^"]+)" always;$/m.exec(rendered)?.[1] ?? '';
+}
+
+/** `conf` reading its CSP from `dir`, where the template is rendered with WEB_CONNECT_SRC = `connectSrc` (as the container does in /tmp). */
+export function withRenderedCsp(conf: string, dir: string, connectSrc: string): string {
+  const include = path.join(dir, 'umbra-web-csp.conf');
+  writeFileSync(include, renderWebCsp({ WEB_CONNECT_SRC: connectSrc }));
+  if (!conf.includes(`include ${WEB_CSP_INCLUDE};`)) throw new Error(`the nginx.conf does not include ${WEB_CSP_INCLUDE}`);
+  return conf.replace(`include ${WEB_CSP_INCLUDE};`, `include ${include};`);
 }

@@ -3,15 +3,19 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { webContentSecurityPolicy, webHeaders } from '../../scripts/lib/web-static';
+import { s3ConnectSources, webContentSecurityPolicy, webHeaders } from '../../scripts/lib/web-static';
+import { withRenderedCsp } from '../deploy/support';
 import { freePort } from '../support/faults';
 import { waitFor } from '../support/harness';
 
-/** The nginx.conf of the Kubernetes web pods (k8s/base/web.yaml's ConfigMap). */
-function k8sWebConf(): string {
-  const docs = parseAllDocuments(readFileSync('k8s/base/web.yaml', 'utf8')).map((d) => d.toJS() as { kind: string; data?: Record<string, string> });
-  return docs.find((d) => d.kind === 'ConfigMap')!.data!['nginx.conf']!;
+/** A ConfigMap's data in k8s/base/web.yaml. */
+function k8sWebConfigMap(name: string): Record<string, string> {
+  const docs = parseAllDocuments(readFileSync('k8s/base/web.yaml', 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; data?: Record<string, string> });
+  return docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === name)!.data!;
 }
+
+/** A non-AWS store with a public endpoint (path-style), as compose runs MinIO. */
+const COMPOSE_S3 = { S3_PUBLIC_ENDPOINT: 'http://localhost:9000', S3_BUCKET: 'umbra-attachments' };
 
 /**
  * The nginx configs that serve the web client — compose's deploy/nginx/nginx.conf (which also routes
@@ -19,9 +23,10 @@ function k8sWebConf(): string {
  * (`npm start`): nginx (Debian nginx-light, installed by .ci/run) in front of a fresh build.
  */
 describe.each([
-  ['deploy/nginx/nginx.conf (compose)', () => readFileSync('deploy/nginx/nginx.conf', 'utf8')],
-  ['k8s/base/web.yaml (Kubernetes)', k8sWebConf],
-])('%s serves the web client', (_name, source) => {
+  // connect-src as each deployment renders it at start: compose from S3_PUBLIC_ENDPOINT, k8s from the ConfigMap umbra-web-config.
+  ['deploy/nginx/nginx.conf (compose)', () => readFileSync('deploy/nginx/nginx.conf', 'utf8'), () => s3ConnectSources(COMPOSE_S3).join(' ')],
+  ['k8s/base/web.yaml (Kubernetes)', () => k8sWebConfigMap('umbra-web-nginx')['nginx.conf']!, () => k8sWebConfigMap('umbra-web-config').WEB_CONNECT_SRC!],
+])('%s serves the web client', (_name, source, connectSrc) => {
   let dir: string;
   let nginx: ChildProcess | undefined;
   let origin = '';
@@ -39,7 +44,7 @@ describe.each([
     if (build.status !== 0) throw new Error(`vite build failed:\n${build.stdout}\n${build.stderr}`);
     chmodSync(web, 0o755);
     const listen = await freePort();
-    const conf = source()
+    const conf = withRenderedCsp(source(), dir, connectSrc())
       .replace('worker_processes auto;', 'worker_processes 1;')
       .replace('pid /tmp/nginx.pid;', `pid ${dir}/nginx.pid;`)
       .replace(/\/tmp\/(client_body|proxy|fastcgi|uwsgi|scgi)/g, `${dir}/$1`)
@@ -65,8 +70,11 @@ describe.each([
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('serves index.html (revalidated) and hashed assets (immutable) with the edge’s CSP and headers', async () => {
-    const expected = webHeaders(webContentSecurityPolicy([]));
+  it('serves index.html (revalidated) and hashed assets (immutable) with the edge’s CSP (connect-src: the origin and the S3 endpoint) and headers', async () => {
+    const sources = connectSrc().split(' ');
+    expect(sources.every((o) => new URL(o).origin === o)).toBe(true);
+    const expected = webHeaders(webContentSecurityPolicy(sources));
+    expect(expected['content-security-policy']).toContain(`connect-src 'self' ${sources.join(' ')};`);
     const index = await fetch(`${origin}/`);
     expect(index.status).toBe(200);
     expect(index.headers.get('content-type')).toMatch(/^text\/html/);
