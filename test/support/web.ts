@@ -23,12 +23,18 @@ export const CHROMIUM_ARGS = [
   '--use-fake-ui-for-media-stream',
 ];
 
+/** Options of the web build itself. */
+export interface WebBuildOptions {
+  /** Builds with VITE_UMBRA_TEST_HOOKS=1: the test-only hooks of the bundle (e.g. `window.__umbraCallTest`) are live. */
+  testHooks?: boolean;
+}
+
 /** Builds clients/web into a temporary directory (each test file its own, so parallel runs never share one). */
-export function buildWeb(outDir: string): void {
+export function buildWeb(outDir: string, opts: WebBuildOptions = {}): void {
   const root = process.cwd();
   const build = spawnSync(process.execPath, [path.join(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'clients/web/vite.config.mts', '--logLevel', 'warn'], {
     cwd: root,
-    env: { ...process.env, UMBRA_WEB_OUT_DIR: outDir },
+    env: { ...process.env, UMBRA_WEB_OUT_DIR: outDir, ...(opts.testHooks ? { VITE_UMBRA_TEST_HOOKS: '1' } : {}) },
     encoding: 'utf8',
   });
   if (build.status !== 0) throw new Error(`vite build failed:\n${build.stdout}\n${build.stderr}`);
@@ -51,10 +57,10 @@ export class WebStack {
     readonly webDir: string,
   ) {}
 
-  static async start(opts: TestStackOptions = {}): Promise<WebStack> {
+  static async start(opts: TestStackOptions = {}, build: WebBuildOptions = {}): Promise<WebStack> {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does)`);
     const webDir = mkdtempSync(path.join(os.tmpdir(), 'umbra-web-'));
-    buildWeb(webDir);
+    buildWeb(webDir, build);
     const port = await freePort();
     const origin = `http://127.0.0.1:${port}`;
     const stack = await TestStack.start({ ...opts, env: { ...opts.env, PUBLIC_ORIGIN: origin } });

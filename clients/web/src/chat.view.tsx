@@ -1,5 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ChatMessage, Conversation } from './conversation.model';
+import { CallButtons, CallEntry, withCalls } from './call.view';
+import type { WebCalls } from './calls.service';
 import { AttachButton, UploadList, VoiceButton, useFileDrop } from './file.view';
 import { MembersView } from './members.view';
 import { MessageItem, type MessageActions } from './message.view';
@@ -10,7 +12,7 @@ import { TIMER_OPTIONS, describeTimer, parseTimerValue, timerValue } from './van
 type Draft = { kind: 'new' } | { kind: 'reply'; to: ChatMessage } | { kind: 'edit'; of: ChatMessage };
 
 /** One conversation (1:1 or group): the timer, the members, the messages (live) and the composer. */
-export function ChatView({ session, conversation, onBack }: { session: WebSession; conversation: Conversation; onBack: () => void }) {
+export function ChatView({ session, conversation, onBack, calls }: { session: WebSession; conversation: Conversation; onBack: () => void; calls?: WebCalls }) {
   const [text, setText] = useState('');
   const [draft, setDraft] = useState<Draft>({ kind: 'new' });
   const [error, setError] = useState<string | undefined>();
@@ -85,6 +87,7 @@ export function ChatView({ session, conversation, onBack }: { session: WebSessio
           ←
         </button>
         <h2 data-testid="chat-title">{conversation.label}</h2>
+        {calls && conversation.kind === 'direct' && <CallButtons calls={calls} peer={conv} label={conversation.label} />}
         <SafetyControls session={session} conversation={conversation} />
         {conversation.kind === 'group' && (
           <button type="button" class="link" data-testid="members" aria-expanded={showMembers} onClick={() => setShowMembers(!showMembers)}>
@@ -115,9 +118,13 @@ export function ChatView({ session, conversation, onBack }: { session: WebSessio
       )}
       {showMembers && <MembersView session={session} conversation={conversation} />}
       <ol class="messages" ref={list} aria-live="polite" aria-label={`Messages in ${conversation.label}`}>
-        {conversation.messages.map((m) => (
-          <MessageItem key={m.id} m={m} conversation={conversation} now={now} actions={actions} files={session.files} />
-        ))}
+        {withCalls(conversation.messages, calls?.historyWith(conv) ?? []).map((m) =>
+          'callId' in m ? (
+            <CallEntry key={`call-${m.callId}`} entry={m} />
+          ) : (
+            <MessageItem key={m.id} m={m} conversation={conversation} now={now} actions={actions} files={session.files} />
+          ),
+        )}
       </ol>
       <UploadList files={session.files} conv={conv} />
       <p class="typing" data-testid={typing ? 'typing' : undefined} aria-live="polite">

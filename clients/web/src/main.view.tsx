@@ -1,8 +1,10 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { CallScreen } from './call.view';
+import { WebCalls } from './calls.service';
 import { ChatView } from './chat.view';
 import { DeviceView, RevokedNotice } from './device.view';
 import { GroupFormView } from './group-form.view';
-import { describeError, type WebSession } from './session.service';
+import { describeError, shortId, type WebSession } from './session.service';
 
 /** Re-renders on every change of the session's conversations, and every second for the connection state. */
 function useSession(session: WebSession): void {
@@ -27,6 +29,8 @@ export function MainView({ session, onWipe }: { session: WebSession; onWipe: () 
   const [starting, setStarting] = useState(false);
   const [newGroup, setNewGroup] = useState(false);
   const open = selected ? session.conversation(selected) : undefined;
+  const calls = useMemo(() => new WebCalls(session), [session]);
+  useEffect(() => () => void calls.close(), [calls]);
 
   const startChat = async (e: Event) => {
     e.preventDefault();
@@ -132,12 +136,13 @@ export function MainView({ session, onWipe }: { session: WebSession; onWipe: () 
         {showDevice ? (
           <DeviceView session={session} onBack={() => setShowDevice(false)} onWipe={onWipe} />
         ) : open ? (
-          <ChatView session={session} conversation={open} onBack={() => setSelected(undefined)} />
+          <ChatView session={session} conversation={open} onBack={() => setSelected(undefined)} calls={calls} />
         ) : (
           <p class="empty">Start a chat by handle or account id.</p>
         )}
       </section>
       <RevokedNotice session={session} onWipe={onWipe} />
+      <CallScreen calls={calls} labelOf={(peer) => session.conversation(peer)?.label ?? shortId(peer)} />
     </div>
   );
 }
