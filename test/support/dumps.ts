@@ -1,3 +1,5 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 
@@ -57,4 +59,23 @@ export async function dumpRedis(redis: Redis, match = '*'): Promise<string> {
     }
   } while (cursor !== '0');
   return parts.join('\n');
+}
+
+/**
+ * Which needles occur, as bytes, in any file under `dir` (the embedded S3 store's objects, parts and
+ * metadata), with how many files and bytes were searched.
+ */
+export async function searchFiles(dir: string, needles: string[]): Promise<{ found: { needle: string; file: string }[]; files: number; bytes: number }> {
+  const found: { needle: string; file: string }[] = [];
+  let files = 0;
+  let bytes = 0;
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const file = path.join(entry.parentPath, entry.name);
+    const content = await readFile(file);
+    files++;
+    bytes += content.length;
+    for (const needle of needles) if (content.includes(Buffer.from(needle)) || file.includes(needle)) found.push({ needle, file });
+  }
+  return { found, files, bytes };
 }

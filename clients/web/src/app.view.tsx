@@ -2,9 +2,15 @@ import { useEffect, useState } from 'preact/hooks';
 import { IdbStore } from './idb.store';
 import { MainView } from './main.view';
 import { DEVICE_DB, describeError, WebSession } from './session.service';
+import { StateErrorView } from './state-error.view';
 import { WelcomeView } from './welcome.view';
 
-type State = { kind: 'loading' } | { kind: 'welcome' } | { kind: 'ready'; session: WebSession } | { kind: 'broken'; error: string };
+type State =
+  | { kind: 'loading' }
+  | { kind: 'welcome' }
+  | { kind: 'ready'; session: WebSession }
+  | { kind: 'unreadable'; error: unknown; wipeError?: string }
+  | { kind: 'broken'; error: string };
 
 /** The device this browser holds (resumed from IndexedDB), else the welcome page that creates one. */
 export function App({ origin }: { origin: string }) {
@@ -13,7 +19,7 @@ export function App({ origin }: { origin: string }) {
   useEffect(() => {
     WebSession.resume(origin).then(
       (session) => setState(session ? { kind: 'ready', session } : { kind: 'welcome' }),
-      (err: unknown) => setState({ kind: 'broken', error: describeError(err) }),
+      (error: unknown) => setState({ kind: 'unreadable', error }),
     );
   }, [origin]);
 
@@ -23,7 +29,7 @@ export function App({ origin }: { origin: string }) {
       else await IdbStore.wipe(DEVICE_DB);
       setState({ kind: 'welcome' });
     } catch (err) {
-      setState({ kind: 'broken', error: describeError(err) });
+      setState(state.kind === 'unreadable' ? { ...state, wipeError: describeError(err) } : { kind: 'broken', error: describeError(err) });
     }
   };
 
@@ -38,6 +44,8 @@ export function App({ origin }: { origin: string }) {
       return <WelcomeView origin={origin} onReady={(session) => setState({ kind: 'ready', session })} />;
     case 'ready':
       return <MainView session={state.session} onWipe={() => wipe(state.session)} />;
+    case 'unreadable':
+      return <StateErrorView error={state.error} {...(state.wipeError ? { wipeError: state.wipeError } : {})} onWipe={() => wipe()} />;
     case 'broken':
       return (
         <main class="welcome">

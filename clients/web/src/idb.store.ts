@@ -10,8 +10,27 @@ interface Sealed {
   data: ArrayBuffer;
 }
 
-/** The page could not read its stored state (damaged, or written under another key). */
-export class StoredStateError extends Error {}
+/** Why the page cannot read its stored state. */
+export type StoredStateProblem = 'unopenable' | 'key-missing' | 'damaged';
+
+/**
+ * The page cannot read its stored state: the database does not open, the key it is encrypted under
+ * is gone, or a record is not one this page wrote (altered, truncated, or sealed under another key).
+ * Nothing is changed or deleted when this is thrown.
+ */
+export class StoredStateError extends Error {
+  constructor(
+    readonly problem: StoredStateProblem,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function isSealed(value: unknown): value is Sealed {
+  const v = value as Partial<Sealed> | null;
+  return typeof v === 'object' && v !== null && v.iv instanceof Uint8Array && v.iv.length === 12 && v.data instanceof ArrayBuffer;
+}
 
 function request<T>(req: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -47,9 +66,20 @@ export class IdbStore implements KeyValueStore {
       open.result.createObjectStore(VALUES);
       open.result.createObjectStore(META);
     };
-    const db = await request(open);
+    let db: IDBDatabase;
+    try {
+      db = await request(open);
+    } catch (err) {
+      throw new StoredStateError('unopenable', `this browser's stored state cannot be opened (${err instanceof Error ? err.message : String(err)})`);
+    }
+    // Another tab (or this page) wiping the device: let it, this connection is finished.
+    db.onversionchange = () => db.close();
     let key = await request(db.transaction(META).objectStore(META).get(STORAGE_KEY) as IDBRequest<CryptoKey | undefined>);
-    if (!key) {
+    if (!(key instanceof CryptoKey) && (await request(db.transaction(VALUES).objectStore(VALUES).count())) > 0) {
+      db.close();
+      throw new StoredStateError('key-missing', "the key this browser's stored state is encrypted under is missing, so it cannot be decrypted");
+    }
+    if (!(key instanceof CryptoKey)) {
       key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
       const tx = db.transaction(META, 'readwrite');
       tx.objectStore(META).put(key, STORAGE_KEY);
@@ -76,11 +106,12 @@ export class IdbStore implements KeyValueStore {
   async get(key: string): Promise<string | undefined> {
     const sealed = await request(this.db.transaction(VALUES).objectStore(VALUES).get(key) as IDBRequest<Sealed | undefined>);
     if (sealed === undefined) return undefined;
+    if (!isSealed(sealed)) throw new StoredStateError('damaged', `this browser's stored state is damaged (${key} is not a record this page wrote)`);
     try {
       const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: sealed.iv, additionalData: new TextEncoder().encode(key) }, this.key, sealed.data);
       return new TextDecoder().decode(plain);
     } catch {
-      throw new StoredStateError(`this browser's stored state is damaged (${key} cannot be decrypted)`);
+      throw new StoredStateError('damaged', `this browser's stored state is damaged (${key} cannot be decrypted: altered, or sealed under another key)`);
     }
   }
 

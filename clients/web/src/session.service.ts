@@ -35,9 +35,13 @@ export function describeError(err: unknown): string {
     if (err.status >= 500) return 'The server is unavailable; try again shortly.';
     return err.message;
   }
-  if (err instanceof StoredStateError) return `${err.message}. Wipe this device to start again.`;
+  if (err instanceof StoredStateError) return `${capitalize(err.message)}. Nothing was deleted: reload to try again, or wipe this device to start again.`;
   if (err instanceof TypeError) return 'Cannot reach the server; check the connection.';
   return err instanceof Error ? err.message : String(err);
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** Notes the account's handle for display (a linked device learns it from the account). */
@@ -111,15 +115,23 @@ export class WebSession {
   static async resume(origin: string): Promise<WebSession | undefined> {
     if (!(await IdbStore.exists(DEVICE_DB))) return undefined;
     const store = await IdbStore.open(DEVICE_DB);
-    if (!(await registered(store))) {
+    let umbra: WebUmbra | undefined;
+    try {
+      if (!(await registered(store))) {
+        store.close();
+        return undefined;
+      }
+      umbra = await openUmbra(origin, store);
+      const session = await WebSession.over(umbra, store, (await store.get(OWN_HANDLE)) ?? (await umbra.account.handle()));
+      // The socket reconnects on its own; the page shows "connecting…" until it is up.
+      void umbra.connect().catch(() => undefined);
+      return session;
+    } catch (err) {
+      // Unreadable state is left exactly as it is (the person decides: retry, or wipe); only let go of it.
+      await umbra?.close().catch(() => undefined);
       store.close();
-      return undefined;
+      throw err;
     }
-    const umbra = await openUmbra(origin, store);
-    const session = await WebSession.over(umbra, store, (await store.get(OWN_HANDLE)) ?? (await umbra.account.handle()));
-    // The socket reconnects on its own; the page shows "connecting…" until it is up.
-    void umbra.connect().catch(() => undefined);
-    return session;
   }
 
   /** Logs out: closes the socket and deletes everything stored for this device in the browser. */
