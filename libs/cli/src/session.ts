@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { canonicalHandle, decodeAccountId, CryptoError } from '@umbra/crypto';
-import { EncryptedStore, FileStore, Umbra, UmbraApiError, UmbraClient, ktPins, type FetchFn, type IdentityChange, type KtTrustConfig, type LocalIdentity } from '@umbra/sdk';
+import { EncryptedStore, FileStore, Umbra, UmbraApiError, UmbraClient, ktPins, type CallsFrontDoorOptions, type FetchFn, type IdentityChange, type KtTrustConfig, type LocalIdentity } from '@umbra/sdk';
 import { nodeFiles, type FileSource } from '@umbra/sdk/node';
 import type { Globals } from './args';
 import { CliError } from './errors';
@@ -136,11 +136,14 @@ export class Session {
     return this.client.identity;
   }
 
-  /** The front door over this session's client (one per session: it decrypts what the client receives). */
-  umbra(): Promise<CliUmbra> {
+  /**
+   * The front door over this session's client (one per session: it decrypts what the client
+   * receives); `calls` (given on the first use) makes this device take part in calls.
+   */
+  umbra(opts: { calls?: CallsFrontDoorOptions } = {}): Promise<CliUmbra> {
     void this.identity;
     // Interrupted uploads keep their state here; sending the same file again resumes.
-    this.umbraValue ??= Umbra.over(this.client, { store: this.store, files: nodeFiles({ stateDir: path.join(this.globals.home, 'uploads') }) });
+    this.umbraValue ??= Umbra.over(this.client, { store: this.store, files: nodeFiles({ stateDir: path.join(this.globals.home, 'uploads') }), ...(opts.calls ? { calls: opts.calls } : {}) });
     return this.umbraValue;
   }
 

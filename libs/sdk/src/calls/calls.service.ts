@@ -174,6 +174,11 @@ export class Calls {
     return this.sessions.get(callId)?.keys;
   }
 
+  /** Resolves once every signal and action queued so far has been handled. */
+  async idle(): Promise<void> {
+    await this.enqueue(async () => undefined);
+  }
+
   /** Call history, newest first. */
   log(): Promise<CallLogEntry[]> {
     return this.callLog.list();

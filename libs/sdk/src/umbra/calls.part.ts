@@ -110,7 +110,9 @@ export class CallsPart {
   }
 
   /** This device's finished calls, newest first: answered (with a duration), missed, declined, busy… */
-  history(): Promise<CallLogEntry[]> {
+  async history(): Promise<CallLogEntry[]> {
+    // Signals already received (a missed call that arrived while away) are in the log first.
+    await this.calls?.idle();
     return this.callLog.list();
   }
 
