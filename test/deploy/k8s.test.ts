@@ -5,6 +5,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { LIMITS, PUBLIC_PREFIXES } from '@umbra/protocol';
 import { ENV_SCHEMA, loadConfig } from '@umbra/server';
 import { objectId, readYamlDocuments, renderKustomization, type K8sObject } from './kustomize';
+import { BROWSER_CORS } from '../../scripts/lib/embedded-s3';
 import { s3ConnectSources, webContentSecurityPolicy } from '../../scripts/lib/web-static';
 import { cspOf, podTemplate, renderWebCsp, repoPath, selects, SERVICES, UMBRA_IMAGE, validateObject, WEB_CSP_INCLUDE, type Container, type LabelSelector } from './support';
 
@@ -401,6 +402,25 @@ describe.each(OVERLAYS)('k8s overlay %s', (overlay) => {
     expect(c.args).toEqual(['node', 'dist/scripts/migrate.js']);
     expect(isUmbra(c)).toBe(true);
     expect((job.spec as { template: { spec: { restartPolicy: string } } }).template.spec.restartPolicy).toBe('Never');
+  });
+});
+
+describe('deploy/s3/cors.json (the bucket CORS rule for browsers, docs/operations.md)', () => {
+  const rule = (JSON.parse(readFileSync(repoPath('deploy', 's3', 'cors.json'), 'utf8')) as { CORSRules: Record<string, unknown>[] }).CORSRules;
+
+  it("allows the production overlay's PUBLIC_ORIGIN the methods, headers and exposed ETag the embedded S3 answers any origin with", () => {
+    const config = byKind(rendered.prod, 'ConfigMap').find((c) => c.metadata.name === 'umbra-config') as unknown as { data: Record<string, string> };
+    const tags = (tag: string) => [...BROWSER_CORS.matchAll(new RegExp(`<${tag}>([^<]+)</${tag}>`, 'g'))].map((m) => m[1]);
+    expect(rule).toEqual([
+      {
+        AllowedOrigins: [config.data.PUBLIC_ORIGIN],
+        AllowedMethods: tags('AllowedMethod'),
+        AllowedHeaders: tags('AllowedHeader'),
+        ExposeHeaders: tags('ExposeHeader'),
+        MaxAgeSeconds: Number(tags('MaxAgeSeconds')[0]),
+      },
+    ]);
+    expect(rule[0]!.ExposeHeaders).toEqual(['ETag']);
   });
 });
 
