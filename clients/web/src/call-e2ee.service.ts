@@ -17,7 +17,7 @@ export const E2EE_UNSUPPORTED =
  * connection gets a transform running in it; the §10 keys arrive once both ephemerals are known.
  */
 export class CallE2ee {
-  counts: SframeCounts = { type: 'counts', encrypted: 0, decrypted: 0, rejected: 0, keyless: 0 };
+  counts: SframeCounts = { type: 'counts', encrypted: 0, decrypted: 0, rejected: 0, replayed: 0, keyless: 0 };
   private readonly worker = new Worker(new URL('./call-sframe.worker.ts', import.meta.url), { type: 'module', name: 'call-sframe' });
   private keyed = false;
 

@@ -1,4 +1,4 @@
-import { SframeContext } from '@umbra/crypto';
+import { CryptoError, SframeContext } from '@umbra/crypto';
 
 /** What the page sends the worker: this device's §10 base keys and the KIDs of the two directions. */
 export interface SframeKeysMessage {
@@ -13,8 +13,10 @@ export interface SframeCounts {
   type: 'counts';
   encrypted: number;
   decrypted: number;
-  /** Received frames that failed authentication (wrong key, tampering, replay). */
+  /** Received frames that failed authentication (wrong key, tampering). */
   rejected: number;
+  /** Received frames whose CTR was already accepted (e.g. a redundant audio copy) or is behind the window. */
+  replayed: number;
   /** Frames dropped because the keys had not arrived yet. */
   keyless: number;
 }
@@ -42,7 +44,7 @@ const scope = self as unknown as {
 // Audio and video frames share one send KID and its counter, so the receive window spans both streams.
 const REPLAY_WINDOW = 2048;
 let context: SframeContext | undefined;
-const counts: SframeCounts = { type: 'counts', encrypted: 0, decrypted: 0, rejected: 0, keyless: 0 };
+const counts: SframeCounts = { type: 'counts', encrypted: 0, decrypted: 0, rejected: 0, replayed: 0, keyless: 0 };
 
 /**
  * Bytes left in clear before the SFrame ciphertext, authenticated as SFrame metadata: Chromium's VP8
@@ -81,8 +83,9 @@ function decrypt(frame: EncodedFrame): boolean {
     frame.data = out.buffer;
     counts.decrypted++;
     return true;
-  } catch {
-    counts.rejected++;
+  } catch (err) {
+    if (err instanceof CryptoError && err.code === 'REPLAY') counts.replayed++;
+    else counts.rejected++;
     return false;
   }
 }

@@ -149,6 +149,7 @@ function InCall({ calls, call, label }: { calls: WebCalls; call: CurrentCall; la
           data-sframe-encrypted={e?.encrypted ?? 0}
           data-sframe-decrypted={e?.decrypted ?? 0}
           data-sframe-rejected={e?.rejected ?? 0}
+          data-sframe-replayed={e?.replayed ?? 0}
           data-sframe-keyless={e?.keyless ?? 0}
         >
           {s.localCandidate === 'relay' ? 'Relayed' : ''}
