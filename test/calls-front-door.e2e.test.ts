@@ -10,6 +10,7 @@ import { TestStack, waitFor } from './support/harness';
 
 interface Device {
   umbra: Umbra;
+  store: MemoryStore;
   media: WeriftCallMedia;
   events: UmbraEventOf<'call'>[];
   keys: string[];
@@ -24,13 +25,14 @@ describe('calls through the front door: umbra.calls and call events (werift thro
   async function create(withCalls = true): Promise<Device> {
     const media = new WeriftCallMedia();
     const keys: string[] = [];
+    const store = new MemoryStore();
     const umbra = await Umbra.create({
       serverUrl: stack.origin,
-      store: new MemoryStore(),
+      store,
       sendTimeoutMs: 10_000,
       ...(withCalls ? { calls: { createPeerConnection: media.createPeerConnection, tickMs: 200, onMediaKeys: (call) => void keys.push(call.callId) } } : {}),
     });
-    const d: Device = { umbra: umbra as unknown as Umbra, media, events: [], keys };
+    const d: Device = { umbra: umbra as unknown as Umbra, store, media, events: [], keys };
     umbra.on('call', (e) => void d.events.push(e));
     devices.push(d);
     return d;
@@ -81,6 +83,8 @@ describe('calls through the front door: umbra.calls and call events (werift thro
       const [latest] = await d.umbra.calls.history();
       expect(latest).toMatchObject({ callId, direction, outcome: 'answered', media: 'audio' });
       expect(latest!.durationMs).toBeGreaterThan(0);
+      // Every signal's client message id is noted, so its expiry receipt (if it ever expires unfetched) is not shown as a vanished message.
+      expect((await d.store.keys('calls/signals/')).length).toBeGreaterThanOrEqual(2);
     }
   }, 90_000);
 

@@ -41,3 +41,37 @@ export class CallLog {
     return out;
   }
 }
+
+const SIGNALS_PREFIX = 'calls/signals/';
+/** Long enough for a signal's envelope (60 s) to expire and its receipt to arrive late. */
+const SIGNAL_ID_TTL_MS = 24 * 3600_000;
+const PRUNE_EVERY_MS = 60_000;
+
+/**
+ * The client message ids of the call signals this account's devices sent (in the shared store), so
+ * that the servers' expiry receipt for a signal nobody fetched in time is not shown as a vanished
+ * message: the servers cannot tell a call signal from a chat message.
+ */
+export class CallSignalIds {
+  private prunedAt = 0;
+
+  constructor(
+    private readonly store: KeyValueStore,
+    private readonly now: () => number = () => Date.now(),
+  ) {}
+
+  async add(clientMessageId: string): Promise<void> {
+    const at = this.now();
+    await this.store.set(`${SIGNALS_PREFIX}${clientMessageId}`, String(at));
+    if (at - this.prunedAt < PRUNE_EVERY_MS) return;
+    this.prunedAt = at;
+    for (const k of await this.store.keys(SIGNALS_PREFIX)) {
+      const sentAt = Number(await this.store.get(k));
+      if (!(sentAt > at - SIGNAL_ID_TTL_MS)) await this.store.delete(k);
+    }
+  }
+
+  async has(clientMessageId: string): Promise<boolean> {
+    return (await this.store.get(`${SIGNALS_PREFIX}${clientMessageId}`)) !== undefined;
+  }
+}

@@ -13,7 +13,7 @@ import {
 } from '@umbra/crypto';
 import type { TurnCredentials } from '@umbra/protocol';
 import type { KeyValueStore } from '../store';
-import { CallLog, type CallLogEntry } from './call-log';
+import { CallLog, CallSignalIds, type CallLogEntry } from './call-log';
 import { CallMachine, type CallEffect, type CallState, type EndReason } from './call.machine';
 import { CallSession } from './call.session';
 import { CallSignalError, callSignalFields, parseCallSignal, type CallSignal, type Media } from './call-signal';
@@ -38,7 +38,7 @@ export interface CallsMessenger {
     readonly identity: { accountIdText: string; device: { deviceId: number; certificate: Uint8Array } };
     api<T>(method: string, path: string, body?: unknown): Promise<T>;
   };
-  sendContent(peer: string, content: Content, freshSessions?: Set<string>, envelope?: { expiresAt?: number }): Promise<unknown>;
+  sendContent(peer: string, content: Content, freshSessions?: Set<string>, envelope?: { expiresAt?: number }): Promise<{ clientMessageId: string }>;
   deviceList(accountIdText: string): Promise<SignedDeviceList>;
   on(event: 'message', handler: (m: CallsMessage) => void): void;
 }
@@ -84,6 +84,7 @@ const offerHashOf = (sdp: string) => b64uEncode(sha256(new TextEncoder().encode(
  */
 export class Calls {
   readonly callLog: CallLog;
+  private readonly signalIds: CallSignalIds;
   private readonly sessions = new Map<string, CallSession>();
   private readonly endedIds = new Set<string>();
   private readonly listeners: { [K in keyof CallsEvents]: Set<CallsEvents[K]> } = { incoming: new Set(), state: new Set(), ended: new Set(), ignored: new Set(), keys: new Set() };
@@ -95,6 +96,7 @@ export class Calls {
   constructor(private readonly opts: CallsOptions) {
     this.now = opts.now ?? (() => Date.now());
     this.callLog = new CallLog(opts.store);
+    this.signalIds = new CallSignalIds(opts.store, this.now);
     opts.messenger.on('message', (m) => {
       if (m.content.k === 'call') void this.enqueue(() => this.receive(m));
     });
@@ -293,7 +295,8 @@ export class Calls {
   private async send(to: string, signal: CallSignal): Promise<void> {
     const content: Content = { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), ...callSignalFields(signal) };
     // Short-lived envelopes (§10): the servers drop a signal a device has not fetched within a minute.
-    await this.opts.messenger.sendContent(to, content, undefined, { expiresAt: this.now() + SIGNAL_ENVELOPE_TTL_MS });
+    const sent = await this.opts.messenger.sendContent(to, content, undefined, { expiresAt: this.now() + SIGNAL_ENVELOPE_TTL_MS });
+    await this.signalIds.add(sent.clientMessageId);
   }
 
   private async openPeerConnection(s: CallSession) {

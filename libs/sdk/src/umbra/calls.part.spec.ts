@@ -1,5 +1,7 @@
-import type { CallInfo, CallState, EndReason } from '../calls';
-import { forwardCallEvents, type CallsEventSource } from './calls.part';
+import type { ExpiryReceipt } from '@umbra/protocol';
+import { CallSignalIds, type CallInfo, type CallState, type EndReason } from '../calls';
+import { MemoryStore } from '../store';
+import { forwardCallEvents, forwardExpiryReceipts, type CallsEventSource } from './calls.part';
 import type { UmbraEventOf } from './umbra.events';
 
 /** The calls module's three events, driven by hand. */
@@ -77,5 +79,32 @@ describe('front-door call events', () => {
     stub.incoming({ callId: 'c3', peer: BOB, media: 'audio', direction: 'incoming', state: 'ringing' });
     stub.state('c3', 'ringing');
     expect(events).toEqual([]);
+  });
+});
+
+describe('expiry receipts and call signals', () => {
+  const receipt = (clientMessageId: string): ExpiryReceipt => ({ k: 'expired', clientMessageId, expiresAt: 1, accountIds: [BOB] });
+
+  it('a receipt for a call signal this account sent is dropped; a chat message\'s receipt is passed on', async () => {
+    const store = new MemoryStore();
+    const ids = new CallSignalIds(store);
+    await ids.add('offer-1');
+    let handler: ((r: ExpiryReceipt) => void) | undefined;
+    const emitted: string[] = [];
+    forwardExpiryReceipts({ on: (_e, h) => void (handler = h) }, new CallSignalIds(store), (r) => void emitted.push(r.clientMessageId));
+    handler!(receipt('offer-1'));
+    handler!(receipt('chat-1'));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(emitted).toEqual(['chat-1']);
+  });
+
+  it('signal ids are kept a day, then pruned', async () => {
+    const store = new MemoryStore();
+    let now = 1_000_000;
+    const ids = new CallSignalIds(store, () => now);
+    await ids.add('old');
+    now += 25 * 3600_000;
+    await ids.add('new');
+    expect([await ids.has('old'), await ids.has('new'), await ids.has('never')]).toEqual([false, true, false]);
   });
 });

@@ -1,5 +1,6 @@
+import type { ExpiryReceipt } from '@umbra/protocol';
 import { Calls, type CallInfo, type CallLogEntry, type CallState, type CreatePeerConnection, type EndReason, type Media } from '../calls';
-import { CallLog } from '../calls/call-log';
+import { CallLog, CallSignalIds } from '../calls/call-log';
 import type { UmbraCore } from './umbra.core';
 import { UmbraError } from './umbra.errors';
 import type { UmbraEventOf } from './umbra.events';
@@ -51,6 +52,19 @@ export function forwardCallEvents(calls: CallsEventSource, emit: (e: UmbraEventO
     }),
   ];
   return () => offs.forEach((off) => off());
+}
+
+/**
+ * Expiry receipts as `receipt` events, except those for call signals: an offer or ICE batch that
+ * expired unfetched (§10: 60 s) is a missed call for the callee, not a message that vanished unread.
+ */
+export function forwardExpiryReceipts(source: { on(event: 'expiryReceipt', handler: (r: ExpiryReceipt) => void): void }, signals: CallSignalIds, emit: (r: ExpiryReceipt) => void): void {
+  source.on('expiryReceipt', (r) => {
+    signals.has(r.clientMessageId).then(
+      (isCallSignal) => isCallSignal || emit(r),
+      () => emit(r),
+    );
+  });
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { ExpiredMessageRef } from '@umbra/protocol';
+import { CallSignalIds } from '../calls/call-log';
 import { UmbraClient, type PowSolver, type UmbraClientOptions } from '../client';
 import { UmbraApiError } from '../errors';
 import { linkThisDevice, type LinkThisDeviceOptions } from '../linking';
@@ -6,7 +7,7 @@ import { Messenger } from '../messenger';
 import { Receipts } from '../receipts';
 import type { KeyValueStore } from '../store';
 import { AccountPart, parseHandle } from './account.part';
-import { CallsPart, type CallsFrontDoorOptions } from './calls.part';
+import { CallsPart, forwardExpiryReceipts, type CallsFrontDoorOptions } from './calls.part';
 import { ContactsPart } from './contacts.part';
 import { DevicesPart } from './devices.part';
 import { FilesPart } from './files.part';
@@ -184,7 +185,7 @@ export class Umbra<Source = never, Target = never, Result = void> {
       if (e) emit(e);
     });
     messenger.on('error', (error, env) => emit({ type: 'error', source: 'receive', error, envelopeId: env.id }));
-    messenger.on('expiryReceipt', (r) => emit(receiptEvent(r)));
+    forwardExpiryReceipts(messenger, new CallSignalIds(opts.store), (r) => emit(receiptEvent(r)));
     receipts.on('receipt', (r) => emit(receiptEvent(r)));
     messenger.on('timer', (conv, timer) => emit({ type: 'timer', conv, timer }));
     // A group id is only what the sender claims: shown for a group we know it is a member of, else dropped.
