@@ -164,4 +164,13 @@ describe('calls in the web client (Chromium, coturn, SFrame)', () => {
     await bob.getByTestId('call-close').click();
     await expectState(bob, 'idle');
   }, 30_000);
+
+  it('keeps the call history in the device store: the entries are back after a reload', async () => {
+    await bob.reload();
+    await bob.getByTestId('connection').filter({ hasText: 'online' }).waitFor({ timeout: 30_000 });
+    await bob.getByTestId('conversation').first().click();
+    await bob.getByTestId('call-entry').first().waitFor();
+    expect(await bob.getByTestId('call-entry').evaluateAll((els) => els.map((e) => e.getAttribute('data-outcome')))).toEqual(['answered', 'declined', 'answered']);
+    await expectState(bob, 'idle');
+  }, 60_000);
 });

@@ -1,15 +1,15 @@
-import {
-  Calls,
-  MemoryStore,
-  type CallInfo,
-  type CallLogEntry,
-  type CallPeerConfig,
-  type CallPeerConnection,
-  type CallPeerContext,
-  type CallState,
-  type EndReason,
-  type Media,
+import type {
+  CallInfo,
+  CallLogEntry,
+  CallPeerConfig,
+  CallPeerConnection,
+  CallPeerContext,
+  CallState,
+  EndReason,
+  Media,
+  UmbraEventOf,
 } from '@umbra/sdk';
+import { webCallMedia, type CallMediaTarget } from './call-media.service';
 import { CallE2ee, E2EE_UNSUPPORTED, e2eeSupported } from './call-e2ee.service';
 import type { SframeCounts } from './call-sframe.worker';
 import { describeError, type WebSession } from './session.service';
@@ -63,29 +63,26 @@ export interface CurrentCall {
 const STATS_MS = 1000;
 
 /**
- * Calls in the page: the SDK's `Calls` over this device's Messenger, with the browser's own WebRTC —
- * relay-only ICE with TURN from the gateway (the SDK asks for it), a fresh certificate per call, and
- * every sender and receiver behind an SFrame transform (call-e2ee.ts). One call at a time.
+ * Calls in the page over `umbra.calls`, with the browser's own WebRTC: relay-only ICE with TURN from
+ * the gateway (the SDK asks for it), a fresh certificate per call, and every sender and receiver behind
+ * an SFrame transform (call-e2ee.service.ts). One call at a time.
  */
-export class WebCalls {
-  readonly sdk: Calls;
+export class WebCalls implements CallMediaTarget {
   current: CurrentCall | undefined;
   history: CallLogEntry[] = [];
   private pc: RTCPeerConnection | undefined;
   private e2ee: CallE2ee | undefined;
   private statsTimer: ReturnType<typeof setInterval> | undefined;
   private readonly listeners = new Set<() => void>();
+  private readonly stopEvents: () => void;
 
-  constructor(session: WebSession) {
-    this.sdk = new Calls({
-      messenger: session.umbra.messenger,
-      // The call log lives as long as the page; the SDK's front door will keep it in the device store.
-      store: new MemoryStore(),
-      createPeerConnection: (config, ctx) => this.createPeerConnection(config, ctx),
-    });
-    this.sdk.on('incoming', (c) => this.incoming(c));
-    this.sdk.on('state', (id, s) => this.stateChanged(id, s));
-    this.sdk.on('ended', (id, reason) => void this.ended(id, reason));
+  constructor(private readonly session: WebSession) {
+    webCallMedia.target = this;
+    this.stopEvents = session.umbra.on('call', (e) => void this.event(e));
+    // A call that rang before this screen existed (an offer fetched at start-up).
+    const ringing = session.umbra.calls.active().find((c) => c.state === 'ringing');
+    if (ringing) this.incoming(ringing);
+    void this.refreshHistory();
   }
 
   subscribe(listener: () => void): () => void {
@@ -111,7 +108,7 @@ export class WebCalls {
       if (!e2eeSupported()) throw new Error(E2EE_UNSUPPORTED);
       c.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: media === 'video' });
       this.changed();
-      c.callId = await this.sdk.call(peer, media);
+      c.callId = await this.session.umbra.calls.start(peer, { media });
     } catch (err) {
       if (this.current === c) {
         this.release();
@@ -126,24 +123,24 @@ export class WebCalls {
     if (!c?.callId || c.state !== 'ringing') return;
     if (!e2eeSupported()) {
       c.error = E2EE_UNSUPPORTED;
-      return this.sdk.decline(c.callId);
+      return this.session.umbra.calls.decline(c.callId);
     }
     try {
       c.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: c.media === 'video' });
     } catch (err) {
       c.error = `No camera or microphone: ${describeError(err)}`;
-      return this.sdk.decline(c.callId);
+      return this.session.umbra.calls.decline(c.callId);
     }
     this.changed();
-    await this.sdk.answer(c.callId);
+    await this.session.umbra.calls.answer(c.callId);
   }
 
   async decline(): Promise<void> {
-    if (this.current?.callId) await this.sdk.decline(this.current.callId);
+    if (this.current?.callId) await this.session.umbra.calls.decline(this.current.callId);
   }
 
   async hangup(): Promise<void> {
-    if (this.current?.callId) await this.sdk.hangup(this.current.callId);
+    if (this.current?.callId) await this.session.umbra.calls.hangup(this.current.callId);
   }
 
   toggleMute(): void {
@@ -173,12 +170,14 @@ export class WebCalls {
     return this.history.filter((e) => e.peer === peer).reverse();
   }
 
-  async close(): Promise<void> {
-    await this.sdk.close();
+  /** Detaches the screen; the SDK's calls live on with the Umbra instance. */
+  close(): void {
+    this.stopEvents();
+    if (webCallMedia.target === this) webCallMedia.target = undefined;
     this.release();
   }
 
-  private async createPeerConnection(config: CallPeerConfig, ctx: CallPeerContext): Promise<CallPeerConnection> {
+  async createPeerConnection(config: CallPeerConfig, ctx: CallPeerContext): Promise<CallPeerConnection> {
     const c = this.current;
     if (!c?.local) throw new Error('no local media for the call');
     c.callId = ctx.callId;
@@ -204,46 +203,43 @@ export class WebCalls {
     return pc;
   }
 
-  private incoming(info: CallInfo): void {
+  private async event(e: UmbraEventOf<'call'>): Promise<void> {
+    if (e.state === 'ringing' && e.direction === 'incoming') return this.incoming(e);
+    const c = this.current;
+    if (c?.callId === e.callId) {
+      c.state = e.state;
+      if (e.state === 'connected') c.connectedAt = Date.now();
+      if (e.state === 'ended') {
+        c.endReason = e.reason ?? 'hangup';
+        this.release();
+      }
+      this.changed();
+    }
+    if (e.state === 'ended') await this.refreshHistory();
+  }
+
+  private incoming(info: Pick<CallInfo, 'callId' | 'peer' | 'media'>): void {
     if (this.busy) return;
     this.current = { callId: info.callId, peer: info.peer, media: info.media, direction: 'incoming', state: 'ringing', muted: false, cameraOff: false, stats: { framesDecoded: 0, packetsReceived: 0 } };
     this.changed();
   }
 
-  private stateChanged(callId: string, state: CallState): void {
-    const c = this.current;
-    if (c?.callId !== callId) return;
-    c.state = state;
-    if (state === 'connected') c.connectedAt = Date.now();
-    this.giveKeys(c);
-    this.changed();
-  }
-
-  /** The §10 keys exist once both ephemerals are known (the answer, on either side). */
-  private giveKeys(c: CurrentCall): void {
-    if (!c.callId || !this.e2ee || this.e2ee.hasKeys) return;
-    const keys = this.sdk.mediaKeys(c.callId);
-    if (!keys) return;
+  /** The §10 keys, once both ephemerals are known (the answer, on either side), before media flows. */
+  mediaKeys(call: CallInfo, keys: { send: Uint8Array; receive: Uint8Array }): void {
+    if (this.current?.callId !== call.callId || !this.e2ee) return;
     const receive = keys.receive.slice();
     if (testHooks()?.corruptReceiveKey) receive[0] = (receive[0] ?? 0) ^ 1;
-    this.e2ee.setKeys(c.direction === 'outgoing' ? 'caller' : 'callee', { send: keys.send, receive });
+    this.e2ee.setKeys(call.direction === 'outgoing' ? 'caller' : 'callee', { send: keys.send, receive });
   }
 
-  private async ended(callId: string, reason: EndReason): Promise<void> {
-    const c = this.current;
-    if (c?.callId === callId) {
-      c.state = 'ended';
-      c.endReason = reason;
-      this.release();
-    }
-    this.history = await this.sdk.log();
+  private async refreshHistory(): Promise<void> {
+    this.history = await this.session.umbra.calls.history();
     this.changed();
   }
 
   private async pollStats(c: CurrentCall): Promise<void> {
     const pc = this.pc;
     if (!pc || this.current !== c) return;
-    this.giveKeys(c);
     const report = await pc.getStats();
     const stats: CallStats = { framesDecoded: 0, packetsReceived: 0 };
     let pairId: string | undefined;

@@ -1,4 +1,5 @@
 import { linkCodeInfo, Umbra, webFiles, type LinkCodeInfo, type LinkOffer } from '@umbra/sdk';
+import { webCallMedia } from './call-media.service';
 import { IdbStore } from './idb.store';
 import { DEVICE_DB, rememberHandle, WebSession, type WebUmbra } from './session.service';
 
@@ -49,6 +50,7 @@ export async function linkThisBrowser(opts: LinkThisBrowserOptions): Promise<Web
       serverUrl: opts.origin,
       store,
       files: webFiles(),
+      calls: webCallMedia.options,
       connect: false,
       onQr: (code) => opts.onCode(code, linkCodeInfo(code)),
       confirmAccount: opts.confirm,

@@ -30,7 +30,7 @@ export function MainView({ session, onWipe }: { session: WebSession; onWipe: () 
   const [newGroup, setNewGroup] = useState(false);
   const open = selected ? session.conversation(selected) : undefined;
   const calls = useMemo(() => new WebCalls(session), [session]);
-  useEffect(() => () => void calls.close(), [calls]);
+  useEffect(() => () => calls.close(), [calls]);
 
   const startChat = async (e: Event) => {
     e.preventDefault();

@@ -1,4 +1,5 @@
 import { LocalState, STATE_KEYS, Umbra, UmbraApiError, webFiles, type AttachmentSource, type PowSolver } from '@umbra/sdk';
+import { webCallMedia } from './call-media.service';
 import type { Conversation } from './conversation.model';
 import { ConversationStore } from './conversations.store';
 import { FileService } from './files.service';
@@ -51,7 +52,7 @@ export async function rememberHandle(store: IdbStore, handle: string | undefined
 
 /** Opens (without connecting) the device this store holds, over the SDK's front door. */
 export function openUmbra(origin: string, store: IdbStore): Promise<WebUmbra> {
-  return Umbra.open({ serverUrl: origin, store, files: webFiles(), connect: false });
+  return Umbra.open({ serverUrl: origin, store, files: webFiles(), calls: webCallMedia.options, connect: false });
 }
 
 /**
@@ -97,7 +98,7 @@ export class WebSession {
     let umbra: WebUmbra;
     let handleError: string | undefined;
     try {
-      umbra = await Umbra.create({ serverUrl: opts.origin, store, files: webFiles(), connect: false, solvePow: opts.solvePow, ...(opts.handle ? { handle: opts.handle } : {}) });
+      umbra = await Umbra.create({ serverUrl: opts.origin, store, files: webFiles(), calls: webCallMedia.options, connect: false, solvePow: opts.solvePow, ...(opts.handle ? { handle: opts.handle } : {}) });
     } catch (err) {
       // Only the handle was refused when the account exists already: keep it, without a handle.
       if (!opts.handle || !(await registered(store))) throw err;
