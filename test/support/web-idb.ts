@@ -73,6 +73,27 @@ export function corruptRecord(page: Page, key: string): Promise<StoredRecord> {
   );
 }
 
+/** Stores `value` (not a sealed record) under `key`, as something else writing to the database might. */
+export function replaceRecord(page: Page, key: string, value: string): Promise<void> {
+  return page.evaluate(
+    ({ db, key, value }) =>
+      new Promise<void>((resolve, reject) => {
+        const open = indexedDB.open(db);
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const tx = open.result.transaction('values', 'readwrite');
+          tx.objectStore('values').put(value, key);
+          tx.oncomplete = () => {
+            open.result.close();
+            resolve();
+          };
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+    { db: DB, key, value },
+  );
+}
+
 /** Puts a record back as `corruptRecord` found it. */
 export function restoreRecord(page: Page, key: string, record: StoredRecord): Promise<void> {
   return page.evaluate(

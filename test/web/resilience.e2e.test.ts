@@ -7,8 +7,8 @@ import { Redis } from 'ioredis';
 import type { Page } from 'playwright-core';
 import { dumpRedis, searchFiles, searchPostgres } from '../support/dumps';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/harness';
-import { WebStack, createAccount, openChat } from '../support/web';
-import { corruptRecord, hideStorageKey, restoreRecord, restoreStorageKey, storedValues, upgradeDatabase } from '../support/web-idb';
+import { SCREENSHOTS, WebStack, createAccount, openChat } from '../support/web';
+import { corruptRecord, hideStorageKey, replaceRecord, restoreRecord, restoreStorageKey, storedValues, upgradeDatabase } from '../support/web-idb';
 
 /**
  * The web client when things go wrong, and what the servers keep of a web conversation: a gateway
@@ -177,6 +177,7 @@ describe('web client: a dropped socket, a failing server, unreadable stored stat
     await bob.reload();
     await stateError.waitFor({ timeout: 15_000 });
     expect(await stateError.textContent()).toMatch(/damaged.*identity cannot be decrypted.*Nothing has been deleted/);
+    await bob.screenshot({ path: path.join(SCREENSHOTS, 'web-state-error.png') });
     const after = await storedValues(bob);
     expect(after.count).toBe(before.count);
     expect(after.hasKey).toBe(true);
@@ -198,6 +199,12 @@ describe('web client: a dropped socket, a failing server, unreadable stored stat
     await stateError.filter({ hasText: /key that protects .* is missing/ }).waitFor({ timeout: 15_000 });
     expect((await storedValues(bob)).count).toBe(before.count);
     await restoreStorageKey(bob);
+
+    // A record that is not one this page wrote (another script, a bad extension): named, and left there.
+    await replaceRecord(bob, 'umbra/ready', '1');
+    await bob.reload();
+    await stateError.filter({ hasText: /umbra\/ready is not a record this page wrote/ }).waitFor({ timeout: 15_000 });
+    expect((await storedValues(bob)).count).toBe(before.count);
 
     // The database unopenable (a newer version than this page knows).
     await upgradeDatabase(bob);

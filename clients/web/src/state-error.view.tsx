@@ -9,7 +9,7 @@ const HEADLINES: Record<StoredStateError['problem'], string> = {
 
 /** What the person reads: what happened, and that nothing was deleted. */
 function explain(err: unknown): { headline: string; detail: string } {
-  if (err instanceof StoredStateError) return { headline: HEADLINES[err.problem], detail: err.message };
+  if (err instanceof StoredStateError) return { headline: HEADLINES[err.problem], detail: err.message.charAt(0).toUpperCase() + err.message.slice(1) };
   return { headline: 'This device’s stored state could not be loaded.', detail: err instanceof Error ? err.message : String(err) };
 }
 
