@@ -125,6 +125,30 @@ describe('calls in the web client (Chromium, coturn, SFrame)', () => {
     await alice.getByTestId('call-entry').filter({ hasText: 'Outgoing audio call · Declined' }).waitFor();
   }, 60_000);
 
+  it('an audio call: Opus frames through SFrame both ways, no video decoded, hang-up from the callee', async () => {
+    await alice.getByTestId('call-audio').click();
+    await bob.getByTestId('incoming-call').waitFor({ timeout: 20_000 });
+    await bob.getByTestId('answer').click();
+    await expectState(alice, 'connected', 30_000);
+    let last: Shown[] = [];
+    await waitFor(
+      async () => {
+        last = [await shown(alice), await shown(bob)];
+        return last.every((s) => s.sframeDecrypted > 50);
+      },
+      30_000,
+      'decrypted audio frames on both pages',
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}: ${JSON.stringify(last)}`);
+    });
+    for (const s of last) expect(s).toMatchObject({ localCandidate: 'relay', framesDecoded: 0, sframeRejected: 0 });
+    await bob.getByTestId('hangup').click();
+    for (const p of [alice, bob]) {
+      await expectState(p, 'ended');
+      await p.getByTestId('call-close').click();
+    }
+  }, 60_000);
+
   it('with a wrong SFrame key on the callee (test hook) its page decodes no frame while packets arrive', async () => {
     await bob.evaluate(() => {
       (globalThis as { __umbraCallTest?: { corruptReceiveKey: boolean } }).__umbraCallTest = { corruptReceiveKey: true };
@@ -170,7 +194,7 @@ describe('calls in the web client (Chromium, coturn, SFrame)', () => {
     await bob.getByTestId('connection').filter({ hasText: 'online' }).waitFor({ timeout: 30_000 });
     await bob.getByTestId('conversation').first().click();
     await bob.getByTestId('call-entry').first().waitFor();
-    expect(await bob.getByTestId('call-entry').evaluateAll((els) => els.map((e) => e.getAttribute('data-outcome')))).toEqual(['answered', 'declined', 'answered']);
+    expect(await bob.getByTestId('call-entry').evaluateAll((els) => els.map((e) => e.getAttribute('data-outcome')))).toEqual(['answered', 'declined', 'answered', 'answered']);
     await expectState(bob, 'idle');
   }, 60_000);
 });
