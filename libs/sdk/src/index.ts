@@ -17,3 +17,7 @@ export * from './calls/index';
 export * from './umbra/index';
 /** The registration proof of work, for a client that runs it off its main thread (UmbraClient.register's solvePow). */
 export { solvePow } from '@umbra/protocol';
+/** The rest of the typed local state (LocalState and STATE_KEYS come with the front door). */
+export { stateWrite, type StateEntry } from './state/local.state';
+export { STATE_FAMILIES } from './state/state.keys';
+export type { StateFamily } from './state/state.key';
