@@ -124,6 +124,7 @@ scope.onrtctransform = ({ transformer }) => {
       }),
     )
     .pipeTo(transformer.writable)
+    // The pipe errors when the call's connection closes; there is nothing left to protect then.
     .catch(() => undefined);
 };
 
