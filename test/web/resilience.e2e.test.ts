@@ -73,6 +73,8 @@ describe('web client: a dropped socket, a failing server, unreadable stored stat
     const [gateway] = web.stack.of('gateway');
     await web.stack.stopInstance(gateway!);
     for (const page of [alice, bob]) await page.getByTestId('connection').filter({ hasText: 'connecting' }).waitFor({ timeout: 15_000 });
+    // Past a short reconnect, each page says the server is out of reach and that nothing is lost.
+    for (const page of [alice, bob]) await page.getByTestId('offline-note').filter({ hasText: 'Everything here is kept' }).waitFor({ timeout: 15_000 });
 
     await bob.getByTestId('composer').fill('while the server is down');
     await bob.getByTestId('send').click();
@@ -87,6 +89,7 @@ describe('web client: a dropped socket, a failing server, unreadable stored stat
     await web.stack.startInstance('gateway', `gateway-back-${randomBytes(3).toString('hex')}`);
     await online(alice);
     await online(bob);
+    for (const page of [alice, bob]) await page.getByTestId('offline-note').waitFor({ state: 'detached', timeout: 5000 });
     // The send waiting in the SDK's outbox goes out on reconnect; a new one goes out as usual.
     await alice.getByTestId('message').filter({ hasText: 'while the server is down' }).waitFor({ timeout: 30_000 });
     await pending.getByTestId('delivery-state').filter({ hasText: /sent|delivered|read/ }).waitFor({ timeout: 30_000 });

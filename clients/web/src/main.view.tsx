@@ -4,6 +4,7 @@ import { WebCalls } from './calls.service';
 import { ChatView } from './chat.view';
 import { DeviceView, RevokedNotice } from './device.view';
 import { GroupFormView } from './group-form.view';
+import { OfflineNotice } from './offline.view';
 import { describeError, shortId, type WebSession } from './session.service';
 
 /** Re-renders on every change of the session's conversations, and every second for the connection state. */
@@ -61,6 +62,7 @@ export function MainView({ session, onWipe }: { session: WebSession; onWipe: () 
             This device
           </button>
         </header>
+        <OfflineNotice session={session} />
         <form class="new-chat" onSubmit={startChat}>
           <label for="peer">Start a chat</label>
           <div class="row">
