@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Every module the main entry reaches through relative imports, with its static imports. */
@@ -9,7 +9,11 @@ function reachable(entry: string): Map<string, string[]> {
     const source = readFileSync(file, 'utf8');
     const specifiers = [...source.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+'([^']+)'/gm)].map((m) => m[1]!);
     seen.set(file, specifiers);
-    for (const s of specifiers) if (s.startsWith('.')) visit(path.resolve(path.dirname(file), `${s.replace(/\.js$/, '')}.ts`));
+    for (const s of specifiers) {
+      if (!s.startsWith('.')) continue;
+      const target = path.resolve(path.dirname(file), s.replace(/\.js$/, ''));
+      visit(existsSync(`${target}.ts`) ? `${target}.ts` : path.join(target, 'index.ts'));
+    }
   };
   visit(entry);
   return seen;
