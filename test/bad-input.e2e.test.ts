@@ -120,6 +120,7 @@ describe('hostile and malformed input: clear 4xx, stable code, nothing stored ch
   add('wrong device set', 409, 'DEVICE_MISMATCH', () => http('POST', '/v1/messages', { body: { ...valid(), recipients: [{ ...toDevice(bob), deviceId: 1 }] } }));
   add('unknown envelope type', 400, 'VALIDATION_FAILED', () => http('POST', '/v1/messages', { body: { ...valid(), recipients: [{ ...toDevice(bob), type: 9 }] } }));
   add('unknown field', 400, 'VALIDATION_FAILED', () => http('POST', '/v1/messages', { body: { ...valid(), admin: true } }));
+  add('urgent that is not a boolean', 400, 'VALIDATION_FAILED', () => http('POST', '/v1/messages', { body: { ...valid(), urgent: 'yes' } }));
   add('clientMessageId of the wrong length', 400, 'VALIDATION_FAILED', () => http('POST', '/v1/messages', { body: { ...valid(), clientMessageId: randomContent(8) } }));
   add('body over the HTTP limit', 413, 'PAYLOAD_TOO_LARGE', () => http('POST', '/v1/messages', { raw: JSON.stringify({ x: 'a'.repeat(LIMITS.MAX_HTTP_BODY_BYTES + 10) }) }));
   add('wrong proof of work', 400, 'POW_INVALID', async () => {
@@ -160,6 +161,7 @@ describe('hostile and malformed input: clear 4xx, stable code, nothing stored ch
   add('socket send that is not an object', 400, 'VALIDATION_FAILED', () => socketCall('send', 'hello'));
   add('socket send with bad base64', 400, 'BAD_ENCODING', () => socketCall('send', { ...valid(), recipients: [{ ...toDevice(bob), content: '@@@' }] }));
   add('socket send with an oversized envelope', 400, 'ENVELOPE_TOO_LARGE', () => socketCall('send', { ...valid(), recipients: [toDevice(bob, randomContent(LIMITS.MAX_ENVELOPE_CONTENT_BYTES + 1))] }));
+  add('socket send with urgent that is not a boolean', 400, 'VALIDATION_FAILED', () => socketCall('send', { ...valid(), urgent: 1 }));
   add('socket ack with garbage', 400, 'VALIDATION_FAILED', () => socketCall('ack', { ids: [{}] }));
 
   beforeAll(async () => {

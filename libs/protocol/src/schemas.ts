@@ -99,6 +99,10 @@ export const SendRequestSchema = z
       .max(LIMITS.MAX_ATTACHMENTS_PER_MESSAGE)
       .optional()
       .meta({ description: 'ids of attachments (uploaded by this account) the message references; they are deleted when the message vanishes' }),
+    urgent: z
+      .boolean()
+      .optional()
+      .meta({ description: 'wake recipient devices that are not connected (a call offer); the server learns that this send is urgent. Absent = false' }),
   })
   .strict();
 export type SendRequest = z.infer<typeof SendRequestSchema>;

@@ -144,9 +144,10 @@ export class Messenger {
   /**
    * Sends one Content to every device of `peer` and a sync copy to our other devices. `envelope.expiresAt`
    * bounds how long the servers keep it for a device that is away, without making it a vanishing message
-   * (call signalling: an offer must not ring a device that comes online an hour later).
+   * (call signalling: an offer must not ring a device that comes online an hour later). `envelope.urgent`
+   * asks the servers to wake the peer's devices that are not connected (a call offer).
    */
-  sendContent(peer: string, content: Content, freshSessions: Set<string> = new Set(), envelope: { expiresAt?: number } = {}): Promise<SendResult> {
+  sendContent(peer: string, content: Content, freshSessions: Set<string> = new Set(), envelope: { expiresAt?: number; urgent?: boolean } = {}): Promise<SendResult> {
     return this.pairwise.send(peer, content, freshSessions, envelope);
   }
 

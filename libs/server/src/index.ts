@@ -18,6 +18,7 @@ export * from './queues/merging-runner';
 export * from './queues/queue.registry';
 export * from './queues/expiry.scheduler';
 export * from './queues/job-hooks';
+export * from './wakeup/wakeup.notifier';
 export * from './core/periodic-task';
 export * from './rate-limit/rate-limiter';
 export * from './auth/challenge.store';

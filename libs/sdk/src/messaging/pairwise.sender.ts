@@ -41,7 +41,7 @@ export class PairwiseSender {
   }
 
   /** Sends one Content to every device of `peer` and a sync copy to our other devices. */
-  async send(peer: string, content: Content, freshSessions: Set<string> = new Set(), envelope: { expiresAt?: number } = {}): Promise<SendResult> {
+  async send(peer: string, content: Content, freshSessions: Set<string> = new Set(), envelope: { expiresAt?: number; urgent?: boolean } = {}): Promise<SendResult> {
     const clientMessageId = newId();
     for (let attempt = 0; ; attempt++) {
       const targets = await this.targets(peer, content);
@@ -51,7 +51,8 @@ export class PairwiseSender {
         // (only when this account uploaded it: a forwarded pointer is left alone).
         const attachments = content.exp && content.k === 'att' && typeof content.oid === 'string' ? { attachments: [content.oid] } : {};
         const expiry = content.exp ? envelopeExpiry(content) : envelope.expiresAt !== undefined ? { expiresAt: envelope.expiresAt } : {};
-        return await this.ctx.client.send({ clientMessageId, recipients, ...expiry, ...attachments });
+        const urgent = envelope.urgent ? { urgent: true } : {};
+        return await this.ctx.client.send({ clientMessageId, recipients, ...expiry, ...attachments, ...urgent });
       } catch (err) {
         if (err instanceof UmbraApiError && err.code === 'DEVICE_MISMATCH' && attempt < DEVICE_MISMATCH_RETRIES) continue;
         throw err;

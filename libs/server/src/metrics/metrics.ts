@@ -21,6 +21,7 @@ export class Metrics {
   readonly jobFailures: Counter<'queue'>;
   readonly invalidJobItems: Counter<'queue'>;
   readonly sendsQueueFull: Counter;
+  readonly wakeups: Counter<'reason'>;
   readonly jobsProcessed: Counter<'queue'>;
   readonly queueDepth: Gauge<'queue' | 'state'>;
   readonly jobWait: Histogram<'queue'>;
@@ -61,6 +62,7 @@ export class Metrics {
     this.jobFailures = new Counter({ name: 'umbra_job_failures_total', help: 'Failed BullMQ job attempts', labelNames: ['queue'], registers: r });
     this.invalidJobItems = new Counter({ name: 'umbra_invalid_job_items_total', help: 'Items of BullMQ jobs dropped as invalid (the rest of the job still runs)', labelNames: ['queue'], registers: r });
     this.sendsQueueFull = new Counter({ name: 'umbra_sends_queue_full_total', help: 'Sends refused with QUEUE_FULL because a recipient device queue was at its cap', registers: r });
+    this.wakeups = new Counter({ name: 'umbra_wakeups_total', help: 'Relay: devices without a socket woken through the WakeupNotifier, by reason (urgent: a send marked urgent, such as a call offer)', labelNames: ['reason'], registers: r });
     this.jobsProcessed = new Counter({ name: 'umbra_jobs_processed_total', help: 'Completed BullMQ jobs', labelNames: ['queue'], registers: r });
     this.queueDepth = new Gauge({ name: 'umbra_queue_jobs', help: 'BullMQ jobs per queue and state (sampled)', labelNames: ['queue', 'state'], registers: r });
     this.jobWait = new Histogram({ name: 'umbra_job_wait_seconds', help: 'Time a BullMQ job waited in its queue before a worker took it', labelNames: ['queue'], buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5], registers: r });

@@ -44,6 +44,8 @@ export interface RelaySend {
   expiresAt: number;
   readTtlS: number;
   attachments?: string[];
+  /** Present and true only for an urgent send: recipient devices without a socket are woken (WakeupNotifier). */
+  urgent?: true;
   recipients: { account: string; deviceId: number; type: number; content: string }[];
 }
 

@@ -83,6 +83,7 @@ export class SendService {
       expiresAt: req.expiresAt ?? 0,
       readTtlS: req.readTtlS ?? 0,
       ...(req.attachments && req.attachments.length > 0 ? { attachments: [...new Set(req.attachments)] } : {}),
+      ...(req.urgent ? { urgent: true as const } : {}),
       recipients,
     });
     this.metrics.storedLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);

@@ -16,6 +16,7 @@ import {
   PresenceStore,
   QueueRegistry,
   Queues,
+  WakeupNotifier,
   deviceKey,
   jobHooks,
   toDeliveredEnvelope,
@@ -29,7 +30,9 @@ import {
   type Logger,
   type RelayBatchJob,
   type RelaySend,
+  type StoreResult,
   type StoreSend,
+  type StoredEnvelope,
 } from '@umbra/server';
 
 const ACCOUNT_HEX = /^[0-9a-f]{64}$/;
@@ -55,6 +58,7 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
     @Inject(Clock) private readonly clock: Clock,
     @Inject(Metrics) private readonly metrics: Metrics,
     @Inject(ExpiryScheduler) private readonly expiry: ExpiryScheduler,
+    @Inject(WakeupNotifier) private readonly wakeups: WakeupNotifier,
   ) {}
 
   onModuleInit(): void {
@@ -141,6 +145,7 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
       this.logger.warn({ err: String(err) }, 'presence lookup failed');
       return new Map<string, typeof fresh>();
     });
+    if (live.some((s) => s.urgent)) await this.wakeOffline(live, results, routed);
     const accountText = new Map<string, string>();
     const perGateway = new Map<string, DeliverItem[]>(
       [...routed].map(([gw, envelopes]) => [gw, envelopes.map((e) => ({ to: deviceKey(e.recipient), envelope: toDeliveredEnvelope(e, accountText) }))]),
@@ -179,6 +184,24 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
       });
     }
     await this.bus.publishMany(messages);
+  }
+
+  /**
+   * Wakes the recipient devices of urgent sends stored now that presence found on no gateway (on a presence
+   * failure: all of them). The sender's own devices (sync copies) are not woken.
+   */
+  private async wakeOffline(live: RelaySend[], results: StoreResult[], routed: Map<string, StoredEnvelope[]>): Promise<void> {
+    const online = new Set([...routed.values()].flatMap((list) => list.map((e) => deviceKey(e.recipient))));
+    const offline = new Map<string, DeviceAddress>();
+    live.forEach((s, i) => {
+      if (!s.urgent) return;
+      for (const e of results[i]!.envelopes) {
+        const key = deviceKey(e.recipient);
+        if (!online.has(key) && !key.startsWith(`${s.senderAccount}:`)) offline.set(key, e.recipient);
+      }
+    });
+    if (offline.size === 0) return;
+    await this.wakeups.wake([...offline.values()], 'urgent').catch((err: unknown) => this.logger.warn({ err: String(err), devices: offline.size }, 'could not wake devices'));
   }
 
   /** Deletes acknowledged envelopes. Items are checked one by one: an invalid one is dropped and counted, never failing the others'. */
