@@ -38,7 +38,7 @@ export interface CallsMessenger {
     readonly identity: { accountIdText: string; device: { deviceId: number; certificate: Uint8Array } };
     api<T>(method: string, path: string, body?: unknown): Promise<T>;
   };
-  sendContent(peer: string, content: Content, freshSessions?: Set<string>, envelope?: { expiresAt?: number }): Promise<{ clientMessageId: string }>;
+  sendContent(peer: string, content: Content, freshSessions?: Set<string>, envelope?: { expiresAt?: number; urgent?: boolean }): Promise<{ clientMessageId: string }>;
   deviceList(accountIdText: string): Promise<SignedDeviceList>;
   on(event: 'message', handler: (m: CallsMessage) => void): void;
 }
@@ -295,7 +295,8 @@ export class Calls {
   private async send(to: string, signal: CallSignal): Promise<void> {
     const content: Content = { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), ...callSignalFields(signal) };
     // Short-lived envelopes (§10): the servers drop a signal a device has not fetched within a minute.
-    const sent = await this.opts.messenger.sendContent(to, content, undefined, { expiresAt: this.now() + SIGNAL_ENVELOPE_TTL_MS });
+    // An offer is urgent: the servers wake the callee's devices that are not connected.
+    const sent = await this.opts.messenger.sendContent(to, content, undefined, { expiresAt: this.now() + SIGNAL_ENVELOPE_TTL_MS, ...(signal.op === 'offer' ? { urgent: true } : {}) });
     await this.signalIds.add(sent.clientMessageId);
   }
 
