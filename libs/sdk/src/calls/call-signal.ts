@@ -7,7 +7,7 @@ import type { Content } from '@umbra/crypto';
  * of one callee apart and pick one.
  */
 export type Media = 'audio' | 'video';
-export const HANGUP_REASONS = ['hangup', 'timeout', 'answered_elsewhere', 'ice_failed', 'sdp_mismatch', 'glare'] as const;
+export const HANGUP_REASONS = ['hangup', 'timeout', 'answered_elsewhere', 'ice_failed', 'sdp_mismatch', 'glare', 'connection_lost'] as const;
 export type HangupReason = (typeof HANGUP_REASONS)[number];
 
 interface Base {

@@ -254,3 +254,72 @@ describe('parseCallSignal', () => {
     );
   });
 });
+
+describe('reconnect after a network blip (ICE restart)', () => {
+  const T0 = 5_000_000;
+  /** A caller and one callee device, connected. */
+  function connected(): { caller: CallMachine; callee: CallMachine } {
+    const { call: caller, effects } = CallMachine.place({ callId: CALL, partyId: 'caller-party', media: 'audio', sdp: 'v=0 offer', E_c: KEY, offerHash: HASH, now: T0 });
+    const offer = effects.find((e): e is Extract<CallEffect, { kind: 'send' }> => e.kind === 'send')!.signal as Extract<CallSignal, { op: 'offer' }>;
+    const { call: callee } = CallMachine.receive(offer, { partyId: 'callee-party', offerHash: HASH, sentAt: T0, now: T0 });
+    const answer = callee.answer('v=0 answer', KEY).find((e): e is Extract<CallEffect, { kind: 'send' }> => e.kind === 'send')!.signal;
+    const select = caller.receiveSignal(answer, 'peer').find((e): e is Extract<CallEffect, { kind: 'send' }> => e.kind === 'send')!.signal;
+    callee.receiveSignal(select, 'peer');
+    caller.mediaConnected();
+    callee.mediaConnected();
+    expect([caller.state, callee.state]).toEqual(['connected', 'connected']);
+    return { caller, callee };
+  }
+  const sent = (effects: CallEffect[]) => effects.flatMap((e) => (e.kind === 'send' ? [e.signal] : []));
+
+  it('the caller restarts ICE with a new offer for the same call; the callee answers it; both return to connected', () => {
+    const { caller, callee } = connected();
+    expect(caller.mediaInterrupted(T0 + 1000)).toEqual([{ kind: 'state', state: 'connecting' }, { kind: 'ice_restart' }]);
+    const [restart] = sent(caller.restartOffer('v=0 restart', KEY, 'R'.repeat(43)));
+    expect(restart).toMatchObject({ op: 'offer', call_id: CALL, party_id: 'caller-party' });
+    expect(callee.receiveSignal(restart!, 'peer')).toEqual([{ kind: 'state', state: 'connecting' }, { kind: 'remote_restart', sdp: 'v=0 restart' }]);
+    const [answer] = sent(callee.restartAnswer('v=0 answer 2', KEY, 'R'.repeat(43)));
+    expect(caller.receiveSignal(answer!, 'peer')).toEqual([{ kind: 'remote_answer', sdp: 'v=0 answer 2', E_r: KEY }]);
+    expect(caller.mediaConnected()).toEqual([{ kind: 'state', state: 'connected' }]);
+    expect(callee.mediaConnected()).toEqual([{ kind: 'state', state: 'connected' }]);
+    // Reconnected: the old deadline no longer applies.
+    expect(caller.tick(T0 + 60_000)).toEqual([]);
+  });
+
+  it('a restart that does not connect within 10 s ends the call as connection_lost on both sides', () => {
+    const { caller, callee } = connected();
+    caller.mediaInterrupted(T0 + 1000);
+    callee.mediaInterrupted(T0 + 1000);
+    expect(caller.tick(T0 + 10_999)).toEqual([]);
+    const effects = caller.tick(T0 + 11_000);
+    expect(effects).toContainEqual({ kind: 'ended', reason: 'connection_lost' });
+    const [hangup] = sent(effects);
+    expect(hangup).toMatchObject({ op: 'hangup', reason: 'connection_lost' });
+    // The callee ends on its own clock too, or on the caller's hangup, whichever comes first.
+    expect(callee.receiveSignal(hangup!, 'peer')).toContainEqual({ kind: 'ended', reason: 'connection_lost' });
+    const other = connected().callee;
+    other.mediaInterrupted(T0);
+    expect(other.tick(T0 + 10_000)).toContainEqual({ kind: 'ended', reason: 'connection_lost' });
+  });
+
+  it('renegotiation is refused from another device, from our own account, before the call connected, and with other media', () => {
+    const { callee } = connected();
+    const restart: CallSignal = { op: 'offer', call_id: CALL, party_id: 'caller-party', media: 'audio', sdp: 'v=0 x', E_c: KEY };
+    const ignoredOnly = (effects: CallEffect[]) => effects.every((e) => e.kind === 'ignored');
+    expect(ignoredOnly(callee.receiveSignal({ ...restart, party_id: 'intruder-party' }, 'peer'))).toBe(true);
+    expect(ignoredOnly(callee.receiveSignal(restart, 'own'))).toBe(true);
+    expect(ignoredOnly(callee.receiveSignal({ ...restart, media: 'video' }, 'peer'))).toBe(true);
+    expect(ignoredOnly(callee.receiveSignal({ ...restart, call_id: '00000000000000bb' }, 'peer'))).toBe(true);
+    expect(callee.state).toBe('connected');
+    const { call: ringing } = CallMachine.receive(restart, { partyId: 'callee-party', offerHash: HASH, sentAt: T0, now: T0 });
+    expect(ignoredOnly(ringing.receiveSignal(restart, 'peer'))).toBe(true);
+    // A restart answer with the wrong offer_hash is ignored by the caller.
+    const { caller } = connected();
+    caller.mediaInterrupted(T0);
+    caller.restartOffer('v=0 r', KEY, 'R'.repeat(43));
+    expect(ignoredOnly(caller.receiveSignal({ op: 'answer', call_id: CALL, party_id: 'callee-party', sdp: 'v=0', E_r: KEY, offer_hash: HASH }, 'peer'))).toBe(true);
+    // Not connected yet: a blip is not a reconnect (the initial connection fails as before).
+    const fresh = CallMachine.place({ callId: CALL, partyId: 'caller-party', media: 'audio', sdp: 'v=0', E_c: KEY, offerHash: HASH, now: T0 }).call;
+    expect(ignoredOnly(fresh.mediaInterrupted(T0))).toBe(true);
+  });
+});

@@ -19,7 +19,8 @@ export type EndReason =
   | 'missed'
   | 'no_answer'
   | 'glare'
-  | 'failed';
+  | 'failed'
+  | 'connection_lost';
 
 export type CallEffect =
   | { kind: 'send'; to: 'peer' | 'own'; signal: CallSignal }
@@ -27,12 +28,18 @@ export type CallEffect =
   | { kind: 'stop_ringing' }
   | { kind: 'remote_answer'; sdp: string; E_r: string }
   | { kind: 'remote_ice'; candidates: string[]; end: boolean }
+  /** Caller: the media path dropped; make an offer with `iceRestart` and hand it to `restartOffer`. */
+  | { kind: 'ice_restart' }
+  /** Callee: the caller's ICE-restart offer (same call, same caller device, inside E2EE); answer it with `restartAnswer`. */
+  | { kind: 'remote_restart'; sdp: string }
   | { kind: 'state'; state: CallState }
   | { kind: 'ended'; reason: EndReason }
   | { kind: 'ignored'; reason: string };
 
 /** How long a phone rings (and a caller waits) before the call is missed. */
 export const RING_MS = 30_000;
+/** How long a connected call may try to get its media path back (ICE restart) before it ends as connection_lost. */
+export const RECONNECT_MS = 10_000;
 
 /** The peer's media failed (ICE, or a DTLS certificate that does not match the SDP): the call failed here too. */
 const failedOnTheOtherSide = (reason: HangupReason) => reason === 'ice_failed' || reason === 'sdp_mismatch';
@@ -46,6 +53,11 @@ export class CallMachine {
   /** The callee device whose answer the caller chose (caller), or ours once chosen (callee). */
   selectedParty: string | undefined;
   private readonly deadline: number;
+  /** While reconnecting after a network blip: when the call gives up. */
+  private reconnectDeadline: number | undefined;
+  /** Caller: b64u(SHA-256(the ICE-restart offer)) a restart answer must carry. */
+  private restartOfferHash: string | undefined;
+  private wasConnected = false;
 
   private constructor(
     readonly role: CallRole,
@@ -112,7 +124,38 @@ export class CallMachine {
     if (this.state !== 'connecting') return [{ kind: 'ignored', reason: `media connected in state ${this.state}` }];
     if (this.role === 'callee' && this.selectedParty !== this.partyId) return [{ kind: 'ignored', reason: 'media up before the caller selected this device' }];
     this.state = 'connected';
+    this.wasConnected = true;
+    this.reconnectDeadline = undefined;
     return [{ kind: 'state', state: 'connected' }];
+  }
+
+  /**
+   * The media path of a connected call dropped (ICE disconnected or failed): back to `connecting`
+   * for at most RECONNECT_MS. The caller restarts ICE; the callee waits for its offer.
+   */
+  mediaInterrupted(now: number): CallEffect[] {
+    if (this.state !== 'connected') return [{ kind: 'ignored', reason: `media interrupted in state ${this.state}` }];
+    this.state = 'connecting';
+    this.reconnectDeadline = now + RECONNECT_MS;
+    return [{ kind: 'state', state: 'connecting' }, ...(this.role === 'caller' ? [{ kind: 'ice_restart' as const }] : [])];
+  }
+
+  /** Whether the call is getting its media path back after having been connected. */
+  get reconnecting(): boolean {
+    return this.reconnectDeadline !== undefined && !this.ended;
+  }
+
+  /** Caller: the ICE-restart offer goes to the chosen callee device only (same call_id, E2EE). */
+  restartOffer(sdp: string, E_c: string, offerHash: string): CallEffect[] {
+    if (this.role !== 'caller' || !this.reconnecting) return [{ kind: 'ignored', reason: 'no ICE restart in progress' }];
+    this.restartOfferHash = offerHash;
+    return [{ kind: 'send', to: 'peer', signal: { op: 'offer', call_id: this.callId, party_id: this.partyId, media: this.media, sdp, E_c } }];
+  }
+
+  /** Callee: the answer to the caller's ICE-restart offer, carrying that offer's hash. */
+  restartAnswer(sdp: string, E_r: string, offerHash: string): CallEffect[] {
+    if (this.role !== 'callee' || this.ended || this.state === 'ringing') return [{ kind: 'ignored', reason: `no restart answer in state ${this.state}` }];
+    return [{ kind: 'send', to: 'peer', signal: { op: 'answer', call_id: this.callId, party_id: this.partyId, sdp, E_r, offer_hash: offerHash } }];
   }
 
   /** WebRTC gave up (ICE failed, DTLS fingerprint mismatch): the call fails loudly on both sides. */
@@ -130,6 +173,12 @@ export class CallMachine {
   }
 
   tick(now: number): CallEffect[] {
+    // A callee that learnt of the blip from the caller's restart offer starts its clock at the next tick.
+    if (this.state === 'connecting' && this.wasConnected && this.reconnectDeadline === undefined) this.reconnectDeadline = now + RECONNECT_MS;
+    if (this.reconnecting && now >= this.reconnectDeadline!) {
+      const signal: CallSignal = { op: 'hangup', call_id: this.callId, party_id: this.partyId, reason: 'connection_lost' };
+      return [{ kind: 'send', to: 'peer', signal }, ...this.end('connection_lost')];
+    }
     if (now < this.deadline) return [];
     if (this.state === 'ringing') return this.end('missed');
     if (this.state === 'outgoing') {
@@ -150,6 +199,11 @@ export class CallMachine {
     if (from === 'own') return [{ kind: 'ignored', reason: `${signal.op} from our own device` }];
     switch (signal.op) {
       case 'answer': {
+        if (this.restartOfferHash !== undefined && signal.party_id === this.selectedParty) {
+          if (signal.offer_hash !== this.restartOfferHash) return [{ kind: 'ignored', reason: 'restart answer to another offer (offer_hash mismatch)' }];
+          this.restartOfferHash = undefined;
+          return [{ kind: 'remote_answer', sdp: signal.sdp, E_r: signal.E_r }];
+        }
         if (this.state !== 'outgoing') return [{ kind: 'ignored', reason: `answer from ${signal.party_id} after ${this.selectedParty ?? 'the end'} was chosen` }];
         if (signal.offer_hash !== this.offerHash) return [{ kind: 'ignored', reason: 'answer to another offer (offer_hash mismatch)' }];
         this.selectedParty = signal.party_id;
@@ -163,7 +217,7 @@ export class CallMachine {
         return this.state === 'outgoing' ? this.end('busy') : [{ kind: 'ignored', reason: 'busy after an answer was chosen' }];
       case 'hangup':
         if (this.selectedParty !== undefined && signal.party_id !== this.selectedParty) return [{ kind: 'ignored', reason: 'hangup from a device that is not in the call' }];
-        return this.end(failedOnTheOtherSide(signal.reason) ? 'failed' : 'remote_hangup');
+        return this.end(signal.reason === 'connection_lost' ? 'connection_lost' : failedOnTheOtherSide(signal.reason) ? 'failed' : 'remote_hangup');
       case 'ice':
         if (signal.party_id !== this.selectedParty) return [{ kind: 'ignored', reason: 'ICE from a device that is not in the call' }];
         return [{ kind: 'remote_ice', candidates: signal.candidates, end: signal.end }];
@@ -185,9 +239,18 @@ export class CallMachine {
         if (this.state !== 'connecting') return [{ kind: 'ignored', reason: 'selected without having answered' }];
         this.selectedParty = this.partyId;
         return [];
+      case 'offer':
+        // Renegotiation only as an ICE restart of this call, from the caller device that placed it, once connected.
+        if (this.selectedParty !== this.partyId || (this.state !== 'connected' && this.state !== 'connecting')) return [{ kind: 'ignored', reason: `offer for a call in state ${this.state}` }];
+        if (signal.media !== this.media) return [{ kind: 'ignored', reason: 'restart offer with other media' }];
+        if (this.state === 'connected') {
+          this.state = 'connecting';
+          return [{ kind: 'state', state: 'connecting' }, { kind: 'remote_restart', sdp: signal.sdp }];
+        }
+        return [{ kind: 'remote_restart', sdp: signal.sdp }];
       case 'hangup':
         if (this.state === 'ringing') return this.end('missed');
-        return this.end(signal.reason === 'answered_elsewhere' ? 'answered_elsewhere' : failedOnTheOtherSide(signal.reason) ? 'failed' : 'remote_hangup');
+        return this.end(signal.reason === 'answered_elsewhere' ? 'answered_elsewhere' : signal.reason === 'connection_lost' ? 'connection_lost' : failedOnTheOtherSide(signal.reason) ? 'failed' : 'remote_hangup');
       case 'ice':
         if (this.state === 'ringing') return [{ kind: 'ignored', reason: 'ICE before answering' }];
         return [{ kind: 'remote_ice', candidates: signal.candidates, end: signal.end }];

@@ -264,7 +264,7 @@ export class Calls {
           }
           break;
         case 'remote_answer':
-          if (fromDevice !== undefined) await this.deriveKeys(s, e.E_r, fromDevice);
+          if (fromDevice !== undefined && !s.keys) await this.deriveKeys(s, e.E_r, fromDevice);
           await s.pc?.setRemoteDescription({ type: 'answer', sdp: e.sdp });
           break;
         case 'remote_ice':
@@ -284,6 +284,12 @@ export class Calls {
           break;
         case 'ignored':
           this.ignored(e.reason, s.callId);
+          break;
+        case 'ice_restart':
+          await this.restartIce(s);
+          break;
+        case 'remote_restart':
+          await this.answerRestart(s, e.sdp);
           break;
         case 'ring':
         case 'stop_ringing':
@@ -316,11 +322,44 @@ export class Calls {
     pc.onconnectionstatechange = () => {
       void this.enqueue(async () => {
         if (!s.active || s.pc !== pc) return;
-        if (pc.connectionState === 'connected') await this.run(s, s.machine!.mediaConnected());
-        else if (pc.connectionState === 'failed') await this.run(s, s.machine!.mediaFailed());
+        const m = s.machine!;
+        if (pc.connectionState === 'connected') await this.run(s, m.mediaConnected());
+        // A network blip on a connected call: reconnect (ICE restart) instead of failing at once.
+        else if ((pc.connectionState === 'disconnected' || pc.connectionState === 'failed') && m.state === 'connected') await this.run(s, m.mediaInterrupted(this.now()));
+        else if (pc.connectionState === 'failed' && !m.reconnecting) await this.run(s, m.mediaFailed());
       });
     };
     return pc;
+  }
+
+  /** Caller, after a network blip: a new offer with fresh ICE credentials for the same call, to the chosen device. */
+  private async restartIce(s: CallSession): Promise<void> {
+    const pc = s.pc;
+    if (!pc || !s.machine) return;
+    try {
+      const offer = await pc.createOffer({ iceRestart: true });
+      await pc.setLocalDescription({ type: 'offer', sdp: offer.sdp ?? '' });
+      const sdp = this.outgoingSdp(pc.localDescription?.sdp ?? offer.sdp ?? '', 'offer');
+      await this.run(s, s.machine.restartOffer(sdp, b64uEncode(pub(s.ephemeralSk)), offerHashOf(sdp)));
+    } catch (err) {
+      // The reconnect deadline ends the call.
+      this.report('ICE restart failed', { callId: s.callId, error: String(err) });
+    }
+  }
+
+  /** Callee: the caller's ICE-restart offer (E2EE, same call, the device that placed it) is answered. */
+  private async answerRestart(s: CallSession, offerSdp: string): Promise<void> {
+    const pc = s.pc;
+    if (!pc || !s.machine) return;
+    try {
+      await pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
+      const answer = await pc.createAnswer();
+      await pc.setLocalDescription({ type: 'answer', sdp: answer.sdp ?? '' });
+      const sdp = this.outgoingSdp(pc.localDescription?.sdp ?? answer.sdp ?? '', 'answer');
+      await this.run(s, s.machine.restartAnswer(sdp, b64uEncode(pub(s.ephemeralSk)), offerHashOf(offerSdp)));
+    } catch (err) {
+      this.report('answering an ICE restart failed', { callId: s.callId, error: String(err) });
+    }
   }
 
   /** Sends buffered candidates in one `ice` signal once the machine allows it (after an answer). */

@@ -31,7 +31,7 @@ export interface CallPeerConnection {
   readonly localDescription: { sdp: string } | null;
   onicecandidate: Handler<{ candidate?: LocalIceCandidate | null }> | null | undefined;
   onconnectionstatechange: Handler<unknown> | null | undefined;
-  createOffer(): Promise<{ sdp?: string }>;
+  createOffer(options?: { iceRestart?: boolean }): Promise<{ sdp?: string }>;
   createAnswer(): Promise<{ sdp?: string }>;
   setLocalDescription(description: CallSessionDescription): Promise<unknown>;
   setRemoteDescription(description: CallSessionDescription): Promise<unknown>;
