@@ -9,16 +9,28 @@ export function useCalls(calls: WebCalls): void {
   useEffect(() => calls.subscribe(() => setTick((n) => n + 1)), [calls]);
 }
 
+const PHONE =
+  'M22 16.9v3a2 2 0 0 1-2.2 2 19.8 19.8 0 0 1-8.6-3.1 19.5 19.5 0 0 1-6-6A19.8 19.8 0 0 1 2.1 4.2 2 2 0 0 1 4.1 2h3a2 2 0 0 1 2 1.7c.1.9.4 1.8.7 2.7a2 2 0 0 1-.5 2.1L8 9.8a16 16 0 0 0 6 6l1.3-1.3a2 2 0 0 1 2.1-.4c.9.3 1.8.6 2.7.7a2 2 0 0 1 1.7 2z';
+const CAMERA = 'M23 7l-7 5 7 5V7zM3 5h11a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H3a2 2 0 0 1-2-2V7a2 2 0 0 1 2-2z';
+
+function Glyph({ d }: { d: string }) {
+  return (
+    <svg class="glyph" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">
+      <path d={d} fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" />
+    </svg>
+  );
+}
+
 /** The audio and video call buttons of a 1:1 conversation's header. */
 export function CallButtons({ calls, peer, label }: { calls: WebCalls; peer: string; label: string }) {
   useCalls(calls);
   return (
     <span class="call-buttons">
       <button type="button" class="link" data-testid="call-audio" aria-label={`Audio call ${label}`} title="Audio call" disabled={calls.busy} onClick={() => void calls.call(peer, 'audio')}>
-        📞
+        <Glyph d={PHONE} />
       </button>
       <button type="button" class="link" data-testid="call-video" aria-label={`Video call ${label}`} title="Video call" disabled={calls.busy} onClick={() => void calls.call(peer, 'video')}>
-        🎥
+        <Glyph d={CAMERA} />
       </button>
     </span>
   );
@@ -118,7 +130,7 @@ function InCall({ calls, call, label }: { calls: WebCalls; call: CurrentCall; la
   const s = call.stats;
   const e = call.e2ee;
   return (
-    <div class={`call-in ${video ? 'video' : 'audio'}`}>
+    <div class={`call-in ${video ? 'video' : 'audio'} ${ended ? 'ended' : ''}`}>
       {video ? (
         <video class="call-remote" data-testid="remote-video" ref={remote} autoplay playsinline aria-label={`Video from ${label}`} />
       ) : (
