@@ -1,6 +1,7 @@
 import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket } from 'werift';
 import { Calls, Messenger, UmbraClient, type CallLogEntry, type CallState, type CreatePeerConnection, type EndReason } from '@umbra/sdk';
 import { DataSource } from 'typeorm';
+import { Metrics } from '@umbra/server';
 import { TestStack, waitFor } from './support/harness';
 import { linkDevice, newAccount, type E2eeDevice } from './support/devices';
 
@@ -239,9 +240,13 @@ describe('calls over the E2EE message path with media through coturn (werift, re
     const dana = phone(first);
     const late = await linkDevice(stack.origin, first);
     await late.client.close();
+    const wakeups = async () => (await stack.of('message-relay')[0]!.svc.app.get(Metrics).wakeups.get()).values.find((v) => v.labels.reason === 'urgent')?.value ?? 0;
+    const woken = await wakeups();
     const sentAt = Date.now();
     const callId = await alice.calls.call(dana.account, 'audio');
     await waitFor(() => dana.incoming.includes(callId), 20_000, 'the call to ring on the online device');
+    // The offer was sent urgent: the away device (and only it) was woken.
+    expect(await wakeups()).toBe(woken + 1);
     // What waits for the away device is a short-lived envelope (§10: expires_at = now + 60 s), not a vanishing message.
     const ds = stack.of('gateway')[0]!.svc.app.get(DataSource);
     const queued = (await ds.query(`SELECT expires_at::text AS e FROM envelopes WHERE recipient_account = $1 AND recipient_device = $2`, [
@@ -256,6 +261,8 @@ describe('calls over the E2EE message path with media through coturn (werift, re
     clock.skew = 31_000;
     expect(await dana.waitEnded(callId)).toBe('missed');
     expect(await alice.waitEnded(callId)).toBe('no_answer');
+    // ICE and the hangup are not urgent.
+    expect(await wakeups()).toBe(woken + 1);
 
     // The same device (its store) comes back: the offer and the caller's hangup are waiting for it.
     const client = await UmbraClient.open({ serverUrl: stack.origin, store: late.store, sendTimeoutMs: 10_000 });
