@@ -1,6 +1,6 @@
 import { canonicalHandle, CryptoError } from '@umbra/crypto';
 import { UmbraApiError } from '../errors';
-import { STATE_KEYS } from './local.state';
+import { STATE_KEYS } from '../state/state.keys';
 import type { UmbraCore } from './umbra.core';
 import { UmbraError } from './umbra.errors';
 

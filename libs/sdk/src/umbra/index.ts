@@ -1,7 +1,9 @@
 export { Umbra, type AssembleOptions, type CreateOptions, type LinkOptions, type UmbraOptions } from './umbra.facade';
 export type { UmbraEvent, UmbraEventHandler, UmbraEventOf, UmbraEventType, UpdateKind, VanishedMessage } from './umbra.events';
 export { UmbraError, type UmbraErrorCode } from './umbra.errors';
-export { LocalState, STATE_KEYS, type StateKey } from './local.state';
+export { LocalState } from '../state/local.state';
+export { STATE_KEYS } from '../state/state.keys';
+export type { StateKey } from '../state/state.key';
 export type { MessagesPart, ReplyQuote, SentMessage } from './messages.part';
 export type { GroupsPart } from './groups.part';
 export type { FileRef, FileSendOptions, FilesPart } from './files.part';

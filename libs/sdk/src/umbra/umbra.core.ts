@@ -2,7 +2,7 @@ import type { UmbraClient } from '../client';
 import type { Messenger } from '../messenger';
 import type { Receipts } from '../receipts';
 import type { KeyValueStore } from '../store';
-import type { LocalState } from './local.state';
+import type { LocalState } from '../state/local.state';
 
 /** What the front door's parts share: the client, the messenger over it, the typed local state. */
 export interface UmbraCore {
