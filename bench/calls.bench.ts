@@ -14,7 +14,8 @@ import path from 'node:path';
 import { rm } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { MemoryStore, Umbra, type UmbraEventOf } from '@umbra/sdk';
-import { createDataSource, migrateDatabase } from '@umbra/server';
+import { migrateDatabase } from '@umbra/server';
+import { recreateDatabase } from './support/fresh-database';
 import { WeriftCallMedia } from '@umbra/cli/dist/call-media.js';
 import { startStack } from '../scripts/lib/stack';
 
@@ -34,12 +35,8 @@ function percentile(values: number[], p: number): number {
 }
 
 async function freshDatabase(): Promise<string> {
-  const admin = createDataSource(`${PG}/postgres`, 1);
-  await admin.initialize();
-  await admin.query(`DROP DATABASE IF EXISTS ${DB_NAME}`);
-  await admin.query(`CREATE DATABASE ${DB_NAME}`);
-  await admin.destroy();
   const url = `${PG}/${DB_NAME}`;
+  await recreateDatabase(url);
   await migrateDatabase(url);
   return url;
 }

@@ -31,6 +31,7 @@ import { startStack, type RunningStack } from '../scripts/lib/stack';
 import { CpuSampler, CpuWindow, type PidSource } from './support/proc-cpu';
 import { postgresPids, redisServerPid, type PostgresPids } from './support/server-pids';
 import { PgStats } from './support/pg-stats';
+import { recreateDatabase } from './support/fresh-database';
 import { startLoadProcs, type LoadProc } from './support/load-procs';
 import type { DevicePair, PhaseResult } from './support/load-protocol';
 import { summarize as summarizeLatency } from './support/stats';
@@ -548,6 +549,8 @@ async function main(): Promise<void> {
   let origin = args.url;
   let gatewayUrls: string[];
   const databaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/umbra_bench';
+  // A database of the bench's own is fresh for every run; one given in BENCH_DATABASE_URL is left as it is.
+  if (!origin && !process.env.BENCH_DATABASE_URL) await recreateDatabase(databaseUrl);
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const cluster = args.redisCluster && !origin ? await RedisCluster.start() : undefined;
   if (cluster) log(`Redis Cluster (3 masters, 3 replicas) on ${cluster.nodesEnv}`);
