@@ -14,7 +14,6 @@ export * from './redis/channels';
 export * from './redis/presence.store';
 export * from './queues/queues';
 export * from './queues/batcher';
-export * from './queues/merging-runner';
 export * from './queues/queue.registry';
 export * from './queues/expiry.scheduler';
 export * from './queues/job-hooks';

@@ -11,7 +11,6 @@ import {
   ExpiryScheduler,
   Jobs,
   LOGGER,
-  MergingRunner,
   Metrics,
   PresenceStore,
   QueueRegistry,
@@ -44,8 +43,6 @@ const ACCOUNT_HEX = /^[0-9a-f]{64}$/;
 @Injectable()
 export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
   private sampler: NodeJS.Timeout | undefined;
-  /** Jobs this relay's workers fetched while a store was under way share the next one: one transaction, one publish per gateway. */
-  private readonly stores = new MergingRunner<RelayBatchJob>((jobs) => this.storeJobs(jobs));
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -96,7 +93,7 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
   }
 
   async relayBatch(job: RelayBatchJob, jobId: string): Promise<void> {
-    await withCorrelationId(`relay-${jobId}`, () => this.stores.submit(job));
+    await withCorrelationId(`relay-${jobId}`, () => this.storeJobs([job]));
   }
 
   private async storeJobs(jobs: RelayBatchJob[]): Promise<void> {
