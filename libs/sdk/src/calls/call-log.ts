@@ -1,3 +1,5 @@
+import { LocalState } from '../state/local.state';
+import { STATE_FAMILIES } from '../state/state.keys';
 import type { KeyValueStore } from '../store';
 import type { EndReason } from './call.machine';
 import type { Media } from './call-signal';
@@ -18,31 +20,34 @@ export interface CallLogEntry {
   durationMs: number;
 }
 
-const PREFIX = 'calls/log/';
 const MAX_ENTRIES = 500;
+const LOG = STATE_FAMILIES.callLog;
+const SIGNALS = STATE_FAMILIES.callSignal;
 
 /** The call history in the SDK store, newest first. */
 export class CallLog {
-  constructor(private readonly store: KeyValueStore) {}
+  private readonly state: LocalState;
+
+  constructor(store: KeyValueStore) {
+    this.state = new LocalState(store);
+  }
 
   async add(entry: CallLogEntry): Promise<void> {
-    await this.store.set(`${PREFIX}${String(entry.startedAt).padStart(15, '0')}/${entry.callId}`, JSON.stringify(entry));
-    const keys = (await this.store.keys(PREFIX)).sort();
-    for (const old of keys.slice(0, Math.max(0, keys.length - MAX_ENTRIES))) await this.store.delete(old);
+    await this.state.set(LOG.key(`${String(entry.startedAt).padStart(15, '0')}/${entry.callId}`), entry);
+    const suffixes = (await this.state.suffixes(LOG)).sort();
+    for (const old of suffixes.slice(0, Math.max(0, suffixes.length - MAX_ENTRIES))) await this.state.delete(LOG.key(old));
   }
 
   async list(): Promise<CallLogEntry[]> {
-    const keys = (await this.store.keys(PREFIX)).sort().reverse();
     const out: CallLogEntry[] = [];
-    for (const k of keys) {
-      const raw = await this.store.get(k);
-      if (raw) out.push(JSON.parse(raw) as CallLogEntry);
+    for (const suffix of (await this.state.suffixes(LOG)).sort().reverse()) {
+      const entry = await this.state.get(LOG.key(suffix));
+      if (entry) out.push(entry);
     }
     return out;
   }
 }
 
-const SIGNALS_PREFIX = 'calls/signals/';
 /** Long enough for a signal's envelope (60 s) to expire and its receipt to arrive late. */
 const SIGNAL_ID_TTL_MS = 24 * 3600_000;
 const PRUNE_EVERY_MS = 60_000;
@@ -54,24 +59,27 @@ const PRUNE_EVERY_MS = 60_000;
  */
 export class CallSignalIds {
   private prunedAt = 0;
+  private readonly state: LocalState;
 
   constructor(
-    private readonly store: KeyValueStore,
+    store: KeyValueStore,
     private readonly now: () => number = () => Date.now(),
-  ) {}
+  ) {
+    this.state = new LocalState(store);
+  }
 
   async add(clientMessageId: string): Promise<void> {
     const at = this.now();
-    await this.store.set(`${SIGNALS_PREFIX}${clientMessageId}`, String(at));
+    await this.state.set(SIGNALS.key(clientMessageId), at);
     if (at - this.prunedAt < PRUNE_EVERY_MS) return;
     this.prunedAt = at;
-    for (const k of await this.store.keys(SIGNALS_PREFIX)) {
-      const sentAt = Number(await this.store.get(k));
-      if (!(sentAt > at - SIGNAL_ID_TTL_MS)) await this.store.delete(k);
+    for (const suffix of await this.state.suffixes(SIGNALS)) {
+      const sentAt = await this.state.get(SIGNALS.key(suffix));
+      if (!(sentAt !== undefined && sentAt > at - SIGNAL_ID_TTL_MS)) await this.state.delete(SIGNALS.key(suffix));
     }
   }
 
-  async has(clientMessageId: string): Promise<boolean> {
-    return (await this.store.get(`${SIGNALS_PREFIX}${clientMessageId}`)) !== undefined;
+  has(clientMessageId: string): Promise<boolean> {
+    return this.state.has(SIGNALS.key(clientMessageId));
   }
 }

@@ -8,6 +8,7 @@ import type { KtTrustConfig } from '../kt/kt.verifier';
 import type { GroupState, OwnChainRecord, SessionRecord } from '../messaging/messaging.types';
 import type { SignedState } from '../prekeys';
 import type { UploadState } from '../attachments/attachment-upload';
+import type { CallLogEntry } from '../calls/call-log';
 import { family, jsonKey, stateKey, textKey, type StateKey } from './state.key';
 
 function bytesKey(name: string): StateKey<Uint8Array> {
@@ -51,6 +52,10 @@ export const STATE_FAMILIES = {
   replay: (spkId: number) => family(`replay/${spkId}/`, numberKey),
   /** An unfinished resumable upload, by the caller's key. */
   upload: family('attachment-upload/', uploadKey),
+  /** `calls/log/<startedAt, 15 digits>/<callId>`: one finished call; the names sort by time. */
+  callLog: family('calls/log/', jsonKey<CallLogEntry>),
+  /** `calls/signals/<clientMessageId>`: when this account sent a call signal (its expiry receipt is not a vanished message). */
+  callSignal: family('calls/signals/', numberKey),
 } as const;
 
 /** Every entry of one device's local state, named once. The names are the on-disk layout: never rename one. */
