@@ -3,6 +3,7 @@ import { LinkDeviceView } from './link.view';
 import { Modal } from './modal.view';
 import { holdsAccountKey, listDevices, removeOtherDevice, type DeviceEntry } from './link.service';
 import { ReceiptsSetting } from './receipts-setting.view';
+import { WipeConfirm } from './wipe-confirm.view';
 import { describeError, type WebSession } from './session.service';
 
 /** This account's devices; a device holding the account key can remove the others. */
@@ -81,7 +82,6 @@ function DeviceList({ session, revision }: { session: WebSession; revision: numb
 
 /** "This device": the account id to share, the device id, the handle, the account's devices, linking; log out and wipe. */
 export function DeviceView({ session, onBack, onWipe }: { session: WebSession; onBack: () => void; onWipe: () => void }) {
-  const [confirming, setConfirming] = useState(false);
   const [revision, setRevision] = useState(0);
   return (
     <div class="device">
@@ -117,23 +117,11 @@ export function DeviceView({ session, onBack, onWipe }: { session: WebSession; o
             This device was linked to the account: only the device that created it holds the account key and can link or remove devices.
           </p>
         )}
-        <div class="danger">
-          {confirming ? (
-            <>
-              <p>This deletes this device's keys and every message stored in this browser. Messages still queued for it on the server are not recoverable.</p>
-              <button type="button" class="destructive" data-testid="wipe-confirm" onClick={onWipe}>
-                Wipe this device
-              </button>{' '}
-              <button type="button" class="link" onClick={() => setConfirming(false)}>
-                Cancel
-              </button>
-            </>
-          ) : (
-            <button type="button" class="destructive" data-testid="wipe" onClick={() => setConfirming(true)}>
-              Log out and wipe this device
-            </button>
-          )}
-        </div>
+        <WipeConfirm
+          label="Log out and wipe this device"
+          warning="This deletes this device's keys and every message stored in this browser. Messages still queued for it on the server are not recoverable."
+          onWipe={onWipe}
+        />
       </div>
     </div>
   );

@@ -1,5 +1,5 @@
-import { useState } from 'preact/hooks';
 import { StoredStateError } from './idb.store';
+import { WipeConfirm } from './wipe-confirm.view';
 
 const HEADLINES: Record<StoredStateError['problem'], string> = {
   unopenable: 'This browser’s Umbra storage cannot be opened.',
@@ -18,7 +18,6 @@ function explain(err: unknown): { headline: string; detail: string } {
  * retry and an explicit "wipe and start again" (confirmed first; only that deletes anything).
  */
 export function StateErrorView({ error, wipeError, onWipe }: { error: unknown; wipeError?: string; onWipe: () => void }) {
-  const [confirming, setConfirming] = useState(false);
   const { headline, detail } = explain(error);
   return (
     <main class="welcome">
@@ -40,26 +39,11 @@ export function StateErrorView({ error, wipeError, onWipe }: { error: unknown; w
           Reload and try again
         </button>
       </p>
-      <div class="danger">
-        {confirming ? (
-          <>
-            <p>
-              Wiping deletes this device’s keys and every message stored in this browser; they cannot be recovered. Your other devices keep theirs. Afterwards you can create an account or link
-              this browser again.
-            </p>
-            <button type="button" class="destructive" data-testid="wipe-confirm" onClick={onWipe}>
-              Wipe this device
-            </button>{' '}
-            <button type="button" class="link" onClick={() => setConfirming(false)}>
-              Cancel
-            </button>
-          </>
-        ) : (
-          <button type="button" class="destructive" data-testid="wipe" onClick={() => setConfirming(true)}>
-            Wipe this device and start again
-          </button>
-        )}
-      </div>
+      <WipeConfirm
+        label="Wipe this device and start again"
+        warning="Wiping deletes this device’s keys and every message stored in this browser; they cannot be recovered. Your other devices keep theirs. Afterwards you can create an account or link this browser again."
+        onWipe={onWipe}
+      />
     </main>
   );
 }
