@@ -47,6 +47,7 @@ const END_TEXT: Record<string, string> = {
   no_answer: 'No answer',
   glare: 'Call ended',
   failed: 'Call failed',
+  connection_lost: 'Connection lost',
 };
 
 export function formatDuration(ms: number): string {

@@ -208,7 +208,7 @@ export class WebCalls implements CallMediaTarget {
     const c = this.current;
     if (c?.callId === e.callId) {
       c.state = e.state;
-      if (e.state === 'connected') c.connectedAt = Date.now();
+      if (e.state === 'connected') c.connectedAt ??= Date.now();
       if (e.state === 'ended') {
         c.endReason = e.reason ?? 'hangup';
         this.release();

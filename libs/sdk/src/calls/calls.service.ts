@@ -273,9 +273,14 @@ export class Calls {
             if (!c) this.ignored('an ICE candidate that is not {candidate, sdpMid, sdpMLineIndex}', s.callId);
             else await s.pc?.addIceCandidate(c).catch((err: unknown) => this.report('ICE candidate refused', { callId: s.callId, error: String(err) }));
           }
+          // A callee whose connection never reported the blip (Chromium's controlled side can take longer to
+          // notice than the restart takes) sees no state change when the restarted ICE connects: the caller's
+          // new candidates (it has a relay again) on a connection that is up are the sign that media is back.
+          if (s.role === 'callee' && e.candidates.length > 0 && s.connectedAt !== undefined && s.machine?.state === 'connecting' && s.pc?.connectionState === 'connected') await this.run(s, s.machine.mediaConnected());
           break;
         case 'state':
-          if (e.state === 'connected') s.connectedAt = this.now();
+          // A reconnect keeps the time the call first connected (the log's duration).
+          if (e.state === 'connected') s.connectedAt ??= this.now();
           for (const h of this.listeners.state) h(s.callId, e.state);
           if (e.state === 'connecting') await this.flushIce(s);
           break;
