@@ -93,15 +93,14 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
   }
 
   async relayBatch(job: RelayBatchJob, jobId: string): Promise<void> {
-    await withCorrelationId(`relay-${jobId}`, () => this.storeJobs([job]));
+    await withCorrelationId(`relay-${jobId}`, () => this.store(job));
   }
 
-  private async storeJobs(jobs: RelayBatchJob[]): Promise<void> {
+  private async store(job: RelayBatchJob): Promise<void> {
     const now = this.clock.now();
-    const all = jobs.flatMap((job) => job.sends);
     // A vanishing send whose timer has passed is never stored. A late retry of one that was stored and
     // has expired would otherwise come back whole: its send record, the de-duplication key, went with it.
-    const live = all.filter((s) => s.expiresAt === 0 || s.expiresAt > now);
+    const live = job.sends.filter((s) => s.expiresAt === 0 || s.expiresAt > now);
     const sends: StoreSend[] = live.map((s) => ({
       sender: { accountId: Buffer.from(s.senderAccount, 'hex'), deviceId: s.senderDevice },
       clientMessageId: Buffer.from(s.clientMessageId, 'base64url'),
@@ -153,33 +152,29 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
       .map((r) => ({ message: { sender: r.envelopes[0]!.sender!, clientMessageId: r.envelopes[0]!.clientMessageId }, dueAt: r.envelopes[0]!.deleteAt }));
     await this.expiry.schedule(vanishing, now).catch((err: unknown) => this.logger.warn({ err: String(err), messages: vanishing.length }, 'could not schedule expiry jobs'));
     const prefix = this.config.REDIS_PREFIX;
-    const senders = new Map<string, RelaySend[]>();
-    for (const job of jobs) senders.set(job.gatewayId, [...(senders.get(job.gatewayId) ?? []), ...job.sends]);
-    // A gateway that sent and also holds recipients gets both in one publication.
+    // The sending gateway gets the deliveries for its own sockets inside its "stored" answer: one publication.
+    const own = perGateway.get(job.gatewayId);
     const messages: Publication<GatewayMessage>[] = [...perGateway]
-      .filter(([gw]) => !senders.has(gw))
+      .filter(([gw]) => gw !== job.gatewayId)
       .map(([gw, items]) => ({ channel: Channels.deliver(prefix, gw), message: { kind: 'deliver', items } }));
-    for (const [gatewayId, sent] of senders) {
-      const items = perGateway.get(gatewayId);
-      messages.push({
-        channel: Channels.deliver(prefix, gatewayId),
-        message: {
-          kind: 'stored',
-          ...(items ? { items } : {}),
-          results: sent.map((s) => {
-            const r = resultOf.get(s);
-            return {
-              requestId: s.requestId,
-              outcome: !r
-                ? { ok: false, code: 'ALREADY_EXPIRED', message: 'the message vanished before it could be stored; nothing was stored' }
-                : r.refused
-                  ? { ok: false, code: 'QUEUE_FULL', message: 'a recipient device has too many undelivered messages; nothing was stored' }
-                  : { ok: true, result: { clientMessageId: s.clientMessageId, serverTimestamp: r.serverTimestamp, duplicate: r.duplicate } },
-            };
-          }),
-        },
-      });
-    }
+    messages.push({
+      channel: Channels.deliver(prefix, job.gatewayId),
+      message: {
+        kind: 'stored',
+        ...(own ? { items: own } : {}),
+        results: job.sends.map((s) => {
+          const r = resultOf.get(s);
+          return {
+            requestId: s.requestId,
+            outcome: !r
+              ? { ok: false, code: 'ALREADY_EXPIRED', message: 'the message vanished before it could be stored; nothing was stored' }
+              : r.refused
+                ? { ok: false, code: 'QUEUE_FULL', message: 'a recipient device has too many undelivered messages; nothing was stored' }
+                : { ok: true, result: { clientMessageId: s.clientMessageId, serverTimestamp: r.serverTimestamp, duplicate: r.duplicate } },
+          };
+        }),
+      },
+    });
     await this.bus.publishMany(messages);
   }
 
