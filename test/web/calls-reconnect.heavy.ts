@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { startEmbeddedTurn } from '../../scripts/lib/embedded-turn';
 import { waitFor } from '../support/harness';
-import { WebStack, createAccount, openChat } from '../support/web';
+import { WebStack } from '../support/web';
+import { callShown, twoInAChat, type CallShown } from '../support/web-calls';
 
 /**
  * Reconnect after a network blip (issue 14) in the browser: two Chromium pages in a video call through
@@ -13,17 +13,6 @@ import { WebStack, createAccount, openChat } from '../support/web';
  * coturn back on the same port, secret and relay range the call returns to `connected` and media flows
  * again through the same SFrame transforms; with it gone both pages end the call as `connection_lost`.
  */
-interface Shown {
-  localCandidate: string;
-  framesDecoded: number;
-  sframeDecrypted: number;
-  sframeRejected: number;
-}
-
-async function shown(page: Page): Promise<Shown> {
-  const d = await page.getByTestId('call-stats').evaluate((el) => ({ ...(el as HTMLElement).dataset }));
-  return { localCandidate: d.localCandidate ?? '', framesDecoded: Number(d.framesDecoded), sframeDecrypted: Number(d.sframeDecrypted), sframeRejected: Number(d.sframeRejected) };
-}
 
 const stateOf = async (page: Page) => (await page.getByTestId('call-state').textContent())?.trim() ?? '';
 
@@ -49,18 +38,7 @@ describe('calls reconnect after a network blip (Chromium, coturn, SFrame)', () =
 
   beforeAll(async () => {
     web = await WebStack.start({ withTurn: true });
-    const aliceHandle = `ra${randomBytes(4).toString('hex')}`;
-    const bobHandle = `rb${randomBytes(4).toString('hex')}`;
-    alice = await web.newPage();
-    bob = await web.newPage();
-    await createAccount(alice, aliceHandle);
-    await createAccount(bob, bobHandle);
-    await openChat(alice, `@${bobHandle}`);
-    await alice.getByTestId('composer').fill('call me');
-    await alice.getByTestId('send').click();
-    await bob.getByTestId('conversation').first().waitFor({ timeout: 15_000 });
-    await bob.getByTestId('conversation').first().click();
-    await bob.getByTestId('message').filter({ hasText: 'call me' }).waitFor();
+    ({ alice, bob } = await twoInAChat(web, 'r'));
   }, 120_000);
 
   afterAll(async () => {
@@ -73,10 +51,10 @@ describe('calls reconnect after a network blip (Chromium, coturn, SFrame)', () =
     await alice.getByTestId('call-video').click();
     await bob.getByTestId('incoming-call').waitFor({ timeout: 20_000 });
     await bob.getByTestId('answer').click();
-    let last: Shown[] = [];
+    let last: CallShown[] = [];
     await waitFor(
       async () => {
-        last = [await shown(alice), await shown(bob)];
+        last = [await callShown(alice), await callShown(bob)];
         return last.every((s) => s.framesDecoded > 30 && s.sframeDecrypted > 30);
       },
       60_000,
@@ -103,17 +81,17 @@ describe('calls reconnect after a network blip (Chromium, coturn, SFrame)', () =
     const stoppedAt = Date.now();
     await waitFor(async () => (await stateOf(alice)) === 'connecting' && (await stateOf(bob)) === 'connecting', 30_000, 'both pages to leave connected');
     const noticedMs = Date.now() - stoppedAt;
-    const before = [await shown(alice), await shown(bob)];
+    const before = [await callShown(alice), await callShown(bob)];
     web.stack.turn = await startEmbeddedTurn({ host: '127.0.0.1', port: relay.port, relayPorts: relay.relayPorts, dir: relay.dir, secret: relay.secret });
     const restartedAt = Date.now();
     await waitFor(async () => (await stateOf(alice)) === 'connected' && (await stateOf(bob)) === 'connected', 30_000, 'both pages to reconnect').catch(async (err: unknown) => {
       throw new Error(`${String(err)}: caller ${(await statesOf(alice)).join(',')}; callee ${(await statesOf(bob)).join(',')}`);
     });
     const reconnectedMs = Date.now() - restartedAt;
-    let last: Shown[] = [];
+    let last: CallShown[] = [];
     await waitFor(
       async () => {
-        last = [await shown(alice), await shown(bob)];
+        last = [await callShown(alice), await callShown(bob)];
         return last.every((s, i) => s.framesDecoded > before[i]!.framesDecoded + 30 && s.sframeDecrypted > before[i]!.sframeDecrypted + 30);
       },
       30_000,

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { waitFor } from '../support/harness';
-import { SCREENSHOTS, WebStack, createAccount, openChat } from '../support/web';
+import { SCREENSHOTS, WebStack } from '../support/web';
+import { callShown, twoInAChat, type CallShown } from '../support/web-calls';
 
 /**
  * Calls in the web client: two Chromium pages (fake camera and microphone) over the real stack and its
@@ -10,30 +10,6 @@ import { SCREENSHOTS, WebStack, createAccount, openChat } from '../support/web';
  * RTCRtpScriptTransform; everything checked from what the call screen shows (getStats() and the SFrame
  * worker's frame counters in `call-stats`).
  */
-interface Shown {
-  localCandidate: string;
-  remoteCandidate: string;
-  framesDecoded: number;
-  packetsReceived: number;
-  sframeEncrypted: number;
-  sframeDecrypted: number;
-  sframeRejected: number;
-  sframeReplayed: number;
-}
-
-async function shown(page: Page): Promise<Shown> {
-  const d = await page.getByTestId('call-stats').evaluate((el) => ({ ...(el as HTMLElement).dataset }));
-  return {
-    localCandidate: d.localCandidate ?? '',
-    remoteCandidate: d.remoteCandidate ?? '',
-    framesDecoded: Number(d.framesDecoded),
-    packetsReceived: Number(d.packetsReceived),
-    sframeEncrypted: Number(d.sframeEncrypted),
-    sframeDecrypted: Number(d.sframeDecrypted),
-    sframeRejected: Number(d.sframeRejected),
-    sframeReplayed: Number(d.sframeReplayed),
-  };
-}
 
 const state = (page: Page) => page.getByTestId('call-state');
 
@@ -48,18 +24,7 @@ describe('calls in the web client (Chromium, coturn, SFrame)', () => {
 
   beforeAll(async () => {
     web = await WebStack.start({ withTurn: true }, { testHooks: true });
-    const aliceHandle = `ca${randomBytes(4).toString('hex')}`;
-    const bobHandle = `cb${randomBytes(4).toString('hex')}`;
-    alice = await web.newPage();
-    bob = await web.newPage(360, 740);
-    await createAccount(alice, aliceHandle);
-    await createAccount(bob, bobHandle);
-    await openChat(alice, `@${bobHandle}`);
-    await alice.getByTestId('composer').fill('call me');
-    await alice.getByTestId('send').click();
-    await bob.getByTestId('conversation').first().waitFor({ timeout: 15_000 });
-    await bob.getByTestId('conversation').first().click();
-    await bob.getByTestId('message').filter({ hasText: 'call me' }).waitFor();
+    ({ alice, bob } = await twoInAChat(web, 'c', [360, 740]));
   }, 120_000);
 
   afterAll(async () => {
@@ -76,10 +41,10 @@ describe('calls in the web client (Chromium, coturn, SFrame)', () => {
     await expectState(alice, 'connected', 30_000);
     await expectState(bob, 'connected', 30_000);
 
-    let last: Shown[] = [];
+    let last: CallShown[] = [];
     await waitFor(
       async () => {
-        last = [await shown(alice), await shown(bob)];
+        last = [await callShown(alice), await callShown(bob)];
         return last.every((s) => s.framesDecoded > 30 && s.sframeDecrypted > 30);
       },
       45_000,
@@ -130,10 +95,10 @@ describe('calls in the web client (Chromium, coturn, SFrame)', () => {
     await bob.getByTestId('incoming-call').waitFor({ timeout: 20_000 });
     await bob.getByTestId('answer').click();
     await expectState(alice, 'connected', 30_000);
-    let last: Shown[] = [];
+    let last: CallShown[] = [];
     await waitFor(
       async () => {
-        last = [await shown(alice), await shown(bob)];
+        last = [await callShown(alice), await callShown(bob)];
         return last.every((s) => s.sframeDecrypted > 50);
       },
       30_000,
@@ -157,10 +122,10 @@ describe('calls in the web client (Chromium, coturn, SFrame)', () => {
     await bob.getByTestId('incoming-call').waitFor({ timeout: 20_000 });
     await bob.getByTestId('answer').click();
     await expectState(bob, 'connected', 30_000);
-    let last: Shown[] = [];
+    let last: CallShown[] = [];
     await waitFor(
       async () => {
-        last = [await shown(alice), await shown(bob)];
+        last = [await callShown(alice), await callShown(bob)];
         return last[0]!.framesDecoded > 30 && last[1]!.packetsReceived > 100 && last[1]!.sframeRejected > 30;
       },
       45_000,
@@ -168,7 +133,7 @@ describe('calls in the web client (Chromium, coturn, SFrame)', () => {
     ).catch((err: unknown) => {
       throw new Error(`${String(err)}: ${JSON.stringify(last)}`);
     });
-    const [a, b] = last as [Shown, Shown];
+    const [a, b] = last as [CallShown, CallShown];
     expect(b).toMatchObject({ framesDecoded: 0, sframeDecrypted: 0 });
     expect(a).toMatchObject({ sframeRejected: 0 });
     await bob.getByTestId('hangup').click();

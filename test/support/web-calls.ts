@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+import type { Page } from 'playwright-core';
+import { createAccount, openChat, type WebStack } from './web';
+
+/** What the call screen shows in `call-stats`: getStats() and the SFrame worker's frame counters. */
+export interface CallShown {
+  localCandidate: string;
+  remoteCandidate: string;
+  framesDecoded: number;
+  packetsReceived: number;
+  sframeEncrypted: number;
+  sframeDecrypted: number;
+  sframeRejected: number;
+  sframeReplayed: number;
+}
+
+export async function callShown(page: Page): Promise<CallShown> {
+  const d = await page.getByTestId('call-stats').evaluate((el) => ({ ...(el as HTMLElement).dataset }));
+  return {
+    localCandidate: d.localCandidate ?? '',
+    remoteCandidate: d.remoteCandidate ?? '',
+    framesDecoded: Number(d.framesDecoded),
+    packetsReceived: Number(d.packetsReceived),
+    sframeEncrypted: Number(d.sframeEncrypted),
+    sframeDecrypted: Number(d.sframeDecrypted),
+    sframeRejected: Number(d.sframeRejected),
+    sframeReplayed: Number(d.sframeReplayed),
+  };
+}
+
+/** Two new accounts in two pages with a 1:1 chat open on both (Alice wrote first, so Bob has it). */
+export async function twoInAChat(web: WebStack, prefix: string, bobSize?: [number, number]): Promise<{ alice: Page; bob: Page }> {
+  const aliceHandle = `${prefix}a${randomBytes(4).toString('hex')}`;
+  const bobHandle = `${prefix}b${randomBytes(4).toString('hex')}`;
+  const alice = await web.newPage();
+  const bob = bobSize ? await web.newPage(...bobSize) : await web.newPage();
+  await createAccount(alice, aliceHandle);
+  await createAccount(bob, bobHandle);
+  await openChat(alice, `@${bobHandle}`);
+  await alice.getByTestId('composer').fill('call me');
+  await alice.getByTestId('send').click();
+  await bob.getByTestId('conversation').first().waitFor({ timeout: 15_000 });
+  await bob.getByTestId('conversation').first().click();
+  await bob.getByTestId('message').filter({ hasText: 'call me' }).waitFor();
+  return { alice, bob };
+}
