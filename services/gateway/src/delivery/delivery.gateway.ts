@@ -31,7 +31,8 @@ import { ReadService } from '../messages/read.service';
 import { SendService } from '../messages/send.service';
 import { TypingService } from '../messages/typing.service';
 import { AckClient } from './ack.client';
-import { ConnectionsService, type ClientSocket } from './connections.service';
+import type { ClientSocket } from './connection.registry';
+import { ConnectionsService } from './connections.service';
 
 /** The ws receiver of an engine.io websocket connection, whose frame limit applies to the next frame read. */
 type FrameLimited = { transport?: { socket?: { _receiver?: { _maxPayload?: unknown } } } };

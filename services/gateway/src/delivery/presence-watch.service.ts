@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, LOGGER, PresenceStore, type AppConfig, type Logger } from '@umbra/server';
 import { ConnectionsService } from './connections.service';
+import { QueueChecker } from './queue.checker';
 
 /**
  * Notices when Redis has lost this gateway's presence entries — its command connection is ready
@@ -24,6 +25,7 @@ export class PresenceWatchService implements OnModuleInit, OnModuleDestroy {
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(PresenceStore) private readonly presence: PresenceStore,
     @Inject(ConnectionsService) private readonly connections: ConnectionsService,
+    @Inject(QueueChecker) private readonly checker: QueueChecker,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -59,7 +61,7 @@ export class PresenceWatchService implements OnModuleInit, OnModuleDestroy {
       try {
         const { reclaimed, superseded } = await this.connections.reclaimPresence();
         this.logger.warn({ reason, reclaimed, superseded }, 'presence re-claimed');
-        await this.connections.check(true);
+        await this.checker.check(true);
       } catch (err) {
         this.owed = true;
         this.logger.warn({ reason, err: String(err) }, 'presence re-claim failed; retrying');
