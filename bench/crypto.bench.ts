@@ -5,8 +5,9 @@
  * distributes the chain pairwise), a pairwise fan-out to 100 devices, and one message to
  * 20 contacts × 3 devices with sessions established. Prints one JSON object as its last line.
  * Session setups and the secp256k1 operations are measured with each provider set: native (Node's
- * default: libsecp256k1 in WebAssembly, ML-KEM from node:crypto) and @noble for both (the browser's);
- * `--sessions-only` stops after those, `--provider native|noble` measures one set only.
+ * default: the libsecp256k1 addon with BIP340 in WebAssembly, ML-KEM from node:crypto), wasm
+ * (libsecp256k1 in WebAssembly for all of secp256k1, ML-KEM from node:crypto) and @noble for both
+ * (the browser's); `--sessions-only` stops after those, `--provider native|wasm|noble` measures one.
  */
 import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import {
@@ -27,6 +28,7 @@ import {
   initInitiator,
   loadNativeMlKemProvider,
   loadNativeSecp256k1Provider,
+  loadWasmSecp256k1Provider,
   mlKemProvider,
   nobleMlKemProvider,
   nobleSecp256k1Provider,
@@ -117,24 +119,31 @@ function perProvider(p: Secp256k1Provider, kem: MlKemProvider) {
   useMlKemProvider(undefined);
   return { setups, setupsPerCpuS, ops };
 }
-// `--provider native|noble` measures one only (for profiling with --cpu-prof).
+// `--provider native|wasm|noble` measures one only (for profiling with --cpu-prof).
 const only = process.argv.includes('--provider') ? process.argv[process.argv.indexOf('--provider') + 1] : undefined;
-const native = only === 'noble' ? undefined : loadNativeSecp256k1Provider();
-const nativeFigures = native ? perProvider(native, loadNativeMlKemProvider() ?? nobleMlKemProvider) : undefined;
+const nodeKem = loadNativeMlKemProvider() ?? nobleMlKemProvider;
+const native = only === undefined || only === 'native' ? loadNativeSecp256k1Provider() : undefined;
+const nativeFigures = native ? perProvider(native, nodeKem) : undefined;
+const wasm = only === undefined || only === 'wasm' ? loadWasmSecp256k1Provider() : undefined;
+const wasmFigures = wasm ? perProvider(wasm, nodeKem) : undefined;
 // The browser's (and this repository's before native providers): @noble for secp256k1 and ML-KEM.
-const nobleFigures = only === 'native' ? undefined : perProvider(nobleSecp256k1Provider, nobleMlKemProvider);
+const nobleFigures = only === undefined || only === 'noble' ? perProvider(nobleSecp256k1Provider, nobleMlKemProvider) : undefined;
 const sessions = {
   secp256k1_provider: secp256k1Provider().name,
   ml_kem_provider: mlKemProvider().name,
+  native_secp256k1_provider: native?.name ?? null,
   pqxdh_setups_per_s_native: nativeFigures?.setups ?? null,
+  pqxdh_setups_per_s_wasm: wasmFigures?.setups ?? null,
   pqxdh_setups_per_s_noble: nobleFigures?.setups ?? null,
   pqxdh_setups_per_cpu_s_native: nativeFigures?.setupsPerCpuS ?? null,
+  pqxdh_setups_per_cpu_s_wasm: wasmFigures?.setupsPerCpuS ?? null,
   pqxdh_setups_per_cpu_s_noble: nobleFigures?.setupsPerCpuS ?? null,
   secp256k1_ops_native: nativeFigures?.ops ?? null,
+  secp256k1_ops_wasm: wasmFigures?.ops ?? null,
   secp256k1_ops_noble: nobleFigures?.ops ?? null,
 };
 if (process.argv.includes('--sessions-only')) {
-  process.stdout.write(`${JSON.stringify({ pqxdh_setups_per_s: nativeFigures?.setups ?? nobleFigures?.setups ?? null, ...sessions })}\n`);
+  process.stdout.write(`${JSON.stringify({ pqxdh_setups_per_s: nativeFigures?.setups ?? wasmFigures?.setups ?? nobleFigures?.setups ?? null, ...sessions })}\n`);
   process.exit(0);
 }
 const pqxdhPerS = rate(() => establish(a, b));

@@ -9,6 +9,7 @@ import type * as NodeCrypto from 'node:crypto';
 import type * as TinySecp256k1 from 'tiny-secp256k1';
 import { bytesEqual, concatBytes } from './bytes';
 import { CryptoError } from './errors';
+import { nativeSecp256k1Provider, type Secp256k1Addon } from './secp256k1-native';
 import { wasmSecp256k1Provider } from './secp256k1-wasm';
 
 export const SUITE_V1 = 0x0001;
@@ -48,9 +49,10 @@ export function generateSecretKey(): Uint8Array {
 }
 
 // ---------------------------------------------------------------------------------------------
-// secp256k1 behind one small interface, like the attachment AEAD: libsecp256k1 (WebAssembly) in Node,
-// @noble everywhere else and as the fallback. Every provider computes the same bytes; the wrappers
-// below do the input checks (key ranges, lengths) so a provider only sees well-formed input.
+// secp256k1 behind one small interface, like the attachment AEAD: libsecp256k1 in Node (the native
+// addon, else WebAssembly), @noble everywhere else and as the fallback. Every provider computes the
+// same bytes; the wrappers below do the input checks (key ranges, lengths) so a provider only sees
+// well-formed input.
 
 /** The curve operations the protocol uses. Inputs are already checked: sk in [1, n−1], 32-byte X/msg/aux, 64-byte sig. */
 export interface Secp256k1Provider {
@@ -89,9 +91,11 @@ export const nobleSecp256k1Provider: Secp256k1Provider = {
   },
 };
 
+let nobleAnswers: { sig: Uint8Array; shared: Uint8Array } | undefined;
+
 /**
  * BIP340 vector 1 and an ECDH against it: a provider that disagrees with @noble on them is not used.
- * Costs one @noble sign and ECDH (~8 ms) the first time a Node process touches secp256k1.
+ * Costs one @noble sign and ECDH (~8 ms) the first time a Node process checks a provider.
  */
 function agreesWithNoble(p: Secp256k1Provider): boolean {
   const hex = (h: string) => Uint8Array.from(h.match(/../g)!.map((b) => parseInt(b, 16)));
@@ -99,44 +103,84 @@ function agreesWithNoble(p: Secp256k1Provider): boolean {
   const msg = hex('243f6a8885a308d313198a2e03707344a4093822299f31d0082efa98ec4e6c89');
   const aux = hex('0000000000000000000000000000000000000000000000000000000000000001');
   const X = hex('dff1d77f2a671c5f36183726db2341be58feae1da2deced843240f7b502ba659');
+  nobleAnswers ??= { sig: nobleSecp256k1Provider.signSchnorr(msg, sk, aux), shared: nobleSecp256k1Provider.ecdh(sk, X) };
   try {
     const sig = p.signSchnorr(msg, sk, aux);
-    return (
-      bytesEqual(p.pub(sk), X) &&
-      bytesEqual(sig, nobleSecp256k1Provider.signSchnorr(msg, sk, aux)) &&
-      p.verifySchnorr(sig, msg, X) &&
-      bytesEqual(p.ecdh(sk, X), nobleSecp256k1Provider.ecdh(sk, X))
-    );
+    return bytesEqual(p.pub(sk), X) && bytesEqual(sig, nobleAnswers.sig) && p.verifySchnorr(sig, msg, X) && bytesEqual(p.ecdh(sk, X), nobleAnswers.shared);
   } catch {
     return false;
   }
 }
 
-/**
- * libsecp256k1 (WebAssembly) when running in Node, loaded without a static import so the browser
- * bundle never reaches it; undefined elsewhere, when the package is missing, or when it disagrees
- * with @noble on the known-answer check. UMBRA_SECP256K1=noble forces the fallback.
- */
-export function loadNativeSecp256k1Provider(): Secp256k1Provider | undefined {
-  const proc = (globalThis as { process?: { env?: Record<string, string | undefined>; cwd?: () => string; getBuiltinModule?: (id: string) => unknown } }).process;
-  if (!proc?.getBuiltinModule || proc.env?.UMBRA_SECP256K1 === 'noble') return undefined;
+type NodeProcess = { env?: Record<string, string | undefined>; cwd?: () => string; getBuiltinModule?: (id: string) => unknown };
+
+/** Node's `require`, reached without a static import so the browser bundle never sees the packages it loads. */
+function nodeRequire(): ((id: string) => unknown) | undefined {
+  const proc = (globalThis as { process?: NodeProcess }).process;
+  if (!proc?.getBuiltinModule) return undefined;
+  const mod = proc.getBuiltinModule('node:module') as { createRequire(from: string): (id: string) => unknown } | undefined;
+  // createRequire wants a file path (it resolves from that file's folder); ESM contexts have no __filename.
+  const from = typeof __filename === 'string' ? __filename : `${proc.cwd?.() ?? '.'}/index.js`;
+  return mod?.createRequire(from);
+}
+
+function checked(load: () => Secp256k1Provider): Secp256k1Provider | undefined {
   try {
-    const mod = proc.getBuiltinModule('node:module') as { createRequire(from: string): (id: string) => unknown };
-    // createRequire wants a file path (it resolves from that file's folder); ESM contexts have no __filename.
-    const from = typeof __filename === 'string' ? __filename : `${proc.cwd?.() ?? '.'}/index.js`;
-    const lib = mod.createRequire(from)('tiny-secp256k1') as typeof TinySecp256k1;
-    const p = wasmSecp256k1Provider(lib, nobleSecp256k1Provider);
+    const p = load();
     return agreesWithNoble(p) ? p : undefined;
   } catch {
     return undefined;
   }
 }
 
+/** libsecp256k1 compiled to WebAssembly (tiny-secp256k1), in Node; undefined elsewhere or when it fails the check. */
+export function loadWasmSecp256k1Provider(): Secp256k1Provider | undefined {
+  const req = nodeRequire();
+  return req && checked(() => wasmSecp256k1Provider(req('tiny-secp256k1') as typeof TinySecp256k1, nobleSecp256k1Provider));
+}
+
+/**
+ * libsecp256k1 as a native addon (`secp256k1/bindings`: the prebuilt N-API binary only, never the
+ * package's pure-JS `elliptic` fallback), with BIP340 from the WebAssembly provider (@noble when that
+ * is missing); undefined outside Node, when the binary does not load, or when it fails the check.
+ */
+export function loadAddonSecp256k1Provider(): Secp256k1Provider | undefined {
+  const req = nodeRequire();
+  if (!req) return undefined;
+  const schnorr = loadWasmSecp256k1Provider() ?? nobleSecp256k1Provider;
+  return checked(() => nativeSecp256k1Provider(req('secp256k1/bindings') as Secp256k1Addon, schnorr, randomBytes(32)));
+}
+
+export const SECP256K1_PROVIDER_CHOICES = ['native', 'wasm', 'noble'] as const;
+
+/**
+ * Node's secp256k1 provider: the native addon, else WebAssembly; undefined outside Node or when
+ * neither loads and passes the known-answer check against @noble. UMBRA_SECP256K1=native|wasm
+ * allows that one only, UMBRA_SECP256K1=noble none (the @noble fallback).
+ */
+export function loadNativeSecp256k1Provider(): Secp256k1Provider | undefined {
+  const choice = (globalThis as { process?: NodeProcess }).process?.env?.UMBRA_SECP256K1;
+  if (choice === 'noble') return undefined;
+  if (choice === 'wasm') return loadWasmSecp256k1Provider();
+  if (choice === 'native') return loadAddonSecp256k1Provider();
+  return loadAddonSecp256k1Provider() ?? loadWasmSecp256k1Provider();
+}
+
 let curveProvider: Secp256k1Provider | undefined;
 
-/** The provider in use: set by useSecp256k1Provider, else libsecp256k1 in Node, else @noble. */
+/**
+ * The provider in use: set by useSecp256k1Provider, else the best Node provider, else @noble.
+ * Throws when UMBRA_SECP256K1 names a provider that did not load (or is not one of native|wasm|noble).
+ */
 export function secp256k1Provider(): Secp256k1Provider {
-  return (curveProvider ??= loadNativeSecp256k1Provider() ?? nobleSecp256k1Provider);
+  if (curveProvider) return curveProvider;
+  const choice = (globalThis as { process?: NodeProcess }).process?.env?.UMBRA_SECP256K1;
+  if (choice !== undefined && choice !== '' && !(SECP256K1_PROVIDER_CHOICES as readonly string[]).includes(choice)) {
+    throw new Error(`UMBRA_SECP256K1 must be one of ${SECP256K1_PROVIDER_CHOICES.join('|')}, not "${choice}"`);
+  }
+  const p = loadNativeSecp256k1Provider();
+  if (!p && (choice === 'native' || choice === 'wasm')) throw new Error(`UMBRA_SECP256K1=${choice}: that secp256k1 provider did not load or failed its known-answer check`);
+  return (curveProvider = p ?? nobleSecp256k1Provider);
 }
 
 /** Pins a provider (tests, benchmarks); undefined goes back to the default choice. */
@@ -154,8 +198,9 @@ export function pub(sk: Uint8Array): Uint8Array {
 export function ecdh(sk: Uint8Array, X: Uint8Array): Uint8Array {
   assertSecretKey(sk);
   if (!(X instanceof Uint8Array) || X.length !== 32) throw new CryptoError('BAD_KEY', 'public key must be 32 bytes');
+  const provider = secp256k1Provider();
   try {
-    return secp256k1Provider().ecdh(sk, X);
+    return provider.ecdh(sk, X);
   } catch {
     throw new CryptoError('BAD_KEY', 'public key is not on the curve');
   }

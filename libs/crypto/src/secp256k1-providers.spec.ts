@@ -1,10 +1,11 @@
 /**
- * Both secp256k1 providers (libsecp256k1 in WebAssembly, Node's default; @noble, the browser's and the
- * fallback) through the wrappers of primitives.ts: the BIP340 and Wycheproof ECDH vectors, the
+ * The three secp256k1 providers (libsecp256k1 as a native addon, Node's default; libsecp256k1 in
+ * WebAssembly; @noble, the browser's and the fallback) through the wrappers of primitives.ts: the BIP340 and Wycheproof ECDH vectors, the
  * rejected inputs (x ≥ p, x not on the curve, secret 0 and n), parity independence, and random
  * cases compared byte for byte. Then the same for ML-KEM-1024 (node:crypto against @noble).
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { hexDecode, hexEncode } from './bytes';
@@ -20,7 +21,9 @@ import {
   useMlKemProvider,
   type MlKemProvider,
   isValidPublicKey,
+  loadAddonSecp256k1Provider,
   loadNativeSecp256k1Provider,
+  loadWasmSecp256k1Provider,
   nobleSecp256k1Provider,
   pub,
   randomBytes,
@@ -35,8 +38,12 @@ import { cryptoOutcome } from './testing/fixtures';
 // This spec compares the providers, so it loads the native ones even in a run that pins @noble for the rest.
 delete process.env.UMBRA_SECP256K1;
 delete process.env.UMBRA_NATIVE_KEM;
-const native = loadNativeSecp256k1Provider();
-const providers: (Secp256k1Provider | undefined)[] = [native, nobleSecp256k1Provider];
+const addon = loadAddonSecp256k1Provider();
+const wasm = loadWasmSecp256k1Provider();
+const providers: (Secp256k1Provider | undefined)[] = [addon, wasm, nobleSecp256k1Provider];
+/** Where secp256k1@5.0.2 ships a prebuilt binary: there the addon must load (CI is linux-x64 glibc). */
+const hasPrebuild = ['linux-x64', 'darwin-arm64', 'win32-x64'].includes(`${process.platform}-${process.arch}`);
+const nodeRequire = createRequire(path.join(process.cwd(), 'index.js'));
 const { n, p } = secp256k1.Point.CURVE();
 const be32 = (v: bigint): Uint8Array => hexDecode(v.toString(16).padStart(64, '0'));
 const x = hexEncode;
@@ -54,10 +61,10 @@ function each<T>(f: () => T): T[] {
   }
 }
 
-/** The same value from both providers, returned once. */
+/** The same value from every provider, returned once. */
 function same<T>(f: () => T): T {
-  const [a, b] = each(f);
-  expect(a).toEqual(b);
+  const [a, ...rest] = each(f);
+  for (const b of rest) expect(b).toEqual(a);
   return a!;
 }
 
@@ -78,12 +85,54 @@ function offCurveX(): Uint8Array {
 }
 
 describe('secp256k1 providers', () => {
-  it('Node uses libsecp256k1 (WebAssembly) by default, and it passed the load-time check against @noble', () => {
-    expect(native?.name).toBe('libsecp256k1-wasm');
-    expect(secp256k1Provider().name).toBe('libsecp256k1-wasm');
+  it('the native addon loads where a prebuilt binary exists, passes the check against @noble, and is the default', () => {
+    if (hasPrebuild && !addon) {
+      // Say why: the binary's own load error, not just "undefined".
+      nodeRequire('secp256k1/bindings');
+      throw new Error('secp256k1/bindings loaded but the provider failed its known-answer check');
+    }
+    expect(addon?.name).toBe('libsecp256k1-native');
+    expect(wasm?.name).toBe('libsecp256k1-wasm');
+    expect(loadNativeSecp256k1Provider()?.name).toBe('libsecp256k1-native');
+    expect(secp256k1Provider().name).toBe('libsecp256k1-native');
   });
 
-  it('the BIP340 test vectors: same public keys, signatures and verdicts from both', () => {
+  it('the addon is the N-API binary, never the pure-JS elliptic fallback of the package', () => {
+    const loaded = Object.keys(nodeRequire.cache);
+    expect(loaded.filter((f) => /[\\/]secp256k1[\\/]prebuilds[\\/].*\.node$/.test(f) || /[\\/]secp256k1[\\/]build[\\/].*\.node$/.test(f))).toHaveLength(1);
+    expect(loaded.filter((f) => /[\\/]node_modules[\\/](elliptic|secp256k1[\\/]lib[\\/]elliptic)/.test(f))).toEqual([]);
+  });
+
+  it('UMBRA_SECP256K1 picks one provider, and a forced one that is missing or unknown is an error, not @noble', () => {
+    const pick = (v: string) => {
+      process.env.UMBRA_SECP256K1 = v;
+      useSecp256k1Provider(undefined);
+      try {
+        return secp256k1Provider().name;
+      } finally {
+        delete process.env.UMBRA_SECP256K1;
+        useSecp256k1Provider(undefined);
+      }
+    };
+    expect([pick('native'), pick('wasm'), pick('noble'), pick('')]).toEqual(['libsecp256k1-native', 'libsecp256k1-wasm', 'noble', 'libsecp256k1-native']);
+    expect(() => pick('elliptic')).toThrow(/UMBRA_SECP256K1 must be one of native\|wasm\|noble/);
+  });
+
+  it('every provider returns new arrays: a caller changing one does not change the next result', () => {
+    const sk = generateSecretKey();
+    const X = pub(generateSecretKey());
+    for (const pr of providers) {
+      const p1 = pr!.pub(sk);
+      const e1 = pr!.ecdh(sk, X);
+      expect([p1 instanceof Uint8Array, e1 instanceof Uint8Array]).toEqual([true, true]);
+      const [p0, e0] = [x(p1), x(e1)];
+      p1.fill(0);
+      e1.fill(0);
+      expect([x(pr!.pub(sk)), x(pr!.ecdh(sk, X))]).toEqual([p0, e0]);
+    }
+  });
+
+  it('the BIP340 test vectors: same public keys, signatures and verdicts from all three', () => {
     const rows = readFileSync(`${process.cwd()}/libs/crypto/vectors/published/bip340-test-vectors.csv`, 'utf8').trim().split('\n').slice(1);
     let signed = 0;
     let verified = 0;
@@ -111,7 +160,7 @@ describe('secp256k1 providers', () => {
     expect({ signed, verified, otherLength }).toEqual({ signed: 4, verified: 15, otherLength: rows.length - 15 });
   });
 
-  it('Wycheproof ECDH secp256k1: every case has the same outcome and bytes with both', () => {
+  it('Wycheproof ECDH secp256k1: every case has the same outcome and bytes with all three', () => {
     const file = JSON.parse(readFileSync(`${process.cwd()}/libs/crypto/vectors/published/ecdh_secp256k1_test.json`, 'utf8')) as {
       testGroups: { tests: { tcId: number; public: string; private: string; shared: string; result: string }[] }[];
     };
@@ -128,7 +177,7 @@ describe('secp256k1 providers', () => {
         const o = cryptoOutcome(() => ecdh(sk, X));
         return o === 'ok' ? x(ecdh(sk, X)) : o;
       });
-      expect([t.tcId, got[0]]).toEqual([t.tcId, got[1]]);
+      for (const other of got.slice(1)) expect([t.tcId, other]).toEqual([t.tcId, got[0]]);
       const key = got[0] === t.shared ? 'shared' : got[0]!.length === 64 ? 'other-bytes' : got[0]!;
       outcomes[key] = (outcomes[key] ?? 0) + 1;
       ran++;
@@ -140,7 +189,7 @@ describe('secp256k1 providers', () => {
     expect(outcomes.BAD_KEY).toBeGreaterThan(5);
   });
 
-  it('rejects x ≥ p, an x not on the curve, and secrets 0, n, n+1 and 2²⁵⁶−1 — with both', () => {
+  it('rejects x ≥ p, an x not on the curve, and secrets 0, n, n+1 and 2²⁵⁶−1 — with all three', () => {
     const sk = generateSecretKey();
     const bad = offCurveX();
     for (const X of [be32(p), be32(p + 1n), be32(2n ** 256n - 1n), bad]) {
@@ -172,7 +221,7 @@ describe('secp256k1 providers', () => {
     }
   });
 
-  it('random keys and messages: same signatures, each verifies the other, and both refuse the same forgeries', () => {
+  it('random keys and messages: same signatures, each verifies the others, and all refuse the same forgeries', () => {
     for (let i = 0; i < 25; i++) {
       const sk = generateSecretKey();
       const aux = randomBytes(32);
@@ -196,7 +245,7 @@ describe('secp256k1 providers', () => {
     }
   });
 
-  it('random x values: both agree on which lift', () => {
+  it('random x values: all three agree on which lift', () => {
     let valid = 0;
     for (let i = 0; i < 200; i++) {
       const X = randomBytes(32);
@@ -207,7 +256,7 @@ describe('secp256k1 providers', () => {
     expect(valid).toBeLessThan(140);
   });
 
-  it('the main entry stays browser-safe: tiny-secp256k1 and node:* are reached only by type imports', () => {
+  it('the main entry stays browser-safe: tiny-secp256k1, secp256k1 and node:* are reached only by type imports', () => {
     const seen = new Set<string>();
     const offenders: string[] = [];
     const visit = (file: string) => {
@@ -217,11 +266,12 @@ describe('secp256k1 providers', () => {
       for (const m of source.matchAll(/^\s*(import|export)(\s+type)?\s[^;]*?from\s+'([^']+)'/gm)) {
         const spec = m[3]!;
         if (spec.startsWith('.')) visit(path.resolve(path.dirname(file), `${spec.replace(/\.js$/, '')}.ts`));
-        else if ((spec.startsWith('node:') || spec === 'tiny-secp256k1') && !m[2]) offenders.push(`${path.basename(file)} → ${spec}`);
+        else if ((spec.startsWith('node:') || /^(tiny-)?secp256k1(\/|$)/.test(spec)) && !m[2]) offenders.push(`${path.basename(file)} → ${spec}`);
       }
     };
     visit(path.join(process.cwd(), 'libs/crypto/src/index.ts'));
     expect(seen.has(path.join(process.cwd(), 'libs/crypto/src/secp256k1-wasm.ts'))).toBe(true);
+    expect(seen.has(path.join(process.cwd(), 'libs/crypto/src/secp256k1-native.ts'))).toBe(true);
     expect(offenders).toEqual([]);
   });
 });

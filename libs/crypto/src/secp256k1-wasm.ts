@@ -17,7 +17,9 @@ function lessThanN(b: Uint8Array): boolean {
  * (@noble 3.7), verify 0.37 ms (@noble 1.7). It is loaded only in Node (see primitives.ts), never by the
  * browser bundle, and computes the same bytes as @noble (checked by secp256k1-providers.spec.ts).
  * One case goes to `fallback`: a Schnorr signature whose r lies in [n, p), which BIP340 allows and
- * tiny-secp256k1's input check refuses.
+ * tiny-secp256k1's input check refuses. ECDH here is `pointMultiply`, i.e. secp256k1_ec_pubkey_tweak_mul,
+ * whose multiplication is not constant time in the scalar (libsecp256k1's ECDH uses ecmult_const):
+ * Node prefers the native addon (secp256k1-native.ts), which does ECDH with secp256k1_ecdh.
  */
 export function wasmSecp256k1Provider(lib: typeof TinySecp256k1, fallback: Secp256k1Provider): Secp256k1Provider {
   const compressed = new Uint8Array(33);
