@@ -43,9 +43,11 @@ function nextClientMessageId(): string {
   return b.toString('base64url');
 }
 
-function connect(d: BenchDevice): Promise<Socket> {
+/** `receives`: the device's handlers go on before the connection, as the SDK's do (a server may push at once). */
+function connect(d: BenchDevice, receives = false): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = io(origin, { path: WS_PATH, transports: ['websocket'], auth: { token: d.token }, reconnection: false, forceNew: true });
+    if (receives) attachRecipient(s);
     s.once('connect', () => resolve(s));
     s.once('connect_error', reject);
   });
@@ -239,9 +241,7 @@ async function drain(cmd: Extract<ToLoad, { type: 'drain' }>): Promise<{ message
   if (expected === 0) finish();
   await Promise.all(
     pairs.slice(0, offlineCount).map(async (p, r) => {
-      const s = await connect(p.recipient);
-      attachRecipient(s);
-      recipients[r] = s;
+      recipients[r] = await connect(p.recipient, true);
     }),
   );
   await Promise.race([all, new Promise((r) => setTimeout(r, cmd.timeoutMs))]);
@@ -265,9 +265,7 @@ async function handle(msg: ToLoad): Promise<void> {
         await Promise.all(
           pairs.slice(i, Math.min(i + 50, upTo)).map(async (p, j) => {
             senders[i + j] = await connect(p.sender);
-            const r = await connect(p.recipient);
-            attachRecipient(r);
-            recipients[i + j] = r;
+            recipients[i + j] = await connect(p.recipient, true);
           }),
         );
       }

@@ -1,0 +1,286 @@
+/**
+ * The floor server of bench:floor (not a product, not a test): the least a server must do for the
+ * delivery bench's clients, built from the same parts Umbra is built from and nothing else, so that
+ * its CPU per message is what those parts cost on this machine. It speaks Umbra's socket.io frames
+ * (`send` with a "stored" answer, `messages` pushes, batched `ack`s) on WS_PATH; a token is the
+ * device's `accountId.deviceId` (no authentication, no validation, no limits, no expiry).
+ *
+ * --store none|postgres  postgres: every send is committed before its "stored" answer (sends that
+ *                        arrive while a commit is under way share the next one; no wait when idle),
+ *                        de-duplicated by (sender, client id, recipient); acks delete rows in 20 ms
+ *                        windows; a connecting device drains its rows in pages of 1,000.
+ * --workers N            N processes share the port (node:cluster, round-robin connections).
+ * --hop local|redis      redis: a recipient on another worker is found by HGET of a presence hash
+ *                        and reached by PUBLISH on that worker's channel.
+ *
+ * Started by floor.bench.ts with an IPC channel: it answers { type: 'ready', pids } once every
+ * worker listens.
+ */
+import cluster from 'node:cluster';
+import http from 'node:http';
+import { Server, type Socket } from 'socket.io';
+import { Pool } from 'pg';
+import IORedis from 'ioredis';
+import { ClientEvent, ServerEvent, WS_PATH, type DeliveredEnvelope } from '@umbra/protocol';
+
+interface Options {
+  port: number;
+  workers: number;
+  store: 'none' | 'postgres';
+  hop: 'local' | 'redis';
+  databaseUrl: string;
+  redisUrl: string;
+  prefix: string;
+}
+
+function options(argv: string[]): Options {
+  const get = (k: string, d: string) => {
+    const i = argv.indexOf(`--${k}`);
+    return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : d;
+  };
+  const store = get('store', 'none');
+  const hop = get('hop', 'local');
+  if (store !== 'none' && store !== 'postgres') throw new Error('--store is none or postgres');
+  if (hop !== 'local' && hop !== 'redis') throw new Error('--hop is local or redis');
+  return {
+    port: Number(get('port', '18090')),
+    workers: Number(get('workers', '1')),
+    store,
+    hop,
+    databaseUrl: get('database-url', 'postgres://postgres@127.0.0.1:5432/umbra_floor'),
+    redisUrl: get('redis-url', 'redis://127.0.0.1:6379'),
+    prefix: get('prefix', 'floor'),
+  };
+}
+
+interface SendItem {
+  sender: string;
+  clientMessageId: string;
+  recipients: { key: string; content: string }[];
+  answer: (res: unknown) => void;
+}
+
+interface Conn {
+  socket: Socket;
+  draining: boolean;
+  /** A push was skipped during a drain: run one more pass after it. */
+  again: boolean;
+  /** Ids of the drain page the device has not acked yet. */
+  unacked: Set<string>;
+  pageDone?: () => void;
+}
+
+class FloorWorker {
+  private readonly conns = new Map<string, Conn>();
+  private readonly pool: Pool | undefined;
+  private readonly redis: IORedis | undefined;
+  private readonly sub: IORedis | undefined;
+  private queued: SendItem[] = [];
+  private storing = false;
+  private acked: string[] = [];
+  private ackTimer: NodeJS.Timeout | undefined;
+  private nextId = 0;
+
+  constructor(
+    private readonly o: Options,
+    private readonly workerId: string,
+  ) {
+    if (o.store === 'postgres') this.pool = new Pool({ connectionString: o.databaseUrl, max: 4 });
+    if (o.hop === 'redis') {
+      this.redis = new IORedis(o.redisUrl);
+      this.sub = new IORedis(o.redisUrl);
+      void this.sub.subscribe(this.channel(workerId));
+      this.sub.on('message', (_ch, text: string) => {
+        const { key, envelope } = JSON.parse(text) as { key: string; envelope: DeliveredEnvelope };
+        this.push(key, [envelope]);
+      });
+    }
+  }
+
+  private channel(worker: string): string {
+    return `${this.o.prefix}:w:${worker}`;
+  }
+
+  listen(server: http.Server): void {
+    const io = new Server(server, { path: WS_PATH, transports: ['websocket'], serveClient: false });
+    io.on('connection', (socket) => {
+      const key = String((socket.handshake.auth as { token?: unknown }).token ?? '');
+      const conn: Conn = { socket, draining: false, again: false, unacked: new Set() };
+      this.conns.set(key, conn);
+      void this.redis?.hset(`${this.o.prefix}:presence`, key, this.workerId);
+      socket.on(ClientEvent.Send, (payload: { clientMessageId: string; recipients: { accountId: string; deviceId: number; content: string }[] }, answer: (res: unknown) => void) => {
+        const item: SendItem = {
+          sender: key,
+          clientMessageId: payload.clientMessageId,
+          recipients: payload.recipients.map((r) => ({ key: `${r.accountId}.${r.deviceId}`, content: r.content })),
+          answer,
+        };
+        if (this.pool) this.enqueue(item);
+        else this.deliver(item, item.recipients.map(() => String(++this.nextId)));
+      });
+      socket.on(ClientEvent.Ack, ({ ids }: { ids: string[] }) => this.ack(conn, ids));
+      socket.on('disconnect', () => {
+        if (this.conns.get(key) === conn) this.conns.delete(key);
+        void this.redis?.hdel(`${this.o.prefix}:presence`, key);
+      });
+      if (this.pool) void this.drain(key, conn);
+    });
+  }
+
+  private enqueue(item: SendItem): void {
+    this.queued.push(item);
+    if (!this.storing) void this.storeQueued();
+  }
+
+  /** One commit for every send that arrived since the last one began. */
+  private async storeQueued(): Promise<void> {
+    this.storing = true;
+    while (this.queued.length > 0) {
+      const batch = this.queued;
+      this.queued = [];
+      const recipients: string[] = [];
+      const senders: string[] = [];
+      const ids: string[] = [];
+      const contents: string[] = [];
+      for (const s of batch)
+        for (const r of s.recipients) {
+          recipients.push(r.key);
+          senders.push(s.sender);
+          ids.push(s.clientMessageId);
+          contents.push(r.content);
+        }
+      const rows = (
+        await this.pool!.query<{ id: string; recipient: string; sender: string; client_message_id: string }>({
+          name: 'floor-store',
+          text: `INSERT INTO floor_envelopes (recipient, sender, client_message_id, content)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+                 ON CONFLICT DO NOTHING RETURNING id, recipient, sender, client_message_id`,
+          values: [recipients, senders, ids, contents],
+        })
+      ).rows;
+      const byKey = new Map(rows.map((r) => [`${r.sender}|${r.client_message_id}|${r.recipient}`, r.id]));
+      for (const s of batch) this.deliver(s, s.recipients.map((r) => byKey.get(`${s.sender}|${s.clientMessageId}|${r.key}`)));
+    }
+    this.storing = false;
+  }
+
+  /** Answers "stored", then pushes to each recipient that has an id (a duplicate has none). */
+  private deliver(item: SendItem, ids: (string | undefined)[]): void {
+    const now = Date.now();
+    item.answer({ ok: true, data: { clientMessageId: item.clientMessageId, serverTimestamp: now, duplicate: ids.every((x) => x === undefined) } });
+    const [accountId, deviceId] = item.sender.split('.');
+    item.recipients.forEach((r, i) => {
+      const id = ids[i];
+      if (id === undefined) return;
+      const envelope: DeliveredEnvelope = {
+        id,
+        type: 2,
+        clientMessageId: item.clientMessageId,
+        senderAccountId: accountId!,
+        senderDeviceId: Number(deviceId),
+        serverTimestamp: now,
+        expiresAt: now + 30 * 86_400_000,
+        readTtlS: 0,
+        content: r.content,
+      };
+      if (this.conns.has(r.key) || !this.redis) this.push(r.key, [envelope]);
+      else void this.forward(r.key, envelope);
+    });
+  }
+
+  private async forward(key: string, envelope: DeliveredEnvelope): Promise<void> {
+    const worker = await this.redis!.hget(`${this.o.prefix}:presence`, key);
+    if (worker && worker !== this.workerId) await this.redis!.publish(this.channel(worker), JSON.stringify({ key, envelope }));
+  }
+
+  private push(key: string, messages: DeliveredEnvelope[]): void {
+    const conn = this.conns.get(key);
+    if (!conn) return;
+    if (conn.draining) {
+      conn.again = true;
+      return;
+    }
+    conn.socket.emit(ServerEvent.Messages, { messages });
+  }
+
+  private ack(conn: Conn, ids: string[]): void {
+    if (!Array.isArray(ids)) return;
+    if (conn.unacked.size > 0) {
+      for (const id of ids) conn.unacked.delete(id);
+      if (conn.unacked.size === 0) conn.pageDone?.();
+    }
+    if (!this.pool) return;
+    for (const id of ids) this.acked.push(id);
+    this.ackTimer ??= setTimeout(() => void this.deleteAcked(), 20);
+  }
+
+  private async deleteAcked(): Promise<void> {
+    this.ackTimer = undefined;
+    const ids = this.acked;
+    this.acked = [];
+    await this.pool!.query({ name: 'floor-ack', text: 'DELETE FROM floor_envelopes WHERE id = ANY($1::bigint[])', values: [ids] });
+  }
+
+  /** Sends the device's stored rows in pages of 1,000, the next page once the last one is acked. */
+  private async drain(key: string, conn: Conn): Promise<void> {
+    conn.draining = true;
+    let after = '0';
+    for (;;) {
+      conn.again = false;
+      const rows = (
+        await this.pool!.query<{ id: string; sender: string; client_message_id: string; content: string; ts: string }>({
+          name: 'floor-drain',
+          text: `SELECT id, sender, client_message_id, content, (extract(epoch FROM created_at) * 1000)::bigint AS ts
+                 FROM floor_envelopes WHERE recipient = $1 AND id > $2 ORDER BY id LIMIT 1000`,
+          values: [key, after],
+        })
+      ).rows;
+      if (rows.length === 0 && !conn.again) break;
+      if (rows.length === 0) continue;
+      after = rows[rows.length - 1]!.id;
+      const messages: DeliveredEnvelope[] = rows.map((r) => {
+        const [accountId, deviceId] = r.sender.split('.');
+        return {
+          id: r.id,
+          type: 2,
+          clientMessageId: r.client_message_id,
+          senderAccountId: accountId!,
+          senderDeviceId: Number(deviceId),
+          serverTimestamp: Number(r.ts),
+          expiresAt: Number(r.ts) + 30 * 86_400_000,
+          readTtlS: 0,
+          content: r.content,
+        };
+      });
+      const acked = new Promise<void>((resolve) => (conn.pageDone = resolve));
+      for (const m of messages) conn.unacked.add(m.id);
+      conn.socket.emit(ServerEvent.Messages, { messages });
+      await Promise.race([acked, new Promise((r) => setTimeout(r, 30_000))]);
+      conn.pageDone = undefined;
+      if (!conn.socket.connected) break;
+    }
+    conn.draining = false;
+  }
+}
+
+function main(): void {
+  const o = options(process.argv.slice(2));
+  if (cluster.isPrimary) {
+    const workers = Array.from({ length: o.workers }, (_x, i) => cluster.fork({ FLOOR_WORKER_ID: String(i) }));
+    let listening = 0;
+    cluster.on('listening', () => {
+      if (++listening === workers.length) process.send?.({ type: 'ready', pids: [process.pid, ...workers.map((w) => w.process.pid!)] });
+    });
+    process.on('disconnect', () => {
+      for (const w of workers) w.kill();
+      process.exit(0);
+    });
+    return;
+  }
+  const worker = new FloorWorker(o, process.env.FLOOR_WORKER_ID ?? '0');
+  const server = http.createServer();
+  worker.listen(server);
+  server.listen(o.port, '127.0.0.1');
+}
+
+main();
