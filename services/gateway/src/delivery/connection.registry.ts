@@ -33,10 +33,6 @@ export class ConnectionRegistry {
 
   constructor(@Inject(Metrics) private readonly metrics: Metrics) {}
 
-  get size(): number {
-    return this.connections.size;
-  }
-
   add(conn: Connection): void {
     this.connections.set(conn.claim.deviceKey, conn);
     this.metrics.connectedDevices.set(this.connections.size);
