@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { TestStack } from './support/harness';
-import { Background, runCommand, runUmbra } from './support/umbra-cli';
+import { Background, runCommand, runUmbra, type RunResult } from './support/umbra-cli';
 import { randomBytes } from 'node:crypto';
 import { MemoryStore, Umbra } from '@umbra/sdk';
 
@@ -173,11 +173,11 @@ describe('umbra CLI (built) against a running stack', () => {
   it('inits, registers, claims a handle later, sends to @handle, listens, links a second device, forms a group, and shows matching safety numbers', async () => {
     const a = tmp('a');
     const b = tmp('b');
-    const alice = await umbra(a, 'init');
+    const [alice, bob] = await Promise.all([umbra(a, 'init'), umbra(b, 'init')]);
     expect(alice).toMatch(ACCOUNT_ID);
-    const bob = await umbra(b, 'init');
-    expect(await umbra(a, 'register')).toMatch(new RegExp(`^registered: ${alice} \\(device \\d+\\)$`));
-    expect(await json(b, 'register')).toMatchObject({ accountId: bob, alreadyRegistered: false });
+    const [registeredA, registeredB] = await Promise.all([umbra(a, 'register'), json(b, 'register')]);
+    expect(registeredA).toMatch(new RegExp(`^registered: ${alice} \\(device \\d+\\)$`));
+    expect(registeredB).toMatchObject({ accountId: bob, alreadyRegistered: false });
     // Issue 13 #2: a handle after registering, by `handle set` or by registering again with --handle.
     const handle = `bob_${Date.now().toString(36)}`;
     expect(await umbra(b, 'handle', 'set', handle)).toBe(`handle: @${handle}`);
@@ -264,17 +264,16 @@ describe('umbra CLI (built) against a running stack', () => {
   it('sets a vanishing timer the peer adopts; the message is gone from both histories when it fires', async () => {
     const a = tmp('va');
     const b = tmp('vb');
-    const alice = await umbra(a, 'init');
-    const bob = await umbra(b, 'init');
-    await umbra(a, 'register');
-    await umbra(b, 'register');
-    expect(await json(a, 'timer', bob, '20s')).toEqual({ timer: { t: 20, m: 'send' } });
+    const [alice, bob] = await Promise.all([umbra(a, 'init'), umbra(b, 'init')]);
+    await Promise.all([umbra(a, 'register'), umbra(b, 'register')]);
+    // Long enough for the listen and both history reads below to finish before it fires.
+    expect(await json(a, 'timer', bob, '10s')).toEqual({ timer: { t: 10, m: 'send' } });
 
     const listener = listen(b, '--json');
     let sentAt = 0;
     try {
       await listener.until((l) => l.stdout.includes('"timer"'), 'bob adopts the timer');
-      expect(listener.stdout).toContain(JSON.stringify({ conversation: alice, timer: { t: 20, m: 'send' } }));
+      expect(listener.stdout).toContain(JSON.stringify({ conversation: alice, timer: { t: 10, m: 'send' } }));
       sentAt = Date.now();
       await umbra(a, 'send', bob, 'this will vanish');
       await listener.until((l) => l.stdout.includes('this will vanish'), 'the vanishing message');
@@ -283,9 +282,10 @@ describe('umbra CLI (built) against a running stack', () => {
     }
     const lines = async (home: string, peer: string) =>
       (await umbra(home, '--json', 'history', peer)).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { text: string | null; vanishesAt: number | null });
-    const seen = (await lines(b, alice)).find((e) => e.text === 'this will vanish');
+    const [seenByBob, historyA] = await Promise.all([lines(b, alice), umbra(a, 'history', bob)]);
+    const seen = seenByBob.find((e) => e.text === 'this will vanish');
     expect(seen?.vanishesAt).toBeGreaterThan(sentAt);
-    expect(await umbra(a, 'history', bob)).toMatch(/  me: this will vanish  \[vanishes \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\]$/);
+    expect(historyA).toMatch(/  me: this will vanish  \[vanishes \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\]$/);
     await new Promise((r) => setTimeout(r, Math.max(0, seen!.vanishesAt! - Date.now() + 100)));
     expect((await lines(b, alice)).some((e) => e.text === 'this will vanish')).toBe(false);
     expect(await umbra(a, 'history', bob)).not.toContain('this will vanish');
@@ -386,18 +386,15 @@ describe('umbra CLI (built) against a running stack', () => {
     const a = tmp('ia');
     const b = tmp('ib');
     const c = tmp('ic');
-    await umbra(a, 'init');
-    await umbra(a, 'register');
-    const bob = await umbra(b, 'init');
     const handle = `moved_${Date.now().toString(36)}`;
-    await umbra(b, 'register', '--handle', handle);
+    const [, bob, carol] = await Promise.all([umbra(a, 'init'), umbra(b, 'init'), umbra(c, 'init')]);
+    await Promise.all([umbra(a, 'register'), umbra(b, 'register', '--handle', handle)]);
     const toBob = await run(a, 'send', `@${handle}`, 'to bob');
     expect(toBob).toMatchObject({ code: 0, stdout: `sent to @${handle}\n` });
     expect(toBob.stderr).not.toContain('WARNING');
 
     // Bob lets the handle go and Carol claims it.
     await umbra(b, 'handle', 'clear');
-    const carol = await umbra(c, 'init');
     await umbra(c, 'register', '--handle', handle);
     const warning = new RegExp(
       `^umbra: WARNING: @${handle} now names a different account than before \\(${bob} until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ, now ${carol}\\): ` +
@@ -432,17 +429,16 @@ describe('umbra CLI (built) against a running stack', () => {
 
   describe('an unreachable server (issue 13 #4): a clear error within the timeout, exit 1', () => {
     let registered: string;
+    let bobHome: string;
     let bob: string;
     let closedPort: number;
     let silent: net.Server;
     const held: net.Socket[] = [];
     beforeAll(async () => {
       registered = tmp('un');
-      const b = tmp('unb');
-      await umbra(registered, 'init');
-      await umbra(registered, 'register');
-      bob = await umbra(b, 'init');
-      await umbra(b, 'register');
+      bobHome = tmp('unb');
+      [, bob] = await Promise.all([umbra(registered, 'init'), umbra(bobHome, 'init')]);
+      await Promise.all([umbra(registered, 'register'), umbra(bobHome, 'register')]);
       const probe = net.createServer();
       await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
       closedPort = (probe.address() as net.AddressInfo).port;
@@ -459,23 +455,38 @@ describe('umbra CLI (built) against a running stack', () => {
     // `registered` holds a valid token, so `send` goes straight to the socket (the path that used to retry forever).
     const commands = (): string[][] => [['register'], ['whoami'], ['send', bob, 'hi'], ['listen'], ['handle', 'set', 'someone'], ['group', 'create', bob], ['devices']];
 
+    /** Each command once against `origin` with a 2 s timeout, a few at a time (they are independent). */
+    const eachCommand = async (origin: string): Promise<{ args: string[]; res: RunResult }[]> => {
+      const results: { args: string[]; res: RunResult }[] = [];
+      const all = commands();
+      for (let i = 0; i < all.length; i += 4) {
+        const batch = all.slice(i, i + 4);
+        const runs = await Promise.all(batch.map((args) => runUmbra(['--home', registered, '--server', origin, '--timeout', '2', ...args], { killAfterMs: 20_000 })));
+        results.push(...runs.map((res, j) => ({ args: batch[j]!, res })));
+      }
+      return results;
+    };
+
     it('connection refused', async () => {
       const origin = `http://127.0.0.1:${closedPort}`;
-      for (const args of commands()) {
-        const res = await runUmbra(['--home', registered, '--server', origin, '--timeout', '2', ...args], { killAfterMs: 20_000 });
+      const results = await eachCommand(origin);
+      expect(results).toHaveLength(7);
+      for (const { args, res } of results) {
         expect({ args, code: res.code, stderr: res.stderr }).toEqual({ args, code: 1, stderr: `umbra: cannot reach ${origin}: connection refused\n` });
       }
     }, 120_000);
 
     it('a server that accepts and never answers', async () => {
       const origin = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
-      for (const args of commands()) {
-        const res = await runUmbra(['--home', registered, '--server', origin, '--timeout', '2', ...args], { killAfterMs: 20_000 });
+      // The default timeout is 10 s; it runs alongside the 2 s ones.
+      const withDefault = runUmbra(['--home', registered, '--server', origin, 'send', bob, 'hi'], { killAfterMs: 30_000 });
+      const results = await eachCommand(origin);
+      expect(results).toHaveLength(7);
+      for (const { args, res } of results) {
         expect({ args, code: res.code, stderr: res.stderr }).toEqual({ args, code: 1, stderr: expect.stringMatching(new RegExp(`^umbra: cannot reach ${origin}: no (answer|connection) within 2 s\\n$`)) });
         expect(res.ms).toBeLessThan(6000);
       }
-      // The default timeout is 10 s.
-      const res = await runUmbra(['--home', registered, '--server', origin, 'send', bob, 'hi'], { killAfterMs: 30_000 });
+      const res = await withDefault;
       expect(res).toMatchObject({ code: 1, stderr: `umbra: cannot reach ${origin}: no connection within 10 s\n` });
       expect(res.ms).toBeGreaterThanOrEqual(10_000);
       expect(res.ms).toBeLessThan(15_000);
@@ -485,10 +496,8 @@ describe('umbra CLI (built) against a running stack', () => {
       const proxy = new Proxy(Number(new URL(stack.origin).port));
       await proxy.up();
       const viaProxy = `http://127.0.0.1:${proxy.port}`;
-      const b = tmp('unl');
-      const bobId = await umbra(b, 'init');
-      await umbra(b, 'register');
-      const listener = Background.umbra(['--home', b, '--server', viaProxy, 'listen']);
+      // Bob's home: the sends to him above never reached a server.
+      const listener = Background.umbra(['--home', bobHome, '--server', viaProxy, 'listen']);
       try {
         await listening(listener);
         await proxy.down();
@@ -497,7 +506,7 @@ describe('umbra CLI (built) against a running stack', () => {
         expect(listener.exitCode).toBeUndefined();
         await proxy.up();
         await listener.until((l) => l.stderr.includes(`umbra: reconnected to ${viaProxy}\n`), 'the reconnected note', 20_000);
-        await umbra(registered, 'send', bobId, 'after the outage');
+        await umbra(registered, 'send', bob, 'after the outage');
         await listener.until((l) => l.stdout.includes('after the outage'), 'a message after reconnecting');
       } finally {
         await listener.stop();

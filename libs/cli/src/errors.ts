@@ -1,9 +1,6 @@
 import { CryptoError } from '@umbra/crypto';
 import { KtVerificationError, UmbraApiError } from '@umbra/sdk';
 
-/** A failure to report as it is: exit code 1, the message on stderr. */
-export class CliError extends Error {}
-
 /** The server's messages are written for developers; these say what happened to the user. */
 const FRIENDLY: Partial<Record<string, string>> = {
   HANDLE_NOT_FOUND: 'no account has that handle',

@@ -5,7 +5,7 @@ import { canonicalHandle, decodeAccountId, CryptoError } from '@umbra/crypto';
 import { EncryptedStore, FileStore, Umbra, UmbraApiError, UmbraClient, ktPins, type CallsFrontDoorOptions, type FetchFn, type IdentityChange, type KtTrustConfig, type LocalIdentity } from '@umbra/sdk';
 import { nodeFiles, type FileSource } from '@umbra/sdk/node';
 import type { Globals } from './args';
-import { CliError } from './errors';
+import { CliError } from './cli-error';
 
 /** Why a connection failed, in the words of the issue a user would search for. */
 function reason(err: unknown): string {

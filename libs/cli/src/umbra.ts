@@ -2,9 +2,8 @@
 import { GLOBAL_FLAGS, UsageError, globalsOf, splitArgv, type FlagKind } from './args';
 import { arity, type Command } from './command';
 import { COMMANDS } from './commands';
-import { describeError, formatError } from './errors';
 import { Output } from './output';
-import { Session } from './session';
+import type { Session } from './session';
 import { briefUsage, commandUsage, fullUsage } from './usage';
 
 const USAGE = fullUsage(COMMANDS);
@@ -54,7 +53,9 @@ async function main(argv: string[]): Promise<number> {
   const out = new Output(json);
   let session: Promise<Session> | undefined;
   try {
-    await command.run({ globals, args: rest, flags, out, session: () => (session ??= Session.open(globals)) });
+    // The SDK loads with the session: usage errors and --help do without it.
+    const open = async () => (await import('./session.js')).Session.open(globals);
+    await command.run({ globals, args: rest, flags, out, session: () => (session ??= open()) });
   } finally {
     if (session) await (await session).close();
   }
@@ -64,12 +65,13 @@ async function main(argv: string[]): Promise<number> {
 const argv = process.argv.slice(2);
 main(argv).then(
   (code) => process.exit(code),
-  (err: unknown) => {
+  async (err: unknown) => {
     const json = argv.includes('--json');
     if (err instanceof UsageError) {
       process.stderr.write(json ? `${JSON.stringify({ error: { code: 'USAGE', message: err.message } })}\n` : `umbra: ${err.message}\n\n${err.usage}\n`);
       process.exit(2);
     }
+    const { describeError, formatError } = await import('./errors.js');
     process.stderr.write(json ? `${JSON.stringify({ error: describeError(err) })}\n` : `umbra: ${formatError(err)}\n`);
     process.exit(1);
   },

@@ -1,7 +1,7 @@
 import type { CallLogEntry, UmbraEventOf } from '@umbra/sdk';
 import { WeriftCallMedia } from '../call-media';
 import { parsePositiveInt, type Command } from '../command';
-import { CliError } from '../errors';
+import { CliError } from '../cli-error';
 import { formatTime } from '../output';
 import type { Session } from '../session';
 

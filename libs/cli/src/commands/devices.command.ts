@@ -1,6 +1,5 @@
-import { b64uDecode, verifySignedDeviceList } from '@umbra/crypto';
 import type { Command } from '../command';
-import { CliError } from '../errors';
+import { CliError } from '../cli-error';
 import { identityChangeData, warnIdentityChange } from '../identity-change';
 import { formatTime } from '../output';
 
@@ -20,6 +19,7 @@ export const deviceCommands: Command[] = [
       const me = s.identity;
       const peer = args[0] ? await s.resolvePeer(args[0]) : { accountId: me.accountIdText, label: 'you' };
       const account = await s.client.getAccount(peer.accountId);
+      const { b64uDecode, verifySignedDeviceList } = await import('@umbra/crypto');
       const list = verifySignedDeviceList(b64uDecode(account.deviceList));
       const devices = list.devices.map((d) => ({ deviceId: d.deviceId, flags: d.flags, createdAt: new Date(d.createdAt).toISOString() }));
       out.result(

@@ -1,5 +1,5 @@
 import { parseDuration, type Command, type CommandContext } from '../command';
-import { CliError } from '../errors';
+import { CliError } from '../cli-error';
 import type { Session } from '../session';
 import { describeTimer } from './messaging.command';
 

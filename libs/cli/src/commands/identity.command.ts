@@ -1,10 +1,16 @@
-import { canonicalHandle } from '@umbra/crypto';
-import { UmbraApiError } from '@umbra/sdk';
+import type { UmbraApiError } from '@umbra/sdk';
 import type { Command } from '../command';
-import { CliError } from '../errors';
+import { CliError } from '../cli-error';
 import type { Session } from '../session';
 
-function handleOf(text: string): string {
+/** Whether `err` is an answer from the server that `test` accepts. The SDK loads on demand (usage errors do without it). */
+async function isApiError(err: unknown, test: (e: UmbraApiError) => boolean): Promise<boolean> {
+  const sdk = await import('@umbra/sdk');
+  return err instanceof sdk.UmbraApiError && test(err);
+}
+
+async function handleOf(text: string): Promise<string> {
+  const { canonicalHandle } = await import('@umbra/crypto');
   try {
     return canonicalHandle(text.replace(/^@/, ''));
   } catch {
@@ -13,12 +19,12 @@ function handleOf(text: string): string {
 }
 
 async function claim(s: Session, text: string): Promise<string> {
-  const handle = handleOf(text);
+  const handle = await handleOf(text);
   if (!s.identity.aikSk) throw new CliError('only the device that created the account (it holds the account key) can set the handle');
   try {
     return await s.client.claimHandle(handle);
   } catch (err) {
-    if (err instanceof UmbraApiError && err.code === 'HANDLE_TAKEN') throw new CliError(`@${handle} belongs to another account; pick another handle`);
+    if (await isApiError(err, (e) => e.code === 'HANDLE_TAKEN')) throw new CliError(`@${handle} belongs to another account; pick another handle`);
     throw err;
   }
 }
@@ -29,7 +35,7 @@ async function registered(s: Session): Promise<boolean> {
     await s.client.authenticate();
     return true;
   } catch (err) {
-    if (err instanceof UmbraApiError && (err.status === 401 || err.status === 404)) return false;
+    if (await isApiError(err, (e) => e.status === 401 || e.status === 404)) return false;
     throw err;
   }
 }
@@ -55,13 +61,13 @@ export const identityCommands: Command[] = [
       const s = await session();
       const id = s.identity;
       const wanted = flags.get('handle');
-      if (typeof wanted === 'string') handleOf(wanted);
+      if (typeof wanted === 'string') await handleOf(wanted);
       let already = false;
       try {
         await s.client.register();
       } catch (err) {
         // Registering twice is not an error for the user: the account exists and this device is in it.
-        const exists = err instanceof UmbraApiError && (err.code === 'ACCOUNT_EXISTS' || err.code === 'BAD_DEVICE_LIST');
+        const exists = await isApiError(err, (e) => e.code === 'ACCOUNT_EXISTS' || e.code === 'BAD_DEVICE_LIST');
         if (!exists || !(await registered(s))) throw err;
         already = true;
       }
@@ -110,7 +116,7 @@ export const identityCommands: Command[] = [
       try {
         await s.client.releaseHandle();
       } catch (err) {
-        if (!(err instanceof UmbraApiError && err.code === 'HANDLE_NOT_FOUND')) throw err;
+        if (!(await isApiError(err, (e) => e.code === 'HANDLE_NOT_FOUND'))) throw err;
       }
       out.result('handle cleared', { handle: null });
     },

@@ -1,6 +1,5 @@
-import { b64uDecode, parseLookupResult } from '@umbra/crypto';
 import type { Command } from '../command';
-import { CliError } from '../errors';
+import { CliError } from '../cli-error';
 import { formatTime } from '../output';
 
 export const ktCommands: Command[] = [
@@ -17,6 +16,7 @@ export const ktCommands: Command[] = [
       // resolvePeer verified the handle binding; this verifies (or re-uses the verified) device list.
       const v = text.startsWith('@') ? await s.client.verifiedAccountByHandle(peer.label.slice(1)) : await s.client.verifiedAccount(peer.accountId);
       const listEvidence = await s.client.kt.evidence(1, v.deviceList.accountId);
+      const { b64uDecode, parseLookupResult } = await import('@umbra/crypto');
       const leaf = listEvidence ? parseLookupResult(b64uDecode(listEvidence)) : undefined;
       const sth = await s.client.kt.lastSth();
       const data = {

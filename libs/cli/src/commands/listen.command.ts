@@ -2,7 +2,6 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { ReceivedMessage } from '@umbra/sdk';
 import type { Command } from '../command';
-import { formatError } from '../errors';
 import { formatBytes, formatTime } from '../output';
 import { progressBar } from '../progress';
 import type { Session } from '../session';
@@ -64,6 +63,7 @@ export const listenCommands: Command[] = [
       'print incoming messages until stopped (one JSON object per line with --json); with --download,\nsave received files into DIR (verified before they appear); reconnects by itself when the server\nis away and says so on stderr',
     async run({ session, out, flags, globals }) {
       const s = await session();
+      const { formatError } = await import('../errors.js');
       const me = s.identity;
       const umbra = await s.umbra();
       const name = namer(s);

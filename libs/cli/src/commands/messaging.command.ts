@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { parseDuration, parsePositiveInt, type Command } from '../command';
-import { CliError } from '../errors';
+import { CliError } from '../cli-error';
 import { identityChangeData, warnIdentityChange } from '../identity-change';
 import type { Session } from '../session';
 import { formatBytes, formatDuration, formatTime } from '../output';
