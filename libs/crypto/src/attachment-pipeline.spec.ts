@@ -1,7 +1,8 @@
 /**
  * Attachments hashed on a worker thread (nodeAeadProvider with worker_threads, opt-in) give the same blob and
  * digest as the inline providers, decrypt and detect tampering the same way, share the worker between
- * concurrent streams, and release it when a stream fails.
+ * concurrent streams, and release it when a stream fails. Reused buffers (`reuseOutput`, a source that
+ * overwrites its buffer) give the same blob with every provider.
  */
 import * as nodeCrypto from 'node:crypto';
 import * as workerThreads from 'node:worker_threads';
@@ -12,6 +13,7 @@ import {
   defaultAeadProvider,
   nobleAeadProvider,
   nodeAeadProvider,
+  webCryptoAeadProvider,
   type AeadProvider,
 } from './attachment';
 import { bytesEqual } from './bytes';
@@ -39,11 +41,26 @@ function* pieces(b: Uint8Array): Generator<Uint8Array> {
   }
 }
 
-async function encrypt(pt: Uint8Array, provider: AeadProvider): Promise<{ blob: Uint8Array; digest: Uint8Array }> {
-  const enc = new AttachmentEncryptor(pt.length, { key: KEY, salt: SALT, provider });
+/** Pieces of `b` in one buffer that is overwritten (with garbage first) each time the next piece is asked for. */
+async function* oneBuffer(b: Uint8Array, sizes: number[]): AsyncGenerator<Uint8Array> {
+  const buf = new Uint8Array(Math.max(...sizes));
+  let o = 0;
+  for (let i = 0; o < b.length; i++) {
+    const n = Math.min(sizes[i % sizes.length]!, b.length - o);
+    buf.fill(0xee);
+    await new Promise((r) => setImmediate(r));
+    buf.set(b.subarray(o, o + n));
+    yield buf.subarray(0, n);
+    o += n;
+  }
+  buf.fill(0xdd);
+}
+
+async function encrypt(pt: Uint8Array, provider: AeadProvider, opts: { reuseOutput?: boolean; source?: AsyncIterable<Uint8Array> } = {}): Promise<{ blob: Uint8Array; digest: Uint8Array }> {
+  const enc = new AttachmentEncryptor(pt.length, { key: KEY, salt: SALT, provider, reuseOutput: opts.reuseOutput ?? false });
   const parts: Uint8Array[] = [];
   let n = 0;
-  for await (const p of enc.stream(pieces(pt))) {
+  for await (const p of enc.stream(opts.source ?? pieces(pt))) {
     parts.push(p.slice());
     n += p.length;
   }
@@ -134,5 +151,39 @@ describe('attachments with SHA-256 on a worker thread', () => {
     const pt = pattern(PIPELINE_MIN_BYTES + 9);
     const again = await encrypt(pt, piped);
     expect(bytesEqual(again.blob, (await encrypt(pt, inline)).blob)).toBe(true);
+  });
+});
+
+describe('attachments with reused buffers', () => {
+  const providers: AeadProvider[] = [inline, piped, webCryptoAeadProvider(globalThis.crypto.subtle), nobleAeadProvider];
+
+  it.each(providers.map((p, i) => [i === 1 ? 'node:crypto + worker' : p.name, p] as const))('%s: reuseOutput and a source reusing its buffer give the same blob and digest', async (_name, provider) => {
+    const size = provider === nobleAeadProvider ? 1_300_000 : PIPELINE_MIN_BYTES + 1_234_567;
+    const pt = pattern(size);
+    const want = await encrypt(pt, inline);
+    for (const sizes of [[1 << 20], [65_536 * 3 + 5, 100, 70_000], [size]]) {
+      for (const reuseOutput of [false, true]) {
+        const got = await encrypt(pt, provider, { reuseOutput, source: oneBuffer(pt, sizes) });
+        expect(bytesEqual(got.blob, want.blob)).toBe(true);
+        expect(bytesEqual(got.digest, want.digest)).toBe(true);
+      }
+    }
+  });
+
+  it('with reuseOutput every piece is a view of the same buffer; without, every piece is its own', async () => {
+    const size = 40 * 65_536 + 3;
+    const seen = async (reuseOutput: boolean) => {
+      const enc = new AttachmentEncryptor(size, { key: KEY, salt: SALT, provider: inline, reuseOutput });
+      const buffers = new Set<ArrayBufferLike>();
+      let pieces = 0;
+      for await (const p of enc.stream([pattern(size)])) {
+        buffers.add(p.buffer);
+        pieces++;
+      }
+      return { buffers: buffers.size, pieces };
+    };
+    expect(await seen(true)).toEqual({ buffers: 1, pieces: 3 });
+    const fresh = await seen(false);
+    expect(fresh.buffers).toBe(fresh.pieces);
   });
 });
