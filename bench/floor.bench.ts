@@ -102,12 +102,16 @@ async function runConfig(name: ConfigName, a: Defaults, databaseUrl: string, red
   };
   if (redisPid !== undefined) groups.redis = () => [redisPid];
   if (pg) groups.postgres = pg.source;
+  const publishesBefore = await publishCalls(redisUrl);
   try {
     log(`${name}: ${JSON.stringify(CONFIGS[name])}`);
     // Without a store nothing outlives a disconnect: there is no offline phase to measure.
     const durable = CONFIGS[name].store !== 'none';
     const figures = await runLoadPhases(load, durable ? a : { ...a, drain: 0 }, { sampler: new CpuSampler(groups), pgStats, rss: async () => rssOf(workers), log });
-    return { config: CONFIGS[name], ...figures, offline: durable ? figures.offline : null };
+    const stored = figures.steady.stored + figures.saturation.stored + (durable ? figures.offline.stored : 0);
+    // Shared with whatever else publishes on this Redis: an upper bound of the floor's own hops.
+    const publishes = (await publishCalls(redisUrl)) - publishesBefore;
+    return { config: CONFIGS[name], ...figures, offline: durable ? figures.offline : null, stored_total: stored, redis_publishes: publishes };
   } finally {
     await Promise.all(load.map((p) => p.stop()));
     await pg?.close();
@@ -116,6 +120,16 @@ async function runConfig(name: ConfigName, a: Defaults, databaseUrl: string, red
     await new Promise((r) => setTimeout(r, 500));
     const redis = new IORedis(redisUrl);
     await redis.del(`${prefix}:presence`);
+    redis.disconnect();
+  }
+}
+
+async function publishCalls(redisUrl: string): Promise<number> {
+  const redis = new IORedis(redisUrl);
+  try {
+    const m = /cmdstat_publish:calls=(\d+)/.exec(await redis.info('commandstats'));
+    return m ? Number(m[1]) : 0;
+  } finally {
     redis.disconnect();
   }
 }

@@ -1,0 +1,79 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Client } from 'pg';
+import { TEST_DATABASE_URL } from './support/harness';
+
+const run = promisify(execFile);
+const ROOT = process.cwd();
+
+/**
+ * bench:floor is the yardstick docs/benchmarks.md measures Umbra against: each configuration must
+ * really do what it claims (the durable ones commit every send and delete it on ack; the Redis one
+ * runs two processes), or the floor would flatter itself. A small run, figures not checked.
+ */
+describe('bench:floor (the parts alone, real Postgres and Redis)', () => {
+  const floorDb = new URL(TEST_DATABASE_URL);
+  floorDb.pathname = '/umbra_floor_test';
+  type Figures = {
+    config: { store: string; hop: string; workers: number };
+    lost: number;
+    steady: { delivered: number; sent: number; stored: number; pgRowsPerMsg?: { inserted: number | null; deleted: number | null } };
+    saturation: { delivered_per_s: number; lost: number };
+    offline: { stored: number; drained: number; lost: number } | null;
+    stored_total: number;
+    redis_publishes: number;
+    serverCpuMsPerMsg: { services: number; postgres: number | null; total: number };
+  };
+  let out: Record<'socketio' | 'postgres' | 'redis', Figures>;
+
+  beforeAll(async () => {
+    const args = ['--devices', '40', '--rate', '200', '--seconds', '2', '--warmup', '1', '--drain', '400', '--offline', '8', '--tail', '3000'];
+    const { stdout } = await run(process.execPath, [path.join(ROOT, 'dist', 'bench', 'floor.bench.js'), ...args], {
+      env: { ...process.env, FLOOR_DATABASE_URL: floorDb.toString() },
+      maxBuffer: 16 << 20,
+      timeout: 240_000,
+    });
+    const json = JSON.parse(stdout.trim().split('\n').pop()!) as { bench: string } & typeof out;
+    expect(json.bench).toBe('floor');
+    out = json;
+  }, 300_000);
+
+  afterAll(async () => {
+    const admin = new Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    await admin.query('DROP DATABASE IF EXISTS umbra_floor_test WITH (FORCE)');
+    await admin.end();
+  });
+
+  it('delivers every stored message in every configuration', () => {
+    for (const name of ['socketio', 'postgres', 'redis'] as const) {
+      expect(out[name].lost).toBe(0);
+      expect(out[name].steady.delivered).toBeGreaterThan(200);
+      expect(out[name].steady.stored).toBe(out[name].steady.sent);
+      expect(out[name].saturation.delivered_per_s).toBeGreaterThan(0);
+    }
+  });
+
+  it('the durable configurations commit one row per message and delete it on ack, and drain what was stored offline', () => {
+    for (const name of ['postgres', 'redis'] as const) {
+      const f = out[name];
+      expect(f.config.store).toBe('postgres');
+      expect(f.steady.pgRowsPerMsg!.inserted).toBeGreaterThan(0.8);
+      expect(f.steady.pgRowsPerMsg!.deleted).toBeGreaterThan(0.8);
+      expect(f.serverCpuMsPerMsg.postgres).toBeGreaterThan(0);
+      expect(f.offline!.stored).toBe(400);
+      expect(f.offline!.drained).toBe(400);
+      expect(f.offline!.lost).toBe(0);
+    }
+    expect(out.socketio.offline).toBeNull();
+    expect(out.socketio.steady.pgRowsPerMsg!.inserted).toBe(0);
+  });
+
+  it('the Redis configuration runs two processes that reach each other through Redis', () => {
+    expect(out.redis.config).toEqual({ store: 'postgres', hop: 'redis', workers: 2 });
+    expect(out.postgres.config.workers).toBe(1);
+    // Round-robin over two processes puts about half of the recipients on the sender's other one.
+    expect(out.redis.redis_publishes / out.redis.stored_total).toBeGreaterThan(0.25);
+  });
+});
