@@ -3,8 +3,12 @@
  * encrypt only, encrypt + upload, download + decrypt — against the embedded S3, with the services
  * and the store in a child process so this process is only the client. Reports MiB/s per stage,
  * the peak RSS of the client, raw AES-256-GCM speed (node:crypto on 64 KiB blocks and
- * `openssl speed`) and the ratio. Encrypt-only runs twice: the default (SHA-256 inline on the same
- * thread unless UMBRA_HASH_WORKER=1) and with SHA-256 on a worker thread. The limit is measured in the same run:
+ * `openssl speed`) and the ratio. Encrypt-only runs three times: the default (SHA-256 inline on the same
+ * thread unless UMBRA_HASH_WORKER=1, the file read as the SDK's `fileSource` reads it), with reused buffers
+ * (the file read into one buffer, `reuseOutput`), and with SHA-256 on a worker thread. RSS per stage is the
+ * process's RSS sampled every 20 ms (its value at the stage's start too); `clientMaxRssMiB` is the kernel's
+ * high-water mark for this process (the client: the stack runs in a child; the AES loop runs in another).
+ * The limit is measured in the same run, after the encrypt-only stages:
  * min(`openssl speed -bytes 65536 -seconds 2 -evp aes-256-gcm`, the same for sha256), and the
  * target is 0.7 of it. Prints one JSON object as its last line.
  *   npm run bench:files -- --size 256MiB [--encrypt-only]
@@ -12,7 +16,7 @@
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -74,9 +78,10 @@ async function serve(): Promise<void> {
 
 class RssSampler {
   peak = 0;
+  startRss = 0;
   private timer: NodeJS.Timeout | undefined;
   start(): void {
-    this.peak = process.memoryUsage.rss();
+    this.startRss = this.peak = process.memoryUsage.rss();
     this.timer = setInterval(() => (this.peak = Math.max(this.peak, process.memoryUsage.rss())), 20);
   }
   stop(): number {
@@ -86,16 +91,21 @@ class RssSampler {
   }
 }
 
-async function stage<T>(name: string, bytes: number, fn: () => Promise<T>): Promise<{ name: string; seconds: number; mibPerS: number; peakRssMiB: number; result: T }> {
+async function stage<T>(name: string, bytes: number, fn: () => Promise<T>): Promise<{ name: string; seconds: number; mibPerS: number; peakRssMiB: number; startRssMiB: number; result: T }> {
   const rss = new RssSampler();
   rss.start();
   const t0 = performance.now();
   const result = await fn();
   const seconds = (performance.now() - t0) / 1000;
   const peak = rss.stop();
-  const out = { name, seconds: +seconds.toFixed(3), mibPerS: +(bytes / MiB / seconds).toFixed(1), peakRssMiB: +(peak / MiB).toFixed(1), result };
-  log(`${name}: ${out.mibPerS} MiB/s, ${out.seconds} s, peak RSS ${out.peakRssMiB} MiB`);
+  const out = { name, seconds: +seconds.toFixed(3), mibPerS: +(bytes / MiB / seconds).toFixed(1), peakRssMiB: +(peak / MiB).toFixed(1), startRssMiB: +(rss.startRss / MiB).toFixed(1), result };
+  log(`${name}: ${out.mibPerS} MiB/s, ${out.seconds} s, peak RSS ${out.peakRssMiB} MiB (${out.startRssMiB} at its start)`);
   return out;
+}
+
+/** In a child process (`--node-aes`), so its 64 KiB garbage does not count in the client's RSS. */
+function nodeAesGcmInChild(): number {
+  return Number(execFileSync(process.execPath, [__filename, '--node-aes'], { encoding: 'utf8' }).trim());
 }
 
 function nodeAesGcm(): number {
@@ -111,6 +121,26 @@ function nodeAesGcm(): number {
     n++;
   }
   return (n * 65_536) / MiB / ((performance.now() - t0) / 1000);
+}
+
+/** The kernel's high-water mark of this process's RSS (ru_maxrss, KiB). */
+function maxRssMiB(): number {
+  return +(process.resourceUsage().maxRSS / 1024).toFixed(1);
+}
+
+/** A file as pieces of one reused buffer (the encryptor keeps nothing from a piece once it asks for the next). */
+async function* readIntoOneBuffer(file: string, bytes: number): AsyncGenerator<Uint8Array> {
+  const fh = await open(file);
+  try {
+    const buf = Buffer.allocUnsafe(bytes);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, bytes, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 /** `openssl speed -bytes 65536 -seconds 2 -evp <alg>` in MiB/s (its figure is in 1000-byte units). */
@@ -139,23 +169,27 @@ async function main(): Promise<void> {
     w.end();
     await finished(w);
 
-    const nodeMiBs = nodeAesGcm();
+    const encryptWith =
+      (provider: AeadProvider, reuse = false) =>
+      async () => {
+        const enc = new AttachmentEncryptor(size, { provider, reuseOutput: reuse });
+        let n = 0;
+        // createReadStream with 1 MiB reads is what the SDK's fileSource does (libs/sdk/src/files.ts).
+        for await (const piece of enc.stream(reuse ? readIntoOneBuffer(src, MiB) : createReadStream(src, { highWaterMark: MiB }))) n += piece.length;
+        return n;
+      };
+    // The default (SHA-256 inline unless UMBRA_HASH_WORKER=1), with reused buffers, then with the hash on a worker thread.
+    const provider = defaultAeadProvider();
+    const encryptOnly = await stage('encrypt-only', size, encryptWith(provider));
+    const encryptReused = process.argv.includes('--encrypt-only') ? await stage('encrypt-only-reused-buffers', size, encryptWith(provider, true)) : undefined;
+    // Its worker stays alive afterwards (an isolate): measured last in a full run so it does not inflate the other stages' RSS.
+    const encryptOnWorker = process.argv.includes('--encrypt-only') ? await stage('encrypt-only-sha256-on-worker', size, encryptWith(nodeAeadProvider(nodeCrypto, workerThreads))) : undefined;
+
+    const nodeMiBs = nodeAesGcmInChild();
     const opensslMiBs = opensslSpeed('aes-256-gcm');
     const opensslShaMiBs = opensslSpeed('sha256');
     const limitMiBs = opensslMiBs && opensslShaMiBs ? Math.min(opensslMiBs, opensslShaMiBs) : undefined;
     log(`64 KiB blocks: AES-256-GCM node:crypto ${nodeMiBs.toFixed(0)} MiB/s, openssl ${opensslMiBs?.toFixed(0) ?? 'n/a'} MiB/s; SHA-256 openssl ${opensslShaMiBs?.toFixed(0) ?? 'n/a'} MiB/s`);
-
-    const encryptWith = (provider: AeadProvider) => async () => {
-      const enc = new AttachmentEncryptor(size, { provider });
-      let n = 0;
-      for await (const piece of enc.stream(createReadStream(src, { highWaterMark: MiB }))) n += piece.length;
-      return n;
-    };
-    // The default (SHA-256 inline unless UMBRA_HASH_WORKER=1), then explicitly with the hash on a worker thread.
-    const provider = defaultAeadProvider();
-    const encryptOnly = await stage('encrypt-only', size, encryptWith(provider));
-    // Its worker stays alive afterwards (an isolate): measured last in a full run so it does not inflate the other stages' RSS.
-    const encryptOnWorker = process.argv.includes('--encrypt-only') ? await stage('encrypt-only-sha256-on-worker', size, encryptWith(nodeAeadProvider(nodeCrypto, workerThreads))) : undefined;
     const limits = {
       limit: {
         opensslAesGcmMiBs: opensslMiBs ? +opensslMiBs.toFixed(0) : null,
@@ -164,14 +198,15 @@ async function main(): Promise<void> {
         targetMiBs: limitMiBs ? +(0.7 * limitMiBs).toFixed(0) : null,
       },
       encryptVsLimit: limitMiBs ? +(encryptOnly.mibPerS / limitMiBs).toFixed(2) : null,
+      encryptReusedVsLimit: limitMiBs && encryptReused ? +(encryptReused.mibPerS / limitMiBs).toFixed(2) : null,
       encryptHashWorkerVsLimit: limitMiBs && encryptOnWorker ? +(encryptOnWorker.mibPerS / limitMiBs).toFixed(2) : null,
       defaultHashOnWorker: provider.pipelinedSha256 !== undefined,
       loadavg: loadavg().map((l) => +l.toFixed(2)),
     };
     if (process.argv.includes('--encrypt-only')) {
-      const only = [encryptOnly, encryptOnWorker!];
+      const only = [encryptOnly, encryptReused!, encryptOnWorker!];
       process.stdout.write(
-        `${JSON.stringify({ bench: 'files', fileBytes: size, fileMiB: +(size / MiB).toFixed(1), cpus: cpus().length, node: process.version, stages: Object.fromEntries(only.map((st) => [st.name, { mibPerS: st.mibPerS, seconds: st.seconds, peakRssMiB: st.peakRssMiB }])), ...limits, peakClientRssMiB: Math.max(...only.map((st) => st.peakRssMiB)) })}\n`,
+        `${JSON.stringify({ bench: 'files', fileBytes: size, fileMiB: +(size / MiB).toFixed(1), cpus: cpus().length, node: process.version, stages: Object.fromEntries(only.map((st) => [st.name, { mibPerS: st.mibPerS, seconds: st.seconds, peakRssMiB: st.peakRssMiB, startRssMiB: st.startRssMiB }])), ...limits, peakClientRssMiB: Math.max(...only.map((st) => st.peakRssMiB)), clientMaxRssMiB: maxRssMiB() })}\n`,
       );
       return;
     }
@@ -200,13 +235,14 @@ async function main(): Promise<void> {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model,
       node: process.version,
-      stages: Object.fromEntries([encryptOnly, upload, download, onWorker].map((s) => [s.name, { mibPerS: s.mibPerS, seconds: s.seconds, peakRssMiB: s.peakRssMiB }])),
+      stages: Object.fromEntries([encryptOnly, upload, download, onWorker].map((s) => [s.name, { mibPerS: s.mibPerS, seconds: s.seconds, peakRssMiB: s.peakRssMiB, startRssMiB: s.startRssMiB }])),
       ...limits,
       aesGcm64KiB: { nodeCryptoMiBs: +nodeMiBs.toFixed(0), opensslMiBs: opensslMiBs ? +opensslMiBs.toFixed(0) : null },
       encryptVsOpenssl: opensslMiBs ? +(encryptOnly.mibPerS / opensslMiBs).toFixed(2) : null,
       encryptVsNodeAes: +(encryptOnly.mibPerS / nodeMiBs).toFixed(2),
       peakClientRssMiB: Math.max(encryptOnly.peakRssMiB, upload.peakRssMiB, download.peakRssMiB),
       peakClientRssWithHashWorkerMiB: onWorker.peakRssMiB,
+      clientMaxRssMiB: maxRssMiB(),
     };
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } finally {
@@ -219,6 +255,7 @@ async function main(): Promise<void> {
 }
 
 if (process.argv.includes('--serve')) void serve();
+else if (process.argv.includes('--node-aes')) process.stdout.write(`${nodeAesGcm()}\n`);
 else
   main().catch((err: unknown) => {
     log(String(err instanceof Error ? err.stack : err));
