@@ -2,6 +2,7 @@ import { LocalState } from '../state/local.state';
 import { STATE_FAMILIES } from '../state/state.keys';
 import type { KeyValueStore } from '../store';
 import type { EndReason } from './call.machine';
+import type { CallSession } from './call.session';
 import type { Media } from './call-signal';
 
 /** One finished call as this device saw it. */
@@ -36,6 +37,16 @@ export class CallLog {
     await this.state.set(LOG.key(`${String(entry.startedAt).padStart(15, '0')}/${entry.callId}`), entry);
     const suffixes = (await this.state.suffixes(LOG)).sort();
     for (const old of suffixes.slice(0, Math.max(0, suffixes.length - MAX_ENTRIES))) await this.state.delete(LOG.key(old));
+  }
+
+  /** A call this device took part in, ended at `endedAt`: answered when media connected (unless it then failed). */
+  addEnded(s: CallSession, reason: EndReason, endedAt: number): Promise<void> {
+    const connectedAt = s.connectedAt;
+    return this.add({
+      callId: s.callId, peer: s.peer, direction: s.role === 'caller' ? 'outgoing' : 'incoming', media: s.media,
+      outcome: connectedAt !== undefined && reason !== 'failed' ? 'answered' : reason, startedAt: s.startedAt, endedAt,
+      ...(connectedAt !== undefined ? { connectedAt } : {}), durationMs: connectedAt !== undefined ? endedAt - connectedAt : 0,
+    });
   }
 
   async list(): Promise<CallLogEntry[]> {

@@ -1,47 +1,14 @@
-import {
-  addr,
-  b64uDecode,
-  b64uEncode,
-  hexEncode,
-  parseDeviceCertificate,
-  pub,
-  randomBytes,
-  sframeKeysForCall,
-  sha256,
-  type Content,
-  type SignedDeviceList,
-} from '@umbra/crypto';
-import type { TurnCredentials } from '@umbra/protocol';
+import { b64uEncode, hexEncode, pub, randomBytes, sha256 } from '@umbra/crypto';
 import type { KeyValueStore } from '../store';
 import { CallLog, CallSignalIds, type CallLogEntry } from './call-log';
+import { CallMediaNegotiator } from './call-media.negotiator';
 import { CallMachine, type CallEffect, type CallState, type EndReason } from './call.machine';
 import { CallSession } from './call.session';
-import { CallSignalError, callSignalFields, parseCallSignal, type CallSignal, type Media } from './call-signal';
-import { decodeCandidate, encodeCandidate, type CallPeerConfig, type CreatePeerConnection } from './peer-connection';
+import { CallSignalChannel, type CallsMessage, type CallsMessenger } from './call-signals.channel';
+import type { CallSignal, Media } from './call-signal';
+import { decodeCandidate, type CreatePeerConnection } from './peer-connection';
 
-/** A received message as the calls module needs it (Messenger's 'message' event). */
-export interface CallsMessage {
-  from: string;
-  fromDevice: number;
-  content: Content;
-  sync: boolean;
-  verified: boolean;
-  dest?: string;
-}
-
-/** How long the servers keep a call signal for a device that is away (PROTOCOL.md §10: now + 60 s). */
-export const SIGNAL_ENVELOPE_TTL_MS = 60_000;
-
-/** What the calls module uses of Messenger: E2EE fan-out to a peer's devices (plus sync copies to ours) and receipt. */
-export interface CallsMessenger {
-  readonly client: {
-    readonly identity: { accountIdText: string; device: { deviceId: number; certificate: Uint8Array } };
-    api<T>(method: string, path: string, body?: unknown): Promise<T>;
-  };
-  sendContent(peer: string, content: Content, freshSessions?: Set<string>, envelope?: { expiresAt?: number; urgent?: boolean }): Promise<{ clientMessageId: string }>;
-  deviceList(accountIdText: string): Promise<SignedDeviceList>;
-  on(event: 'message', handler: (m: CallsMessage) => void): void;
-}
+export { SIGNAL_ENVELOPE_TTL_MS, type CallsMessage, type CallsMessenger } from './call-signals.channel';
 
 export interface CallsOptions {
   messenger: CallsMessenger;
@@ -73,18 +40,18 @@ interface CallsEvents {
   keys: (call: CallInfo, keys: { send: Uint8Array; receive: Uint8Array }) => void;
 }
 
-const RELAYS_PATH = '/v1/calls/relays';
 const hex = (bytes: Uint8Array) => hexEncode(bytes);
 const offerHashOf = (sdp: string) => b64uEncode(sha256(new TextEncoder().encode(sdp)));
 
 /**
- * One-to-one calls (PROTOCOL.md §10): drives a CallMachine per call from Messenger's E2EE messages,
- * negotiates the injected peer connection with relay-only ICE, keeps the call log. Every step runs in
- * one queue, so signals and local actions of a call never interleave.
+ * One-to-one calls (PROTOCOL.md §10): drives a CallMachine per call from the signals the channel
+ * receives and the media negotiator reports, and keeps the call log. Every step runs in one queue,
+ * so signals and local actions of a call never interleave.
  */
 export class Calls {
   readonly callLog: CallLog;
-  private readonly signalIds: CallSignalIds;
+  private readonly signals: CallSignalChannel;
+  private readonly media: CallMediaNegotiator;
   private readonly sessions = new Map<string, CallSession>();
   private readonly endedIds = new Set<string>();
   private readonly listeners: { [K in keyof CallsEvents]: Set<CallsEvents[K]> } = { incoming: new Set(), state: new Set(), ended: new Set(), ignored: new Set(), keys: new Set() };
@@ -96,7 +63,8 @@ export class Calls {
   constructor(private readonly opts: CallsOptions) {
     this.now = opts.now ?? (() => Date.now());
     this.callLog = new CallLog(opts.store);
-    this.signalIds = new CallSignalIds(opts.store, this.now);
+    this.signals = new CallSignalChannel(opts.messenger, new CallSignalIds(opts.store, this.now), this.now);
+    this.media = new CallMediaNegotiator({ messenger: opts.messenger, createPeerConnection: opts.createPeerConnection, ...(opts.rewriteOutgoingSdp ? { rewriteOutgoingSdp: opts.rewriteOutgoingSdp } : {}) });
     opts.messenger.on('message', (m) => {
       if (m.content.k === 'call') void this.enqueue(() => this.receive(m));
     });
@@ -115,16 +83,13 @@ export class Calls {
       const s = new CallSession(callId, this.newPartyId(), 'caller', peer, media, this.now());
       this.sessions.set(callId, s);
       try {
-        const pc = await this.openPeerConnection(s);
-        const offer = await pc.createOffer();
-        await pc.setLocalDescription({ type: 'offer', sdp: offer.sdp ?? '' });
-        const sdp = this.outgoingSdp(pc.localDescription?.sdp ?? offer.sdp ?? '', 'offer');
+        const sdp = await this.media.offer(await this.openPeerConnection(s));
         const placed = CallMachine.place({ callId, partyId: s.partyId, media, sdp, E_c: b64uEncode(pub(s.ephemeralSk)), offerHash: offerHashOf(sdp), now: this.now() });
         s.machine = placed.call;
         await this.run(s, placed.effects);
       } catch (err) {
         this.sessions.delete(callId);
-        this.closePc(s);
+        this.media.close(s);
         throw err;
       }
       this.startTicker();
@@ -138,12 +103,8 @@ export class Calls {
       const s = this.sessions.get(callId);
       if (!s?.machine || !s.offer || s.machine.state !== 'ringing') throw new Error(`no ringing call ${callId}`);
       try {
-        const pc = await this.openPeerConnection(s);
-        await pc.setRemoteDescription({ type: 'offer', sdp: s.offer.signal.sdp });
-        const answer = await pc.createAnswer();
-        await pc.setLocalDescription({ type: 'answer', sdp: answer.sdp ?? '' });
+        const sdp = await this.media.answer(await this.openPeerConnection(s), s.offer.signal.sdp);
         await this.deriveKeys(s, s.offer.signal.E_c, s.offer.fromDevice);
-        const sdp = this.outgoingSdp(pc.localDescription?.sdp ?? answer.sdp ?? '', 'answer');
         await this.run(s, s.machine.answer(sdp, b64uEncode(pub(s.ephemeralSk))));
       } catch (err) {
         this.report('answering failed', { callId, error: String(err) });
@@ -202,16 +163,9 @@ export class Calls {
 
   private async receive(m: CallsMessage): Promise<void> {
     if (this.closed) return;
-    let signal: CallSignal;
-    try {
-      signal = parseCallSignal(m.content);
-    } catch (err) {
-      if (err instanceof CallSignalError) return this.ignored(`malformed call signal: ${err.message}`, undefined);
-      throw err;
-    }
-    if (!m.verified) return this.ignored(`${signal.op} from a device outside the sender's verified list`, signal.call_id);
-    const me = this.opts.messenger.client.identity.accountIdText;
-    const source = m.from === me ? 'own' : 'peer';
+    const received = this.signals.receive(m);
+    if ('ignored' in received) return this.ignored(received.ignored, received.callId);
+    const { signal, source } = received;
     const s = this.sessions.get(signal.call_id);
     if (s?.machine) {
       if (source === 'peer' && m.from !== s.peer) return this.ignored(`${signal.op} from an account that is not in the call`, signal.call_id);
@@ -256,7 +210,7 @@ export class Calls {
           // Every message to the peer reaches our other devices too (Messenger's sync copy).
           if (e.to === 'own' && toPeer.has(e.signal)) break;
           try {
-            await this.send(e.to === 'peer' ? s.peer : this.opts.messenger.client.identity.accountIdText, e.signal);
+            await this.send(e.to === 'peer' ? s.peer : this.signals.me, e.signal);
           } catch (err) {
             // An offer that cannot be sent fails call(); any later signal is best effort (the ring time ends the call).
             if (e.signal.op === 'offer') throw err;
@@ -303,38 +257,29 @@ export class Calls {
     }
   }
 
-  private async send(to: string, signal: CallSignal): Promise<void> {
-    const content: Content = { v: 1, id: b64uEncode(randomBytes(16)), ts: this.now(), ...callSignalFields(signal) };
-    // Short-lived envelopes (§10): the servers drop a signal a device has not fetched within a minute.
+  private send(to: string, signal: CallSignal): Promise<void> {
     // An offer is urgent: the servers wake the callee's devices that are not connected.
-    const sent = await this.opts.messenger.sendContent(to, content, undefined, { expiresAt: this.now() + SIGNAL_ENVELOPE_TTL_MS, ...(signal.op === 'offer' ? { urgent: true } : {}) });
-    await this.signalIds.add(sent.clientMessageId);
+    return this.signals.send(to, signal, { urgent: signal.op === 'offer' });
   }
 
-  private async openPeerConnection(s: CallSession) {
-    const relays = await this.opts.messenger.client.api<TurnCredentials>('GET', RELAYS_PATH);
-    const config: CallPeerConfig = { iceServers: [{ urls: relays.urls, username: relays.username, credential: relays.password }], iceTransportPolicy: 'relay' };
-    const pc = await this.opts.createPeerConnection(config, { callId: s.callId, peer: s.peer, media: s.media, role: s.role });
-    s.pc = pc;
-    pc.onicecandidate = (ev) => {
-      if (ev.candidate?.candidate) s.pendingIce.push(encodeCandidate(ev.candidate));
-      else s.pendingIceEnd = true;
-      if (!s.flushScheduled) {
+  private openPeerConnection(s: CallSession) {
+    return this.media.open(s, {
+      candidates: () => {
+        if (s.flushScheduled) return;
         s.flushScheduled = true;
         setTimeout(() => void this.enqueue(() => this.flushIce(s)), 20);
-      }
-    };
-    pc.onconnectionstatechange = () => {
-      void this.enqueue(async () => {
-        if (!s.active || s.pc !== pc) return;
-        const m = s.machine!;
-        if (pc.connectionState === 'connected') await this.run(s, m.mediaConnected());
-        // A network blip on a connected call: reconnect (ICE restart) instead of failing at once.
-        else if ((pc.connectionState === 'disconnected' || pc.connectionState === 'failed') && m.state === 'connected') await this.run(s, m.mediaInterrupted(this.now()));
-        else if (pc.connectionState === 'failed' && !m.reconnecting) await this.run(s, m.mediaFailed());
-      });
-    };
-    return pc;
+      },
+      connectionState: (pc) => {
+        void this.enqueue(async () => {
+          if (!s.active || s.pc !== pc) return;
+          const m = s.machine!;
+          if (pc.connectionState === 'connected') await this.run(s, m.mediaConnected());
+          // A network blip on a connected call: reconnect (ICE restart) instead of failing at once.
+          else if ((pc.connectionState === 'disconnected' || pc.connectionState === 'failed') && m.state === 'connected') await this.run(s, m.mediaInterrupted(this.now()));
+          else if (pc.connectionState === 'failed' && !m.reconnecting) await this.run(s, m.mediaFailed());
+        });
+      },
+    });
   }
 
   /** Caller, after a network blip: a new offer with fresh ICE credentials for the same call, to the chosen device. */
@@ -342,9 +287,7 @@ export class Calls {
     const pc = s.pc;
     if (!pc || !s.machine) return;
     try {
-      const offer = await pc.createOffer({ iceRestart: true });
-      await pc.setLocalDescription({ type: 'offer', sdp: offer.sdp ?? '' });
-      const sdp = this.outgoingSdp(pc.localDescription?.sdp ?? offer.sdp ?? '', 'offer');
+      const sdp = await this.media.offer(pc, true);
       await this.run(s, s.machine.restartOffer(sdp, b64uEncode(pub(s.ephemeralSk)), offerHashOf(sdp)));
     } catch (err) {
       // The reconnect deadline ends the call.
@@ -357,10 +300,7 @@ export class Calls {
     const pc = s.pc;
     if (!pc || !s.machine) return;
     try {
-      await pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
-      const answer = await pc.createAnswer();
-      await pc.setLocalDescription({ type: 'answer', sdp: answer.sdp ?? '' });
-      const sdp = this.outgoingSdp(pc.localDescription?.sdp ?? answer.sdp ?? '', 'answer');
+      const sdp = await this.media.answer(pc, offerSdp);
       await this.run(s, s.machine.restartAnswer(sdp, b64uEncode(pub(s.ephemeralSk)), offerHashOf(offerSdp)));
     } catch (err) {
       this.report('answering an ICE restart failed', { callId: s.callId, error: String(err) });
@@ -382,12 +322,7 @@ export class Calls {
 
   private async deriveKeys(s: CallSession, peerEphemeral: string, peerDevice: number): Promise<void> {
     try {
-      const me = this.opts.messenger.client.identity;
-      const own = parseDeviceCertificate(me.device.certificate);
-      const peerCert = (await this.opts.messenger.deviceList(s.peer)).devices.find((d) => d.deviceId === peerDevice);
-      if (!peerCert) throw new Error('the peer device is not in its verified list');
-      const [caller, callee] = s.role === 'caller' ? [own, peerCert] : [peerCert, own];
-      s.setKeys(sframeKeysForCall({ callId: BigInt(`0x${s.callId}`), ownEphemeralSk: s.ephemeralSk, peerEphemeralPk: b64uDecode(peerEphemeral), callerAddr: addr(caller), calleeAddr: addr(callee) }));
+      s.setKeys(await this.media.keys(s, peerEphemeral, peerDevice));
       for (const h of this.listeners.keys) h(this.info(s), s.keys!);
     } catch (err) {
       this.report('no media keys for the call', { callId: s.callId, error: String(err) });
@@ -397,25 +332,10 @@ export class Calls {
   private async finish(s: CallSession, reason: EndReason): Promise<void> {
     this.sessions.delete(s.callId);
     this.endedIds.add(s.callId);
-    this.closePc(s);
-    const endedAt = this.now();
-    await this.callLog.add({
-      callId: s.callId, peer: s.peer, direction: s.role === 'caller' ? 'outgoing' : 'incoming', media: s.media,
-      outcome: s.connectedAt !== undefined && reason !== 'failed' ? 'answered' : reason, startedAt: s.startedAt, endedAt,
-      ...(s.connectedAt !== undefined ? { connectedAt: s.connectedAt } : {}), durationMs: s.connectedAt !== undefined ? endedAt - s.connectedAt : 0,
-    });
+    this.media.close(s);
+    await this.callLog.addEnded(s, reason, this.now());
     for (const h of this.listeners.ended) h(s.callId, reason);
     if (this.activeSessions().length === 0) this.stopTicker();
-  }
-
-  private closePc(s: CallSession): void {
-    const pc = s.pc;
-    if (!pc) return;
-    pc.onicecandidate = null;
-    pc.onconnectionstatechange = null;
-    Promise.resolve()
-      .then(() => pc.close())
-      .catch(() => undefined);
   }
 
   private startTicker(): void {
@@ -439,10 +359,6 @@ export class Calls {
 
   private info(s: CallSession): CallInfo {
     return { callId: s.callId, peer: s.peer, media: s.media, direction: s.role === 'caller' ? 'outgoing' : 'incoming', state: s.machine?.state ?? 'outgoing' };
-  }
-
-  private outgoingSdp(sdp: string, op: 'offer' | 'answer'): string {
-    return this.opts.rewriteOutgoingSdp ? this.opts.rewriteOutgoingSdp(sdp, op) : sdp;
   }
 
   private newPartyId(): string {
