@@ -12,6 +12,11 @@
  * --workers N            N processes share the port (node:cluster, round-robin connections).
  * --hop local|redis      redis: a recipient on another worker is found by HGET of a presence hash
  *                        and reached by PUBLISH on that worker's channel.
+ * --relays N             N > 0: the card's shape. Gateways hand sends to relay processes in BullMQ
+ *                        jobs (one job per batch: a batch goes at once when none is under way, the
+ *                        sends arriving meanwhile make the next), a relay commits them and PUBLISHes
+ *                        the "stored" answers (with the deliveries for the sender's own gateway) to
+ *                        the sending gateway and the deliveries to each recipient's gateway.
  *
  * Started by floor.bench.ts with an IPC channel: it answers { type: 'ready', pids } once every
  * worker listens.
@@ -21,6 +26,7 @@ import http from 'node:http';
 import { Server, type Socket } from 'socket.io';
 import { Pool } from 'pg';
 import IORedis from 'ioredis';
+import { Queue, Worker } from 'bullmq';
 import { ClientEvent, ServerEvent, WS_PATH, type DeliveredEnvelope } from '@umbra/protocol';
 
 interface Options {
@@ -28,6 +34,7 @@ interface Options {
   workers: number;
   store: 'none' | 'postgres';
   hop: 'local' | 'redis';
+  relays: number;
   databaseUrl: string;
   redisUrl: string;
   prefix: string;
@@ -47,6 +54,7 @@ function options(argv: string[]): Options {
     workers: Number(get('workers', '1')),
     store,
     hop,
+    relays: Number(get('relays', '0')),
     databaseUrl: get('database-url', 'postgres://postgres@127.0.0.1:5432/umbra_floor'),
     redisUrl: get('redis-url', 'redis://127.0.0.1:6379'),
     prefix: get('prefix', 'floor'),
@@ -58,6 +66,65 @@ interface SendItem {
   clientMessageId: string;
   recipients: { key: string; content: string }[];
   answer: (res: unknown) => void;
+}
+
+/** A send as it travels in a relay job (no callback). */
+type RelaySend = Omit<SendItem, 'answer'>;
+
+interface Delivery {
+  key: string;
+  envelope: DeliveredEnvelope;
+}
+
+type ChannelMessage =
+  | { kind: 'stored'; results: { sender: string; clientMessageId: string; duplicate: boolean }[]; deliveries: Delivery[] }
+  | { kind: 'deliver'; deliveries: Delivery[] };
+
+const QUEUE = 'floor-relay';
+
+/** Stores sends in one statement; the ids per recipient in order (undefined: a duplicate). */
+async function storeSends(pool: Pool, batch: RelaySend[]): Promise<(string | undefined)[][]> {
+  const recipients: string[] = [];
+  const senders: string[] = [];
+  const ids: string[] = [];
+  const contents: string[] = [];
+  for (const s of batch)
+    for (const r of s.recipients) {
+      recipients.push(r.key);
+      senders.push(s.sender);
+      ids.push(s.clientMessageId);
+      contents.push(r.content);
+    }
+  const rows = (
+    await pool.query<{ id: string; recipient: string; sender: string; client_message_id: string }>({
+      name: 'floor-store',
+      text: `INSERT INTO floor_envelopes (recipient, sender, client_message_id, content)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+             ON CONFLICT DO NOTHING RETURNING id, recipient, sender, client_message_id`,
+      values: [recipients, senders, ids, contents],
+    })
+  ).rows;
+  const byKey = new Map(rows.map((r) => [`${r.sender}|${r.client_message_id}|${r.recipient}`, r.id]));
+  return batch.map((s) => s.recipients.map((r) => byKey.get(`${s.sender}|${s.clientMessageId}|${r.key}`)));
+}
+
+function envelopeOf(s: RelaySend, i: number, id: string, now: number): Delivery {
+  const [accountId, deviceId] = s.sender.split('.');
+  const r = s.recipients[i]!;
+  return {
+    key: r.key,
+    envelope: {
+      id,
+      type: 2,
+      clientMessageId: s.clientMessageId,
+      senderAccountId: accountId!,
+      senderDeviceId: Number(deviceId),
+      serverTimestamp: now,
+      expiresAt: now + 30 * 86_400_000,
+      readTtlS: 0,
+      content: r.content,
+    },
+  };
 }
 
 interface Conn {
@@ -80,6 +147,9 @@ class FloorWorker {
   private acked: string[] = [];
   private ackTimer: NodeJS.Timeout | undefined;
   private nextId = 0;
+  private readonly queue: Queue | undefined;
+  /** Relay path: sends waiting for their "stored" answer, by sender and client id. */
+  private readonly answers = new Map<string, (duplicate: boolean) => void>();
 
   constructor(
     private readonly o: Options,
@@ -90,11 +160,20 @@ class FloorWorker {
       this.redis = new IORedis(o.redisUrl);
       this.sub = new IORedis(o.redisUrl);
       void this.sub.subscribe(this.channel(workerId));
-      this.sub.on('message', (_ch, text: string) => {
-        const { key, envelope } = JSON.parse(text) as { key: string; envelope: DeliveredEnvelope };
-        this.push(key, [envelope]);
-      });
+      this.sub.on('message', (_ch, text: string) => this.onChannel(JSON.parse(text) as ChannelMessage | Delivery));
     }
+    if (o.relays > 0) this.queue = new Queue(QUEUE, { connection: { url: o.redisUrl } as never, prefix: o.prefix });
+  }
+
+  private onChannel(msg: ChannelMessage | Delivery): void {
+    if (!('kind' in msg)) return this.push(msg.key, [msg.envelope]);
+    if (msg.kind === 'stored')
+      for (const r of msg.results) {
+        const k = `${r.sender}|${r.clientMessageId}`;
+        this.answers.get(k)?.(r.duplicate);
+        this.answers.delete(k);
+      }
+    for (const d of msg.deliveries) this.push(d.key, [d.envelope]);
   }
 
   private channel(worker: string): string {
@@ -115,7 +194,8 @@ class FloorWorker {
           recipients: payload.recipients.map((r) => ({ key: `${r.accountId}.${r.deviceId}`, content: r.content })),
           answer,
         };
-        if (this.pool) this.enqueue(item);
+        if (this.queue) this.enqueueRelay(item);
+        else if (this.pool) this.enqueue(item);
         else this.deliver(item, item.recipients.map(() => String(++this.nextId)));
       });
       socket.on(ClientEvent.Ack, ({ ids }: { ids: string[] }) => this.ack(conn, ids));
@@ -138,28 +218,35 @@ class FloorWorker {
     while (this.queued.length > 0) {
       const batch = this.queued;
       this.queued = [];
-      const recipients: string[] = [];
-      const senders: string[] = [];
-      const ids: string[] = [];
-      const contents: string[] = [];
-      for (const s of batch)
-        for (const r of s.recipients) {
-          recipients.push(r.key);
-          senders.push(s.sender);
-          ids.push(s.clientMessageId);
-          contents.push(r.content);
-        }
-      const rows = (
-        await this.pool!.query<{ id: string; recipient: string; sender: string; client_message_id: string }>({
-          name: 'floor-store',
-          text: `INSERT INTO floor_envelopes (recipient, sender, client_message_id, content)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
-                 ON CONFLICT DO NOTHING RETURNING id, recipient, sender, client_message_id`,
-          values: [recipients, senders, ids, contents],
-        })
-      ).rows;
-      const byKey = new Map(rows.map((r) => [`${r.sender}|${r.client_message_id}|${r.recipient}`, r.id]));
-      for (const s of batch) this.deliver(s, s.recipients.map((r) => byKey.get(`${s.sender}|${s.clientMessageId}|${r.key}`)));
+      const ids = await storeSends(this.pool!, batch);
+      batch.forEach((s, i) => this.deliver(s, ids[i]!));
+    }
+    this.storing = false;
+  }
+
+  /** Relay path: one job for every send that arrived since the last job was answered. */
+  private enqueueRelay(item: SendItem): void {
+    this.queued.push(item);
+    if (!this.storing) void this.relayQueued();
+  }
+
+  private async relayQueued(): Promise<void> {
+    this.storing = true;
+    while (this.queued.length > 0) {
+      const batch = this.queued;
+      this.queued = [];
+      const answered = batch.map(
+        (s) =>
+          new Promise<void>((resolve) =>
+            this.answers.set(`${s.sender}|${s.clientMessageId}`, (duplicate) => {
+              s.answer({ ok: true, data: { clientMessageId: s.clientMessageId, serverTimestamp: Date.now(), duplicate } });
+              resolve();
+            }),
+          ),
+      );
+      const sends: RelaySend[] = batch.map(({ sender, clientMessageId, recipients }) => ({ sender, clientMessageId, recipients }));
+      await this.queue!.add('relay-batch', { gateway: this.workerId, sends }, { removeOnComplete: true, removeOnFail: { count: 1000 } });
+      await Promise.all(answered);
     }
     this.storing = false;
   }
@@ -168,23 +255,11 @@ class FloorWorker {
   private deliver(item: SendItem, ids: (string | undefined)[]): void {
     const now = Date.now();
     item.answer({ ok: true, data: { clientMessageId: item.clientMessageId, serverTimestamp: now, duplicate: ids.every((x) => x === undefined) } });
-    const [accountId, deviceId] = item.sender.split('.');
-    item.recipients.forEach((r, i) => {
-      const id = ids[i];
+    ids.forEach((id, i) => {
       if (id === undefined) return;
-      const envelope: DeliveredEnvelope = {
-        id,
-        type: 2,
-        clientMessageId: item.clientMessageId,
-        senderAccountId: accountId!,
-        senderDeviceId: Number(deviceId),
-        serverTimestamp: now,
-        expiresAt: now + 30 * 86_400_000,
-        readTtlS: 0,
-        content: r.content,
-      };
-      if (this.conns.has(r.key) || !this.redis) this.push(r.key, [envelope]);
-      else void this.forward(r.key, envelope);
+      const d = envelopeOf(item, i, id, now);
+      if (this.conns.has(d.key) || !this.redis) this.push(d.key, [d.envelope]);
+      else void this.forward(d.key, d.envelope);
     });
   }
 
@@ -263,20 +338,55 @@ class FloorWorker {
   }
 }
 
+/** The relay process: stores each job's sends in one commit and publishes the outcomes per gateway. */
+function startRelay(o: Options): void {
+  const pool = new Pool({ connectionString: o.databaseUrl, max: 4 });
+  const redis = new IORedis(o.redisUrl);
+  const channel = (gateway: string) => `${o.prefix}:w:${gateway}`;
+  const worker = new Worker(
+    QUEUE,
+    async (job) => {
+      const { gateway, sends } = job.data as { gateway: string; sends: RelaySend[] };
+      const ids = await storeSends(pool, sends);
+      const now = Date.now();
+      const deliveries: Delivery[] = [];
+      sends.forEach((s, i) => ids[i]!.forEach((id, j) => id !== undefined && deliveries.push(envelopeOf(s, j, id, now))));
+      const where = await Promise.all(deliveries.map((d) => redis.hget(`${o.prefix}:presence`, d.key)));
+      const byGateway = new Map<string, Delivery[]>();
+      deliveries.forEach((d, i) => {
+        const g = where[i];
+        if (g) byGateway.set(g, [...(byGateway.get(g) ?? []), d]);
+      });
+      const results = sends.map((s, i) => ({ sender: s.sender, clientMessageId: s.clientMessageId, duplicate: ids[i]!.every((x) => x === undefined) }));
+      const stored: ChannelMessage = { kind: 'stored', results, deliveries: byGateway.get(gateway) ?? [] };
+      byGateway.delete(gateway);
+      await Promise.all([
+        redis.publish(channel(gateway), JSON.stringify(stored)),
+        ...[...byGateway].map(([g, ds]) => redis.publish(channel(g), JSON.stringify({ kind: 'deliver', deliveries: ds } satisfies ChannelMessage))),
+      ]);
+    },
+    { connection: { url: o.redisUrl } as never, prefix: o.prefix, concurrency: 4 },
+  );
+  worker.on('error', () => undefined);
+}
+
 function main(): void {
   const o = options(process.argv.slice(2));
   if (cluster.isPrimary) {
     const workers = Array.from({ length: o.workers }, (_x, i) => cluster.fork({ FLOOR_WORKER_ID: String(i) }));
+    const relays = Array.from({ length: o.relays }, () => cluster.fork({ FLOOR_ROLE: 'relay' }));
+    for (const r of relays) r.on('online', () => undefined);
     let listening = 0;
     cluster.on('listening', () => {
-      if (++listening === workers.length) process.send?.({ type: 'ready', pids: [process.pid, ...workers.map((w) => w.process.pid!)] });
+      if (++listening === workers.length) process.send?.({ type: 'ready', pids: [process.pid, ...workers.map((w) => w.process.pid!), ...relays.map((r) => r.process.pid!)] });
     });
     process.on('disconnect', () => {
-      for (const w of workers) w.kill();
+      for (const w of [...workers, ...relays]) w.kill();
       process.exit(0);
     });
     return;
   }
+  if (process.env.FLOOR_ROLE === 'relay') return startRelay(o);
   const worker = new FloorWorker(o, process.env.FLOOR_WORKER_ID ?? '0');
   const server = http.createServer();
   worker.listen(server);

@@ -8,11 +8,13 @@
  *   +postgres       every send committed before its "stored" answer, acks deleted, drains
  *   +redis          two processes sharing the port, a recipient on the other one reached through
  *                   Redis (HGET presence, PUBLISH): the cross-gateway hop
+ *   relay           the card's shape: the two gateways hand sends to two relay processes in BullMQ
+ *                   jobs, the relays commit and publish the answers and deliveries back
  *
- * `--parts socketio,postgres,redis` picks configurations (default all three); the other flags are
+ * `--parts socketio,postgres,redis,relay` picks configurations (default all four); the other flags are
  * bench:delivery's (--devices 400 --rate 1000 --seconds 10 --warmup 3 --window 1 --drain 20000
  * --offline 100 --size 200). Prints one JSON object as its last line: per configuration the same
- * figures as bench:delivery's realistic mode.
+ * figures as bench:delivery's realistic mode, and the Redis PUBLISH calls seen.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -29,9 +31,10 @@ import { numericArgs } from './support/args';
 import type { DevicePair } from './support/load-protocol';
 
 const CONFIGS = {
-  socketio: { store: 'none', hop: 'local', workers: 1 },
-  postgres: { store: 'postgres', hop: 'local', workers: 1 },
-  redis: { store: 'postgres', hop: 'redis', workers: 2 },
+  socketio: { store: 'none', hop: 'local', workers: 1, relays: 0 },
+  postgres: { store: 'postgres', hop: 'local', workers: 1, relays: 0 },
+  redis: { store: 'postgres', hop: 'redis', workers: 2, relays: 0 },
+  relay: { store: 'postgres', hop: 'redis', workers: 2, relays: 2 },
 } as const;
 type ConfigName = keyof typeof CONFIGS;
 
@@ -64,7 +67,7 @@ interface FloorServer {
 
 function startFloorServer(name: ConfigName, port: number, databaseUrl: string, redisUrl: string, prefix: string): Promise<FloorServer> {
   const c = CONFIGS[name];
-  const args = ['--port', String(port), '--store', c.store, '--hop', c.hop, '--workers', String(c.workers), '--database-url', databaseUrl, '--redis-url', redisUrl, '--prefix', prefix];
+  const args = ['--port', String(port), '--store', c.store, '--hop', c.hop, '--workers', String(c.workers), '--relays', String(c.relays), '--database-url', databaseUrl, '--redis-url', redisUrl, '--prefix', prefix];
   const child = fork(path.join(__dirname, 'floor-server.js'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     child.once('message', (m: { type: string; pids: number[] }) => resolve({ child, pids: m.pids }));
@@ -85,10 +88,10 @@ async function runConfig(name: ConfigName, a: Defaults, databaseUrl: string, red
   await db.connect();
   await db.query(SCHEMA);
   await db.end();
-  const prefix = `floor${process.pid}`;
+  const prefix = `floor${process.pid}${name}`;
   const port = 18090;
   const server = await startFloorServer(name, port, databaseUrl, redisUrl, prefix);
-  const workers = server.pids.slice(1);
+  const gateways = server.pids.slice(1, 1 + CONFIGS[name].workers);
   const redisPid = await redisServerPid(redisUrl).catch(() => undefined);
   const pg = await postgresPids(databaseUrl).catch(() => undefined);
   const pgStats = await PgStats.open(databaseUrl);
@@ -107,11 +110,15 @@ async function runConfig(name: ConfigName, a: Defaults, databaseUrl: string, red
     log(`${name}: ${JSON.stringify(CONFIGS[name])}`);
     // Without a store nothing outlives a disconnect: there is no offline phase to measure.
     const durable = CONFIGS[name].store !== 'none';
-    const figures = await runLoadPhases(load, durable ? a : { ...a, drain: 0 }, { sampler: new CpuSampler(groups), pgStats, rss: async () => rssOf(workers), log });
+    const figures = await runLoadPhases(load, durable ? a : { ...a, drain: 0 }, { sampler: new CpuSampler(groups), pgStats, rss: async () => rssOf(gateways), log });
     const stored = figures.steady.stored + figures.saturation.stored + (durable ? figures.offline.stored : 0);
     // Shared with whatever else publishes on this Redis: an upper bound of the floor's own hops.
     const publishes = (await publishCalls(redisUrl)) - publishesBefore;
-    return { config: CONFIGS[name], ...figures, offline: durable ? figures.offline : null, stored_total: stored, redis_publishes: publishes };
+    const counter = new IORedis(redisUrl);
+    // BullMQ numbers a queue's jobs from this counter.
+    const relayJobs = Number((await counter.get(`${prefix}:floor-relay:id`)) ?? 0);
+    counter.disconnect();
+    return { config: CONFIGS[name], ...figures, offline: durable ? figures.offline : null, stored_total: stored, redis_publishes: publishes, relay_jobs: relayJobs };
   } finally {
     await Promise.all(load.map((p) => p.stop()));
     await pg?.close();
@@ -119,7 +126,7 @@ async function runConfig(name: ConfigName, a: Defaults, databaseUrl: string, red
     server.child.disconnect();
     await new Promise((r) => setTimeout(r, 500));
     const redis = new IORedis(redisUrl);
-    await redis.del(`${prefix}:presence`);
+    for await (const keys of redis.scanStream({ match: `${prefix}:*`, count: 500 }) as AsyncIterable<string[]>) if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
   }
 }
