@@ -23,7 +23,8 @@ export type EndReason =
   | 'connection_lost';
 
 export type CallEffect =
-  | { kind: 'send'; to: 'peer' | 'own'; signal: CallSignal }
+  /** `urgent`: the servers wake the recipient's devices that are not connected (only a call's first offer). */
+  | { kind: 'send'; to: 'peer' | 'own'; signal: CallSignal; urgent?: true }
   | { kind: 'ring' }
   | { kind: 'stop_ringing' }
   | { kind: 'remote_answer'; sdp: string; E_r: string }
@@ -79,7 +80,7 @@ export class CallMachine {
   static place(opts: { callId: string; partyId: string; media: Media; sdp: string; E_c: string; offerHash: string; now: number }): { call: CallMachine; effects: CallEffect[] } {
     const call = new CallMachine('caller', opts.callId, opts.partyId, opts.media, opts.offerHash, opts.now, undefined);
     const offer: CallSignal = { op: 'offer', call_id: opts.callId, party_id: opts.partyId, media: opts.media, sdp: opts.sdp, E_c: opts.E_c };
-    return { call, effects: [{ kind: 'send', to: 'peer', signal: offer }, { kind: 'state', state: 'outgoing' }] };
+    return { call, effects: [{ kind: 'send', to: 'peer', signal: offer, urgent: true }, { kind: 'state', state: 'outgoing' }] };
   }
 
   /**

@@ -210,7 +210,7 @@ export class Calls {
           // Every message to the peer reaches our other devices too (Messenger's sync copy).
           if (e.to === 'own' && toPeer.has(e.signal)) break;
           try {
-            await this.send(e.to === 'peer' ? s.peer : this.signals.me, e.signal);
+            await this.send(e.to === 'peer' ? s.peer : this.signals.me, e.signal, e.urgent);
           } catch (err) {
             // An offer that cannot be sent fails call(); any later signal is best effort (the ring time ends the call).
             if (e.signal.op === 'offer') throw err;
@@ -257,9 +257,8 @@ export class Calls {
     }
   }
 
-  private send(to: string, signal: CallSignal): Promise<void> {
-    // An offer is urgent: the servers wake the callee's devices that are not connected.
-    return this.signals.send(to, signal, { urgent: signal.op === 'offer' });
+  private send(to: string, signal: CallSignal, urgent = false): Promise<void> {
+    return this.signals.send(to, signal, { urgent });
   }
 
   private openPeerConnection(s: CallSession) {
