@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Page } from 'playwright-core';
+import { waitFor } from './harness';
 import { createAccount, openChat, type WebStack } from './web';
 
 /** What the call screen shows in `call-stats`: getStats() and the SFrame worker's frame counters. */
@@ -26,6 +27,26 @@ export async function callShown(page: Page): Promise<CallShown> {
     sframeRejected: Number(d.sframeRejected),
     sframeReplayed: Number(d.sframeReplayed),
   };
+}
+
+/**
+ * Waits until every page has decoded more than 30 video frames through SFrame (more than 30 beyond
+ * `since`, the counters read earlier, when given); what the pages show then. A timeout names the counters.
+ */
+export async function framesDecodedOnAll(pages: Page[], timeoutMs: number, since?: CallShown[]): Promise<CallShown[]> {
+  const base = (i: number) => since?.[i] ?? { framesDecoded: 0, sframeDecrypted: 0 };
+  let last: CallShown[] = [];
+  await waitFor(
+    async () => {
+      last = await Promise.all(pages.map((p) => callShown(p)));
+      return last.every((s, i) => s.framesDecoded > base(i).framesDecoded + 30 && s.sframeDecrypted > base(i).sframeDecrypted + 30);
+    },
+    timeoutMs,
+    since ? 'new decoded frames on both pages' : 'decoded frames on both pages',
+  ).catch((err: unknown) => {
+    throw new Error(`${String(err)}: ${since ? `before ${JSON.stringify(since)}, now ` : ''}${JSON.stringify(last)}`);
+  });
+  return last;
 }
 
 /** Two new accounts in two pages with a 1:1 chat open on both (Alice wrote first, so Bob has it). */

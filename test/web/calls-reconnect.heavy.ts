@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import { startEmbeddedTurn } from '../../scripts/lib/embedded-turn';
 import { waitFor } from '../support/harness';
 import { WebStack } from '../support/web';
-import { callShown, twoInAChat, type CallShown } from '../support/web-calls';
+import { callShown, framesDecodedOnAll, twoInAChat } from '../support/web-calls';
 
 /**
  * Reconnect after a network blip (issue 14) in the browser: two Chromium pages in a video call through
@@ -51,17 +51,7 @@ describe('calls reconnect after a network blip (Chromium, coturn, SFrame)', () =
     await alice.getByTestId('call-video').click();
     await bob.getByTestId('incoming-call').waitFor({ timeout: 20_000 });
     await bob.getByTestId('answer').click();
-    let last: CallShown[] = [];
-    await waitFor(
-      async () => {
-        last = [await callShown(alice), await callShown(bob)];
-        return last.every((s) => s.framesDecoded > 30 && s.sframeDecrypted > 30);
-      },
-      60_000,
-      'decoded frames on both pages',
-    ).catch((err: unknown) => {
-      throw new Error(`${String(err)}: ${JSON.stringify(last)}`);
-    });
+    await framesDecodedOnAll([alice, bob], 60_000);
     for (const p of [alice, bob]) expect(await stateOf(p)).toBe('connected');
   }
 
@@ -88,17 +78,7 @@ describe('calls reconnect after a network blip (Chromium, coturn, SFrame)', () =
       throw new Error(`${String(err)}: caller ${(await statesOf(alice)).join(',')}; callee ${(await statesOf(bob)).join(',')}`);
     });
     const reconnectedMs = Date.now() - restartedAt;
-    let last: CallShown[] = [];
-    await waitFor(
-      async () => {
-        last = [await callShown(alice), await callShown(bob)];
-        return last.every((s, i) => s.framesDecoded > before[i]!.framesDecoded + 30 && s.sframeDecrypted > before[i]!.sframeDecrypted + 30);
-      },
-      30_000,
-      'new decoded frames on both pages',
-    ).catch((err: unknown) => {
-      throw new Error(`${String(err)}: before ${JSON.stringify(before)}, now ${JSON.stringify(last)}`);
-    });
+    const last = await framesDecodedOnAll([alice, bob], 30_000, before);
     for (const s of last) expect(s).toMatchObject({ localCandidate: 'relay', sframeRejected: 0 });
     // One call all along: no second ring, no end in between; the counters kept growing on the same connection.
     expect(await statesOf(alice)).toEqual(['idle', 'outgoing', 'connecting', 'connected', 'connecting', 'connected']);

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { waitFor } from '../support/harness';
 import { SCREENSHOTS, WebStack } from '../support/web';
-import { callShown, twoInAChat, type CallShown } from '../support/web-calls';
+import { callShown, framesDecodedOnAll, twoInAChat, type CallShown } from '../support/web-calls';
 
 /**
  * Calls in the web client: two Chromium pages (fake camera and microphone) over the real stack and its
@@ -41,17 +41,7 @@ describe('calls in the web client (Chromium, coturn, SFrame)', () => {
     await expectState(alice, 'connected', 30_000);
     await expectState(bob, 'connected', 30_000);
 
-    let last: CallShown[] = [];
-    await waitFor(
-      async () => {
-        last = [await callShown(alice), await callShown(bob)];
-        return last.every((s) => s.framesDecoded > 30 && s.sframeDecrypted > 30);
-      },
-      45_000,
-      'decoded frames on both pages',
-    ).catch((err: unknown) => {
-      throw new Error(`${String(err)}: ${JSON.stringify(last)}`);
-    });
+    const last = await framesDecodedOnAll([alice, bob], 45_000);
     for (const s of last) {
       expect(s).toMatchObject({ localCandidate: 'relay', remoteCandidate: 'relay', sframeRejected: 0 });
       expect(s.sframeEncrypted).toBeGreaterThan(30);
