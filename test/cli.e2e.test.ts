@@ -212,8 +212,7 @@ describe('umbra CLI (built) against a running stack', () => {
     }
     expect(await json(a, 'devices')).toMatchObject({ accountId: alice, listVersion: 1, devices: [expect.objectContaining({ deviceId: expect.any(Number) })] });
     expect(await umbra(a, 'devices')).toMatch(new RegExp(`^${alice} \\(you\\), device list version 1:\\n  device \\d+  added .*\\(this device\\)$`));
-    const snA = (await json(a, 'safety-number', bob)).safetyNumber;
-    const snB = (await json(b, 'safety-number', alice)).safetyNumber;
+    const [snA, snB] = (await Promise.all([json(a, 'safety-number', bob), json(b, 'safety-number', alice)])).map((r) => r.safetyNumber);
     expect(snA).toMatch(/^(\d{5} ){11}\d{5}$/);
     expect(snA).toBe(snB);
     expect((await umbra(a, 'safety-number', `@${handle}`)).split('\n')).toEqual([`safety number with @${handle}:`, (snA as string).slice(0, 35), (snA as string).slice(36)]);
@@ -455,13 +454,20 @@ describe('umbra CLI (built) against a running stack', () => {
     // `registered` holds a valid token, so `send` goes straight to the socket (the path that used to retry forever).
     const commands = (): string[][] => [['register'], ['whoami'], ['send', bob, 'hi'], ['listen'], ['handle', 'set', 'someone'], ['group', 'create', bob], ['devices']];
 
+    /** A copy of the registered device's home, so that commands running side by side share no state. */
+    const registeredCopy = () => {
+      const home = tmp('unc');
+      cpSync(registered, home, { recursive: true });
+      return home;
+    };
+
     /** Each command once against `origin` with a 2 s timeout, a few at a time (they are independent). */
     const eachCommand = async (origin: string): Promise<{ args: string[]; res: RunResult }[]> => {
       const results: { args: string[]; res: RunResult }[] = [];
       const all = commands();
       for (let i = 0; i < all.length; i += 4) {
         const batch = all.slice(i, i + 4);
-        const runs = await Promise.all(batch.map((args) => runUmbra(['--home', registered, '--server', origin, '--timeout', '2', ...args], { killAfterMs: 20_000 })));
+        const runs = await Promise.all(batch.map((args) => runUmbra(['--home', registeredCopy(), '--server', origin, '--timeout', '2', ...args], { killAfterMs: 20_000 })));
         results.push(...runs.map((res, j) => ({ args: batch[j]!, res })));
       }
       return results;
@@ -479,7 +485,7 @@ describe('umbra CLI (built) against a running stack', () => {
     it('a server that accepts and never answers', async () => {
       const origin = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
       // The default timeout is 10 s; it runs alongside the 2 s ones.
-      const withDefault = runUmbra(['--home', registered, '--server', origin, 'send', bob, 'hi'], { killAfterMs: 30_000 });
+      const withDefault = runUmbra(['--home', registeredCopy(), '--server', origin, 'send', bob, 'hi'], { killAfterMs: 30_000 });
       const results = await eachCommand(origin);
       expect(results).toHaveLength(7);
       for (const { args, res } of results) {
