@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { TestStack } from './support/harness';
-import { Background, runCommand, runUmbra, type RunResult } from './support/umbra-cli';
+import { Background, UMBRA_BIN, runCommand, runUmbra, type RunResult } from './support/umbra-cli';
 import { randomBytes } from 'node:crypto';
 import { MemoryStore, Umbra } from '@umbra/sdk';
 
@@ -99,6 +99,21 @@ describe('the command line (issue 13 #5: wrong invocations are exit 2 with usage
     const res = await runUmbra(args);
     expect(res).toMatchObject({ code: 0, stderr: '' });
     expect(res.stdout).toMatch(/usage: umbra/);
+  });
+
+  it('usage errors and --help load neither the SDK nor the crypto library (every command is a new process)', async () => {
+    // Counts the SDK's and crypto's modules in the CommonJS cache as the process exits.
+    const probe = `import { createRequire } from 'node:module';
+      const cache = createRequire('/').cache;
+      process.on('exit', () => process.stderr.write('[sdk modules: ' + Object.keys(cache).filter((k) => /\\/libs\\/(sdk|crypto)\\//.test(k)).length + ']'));`;
+    const loaded = async (...args: string[]) => {
+      const res = await runCommand(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(probe)}`, UMBRA_BIN, ...args]);
+      return Number(/\[sdk modules: (\d+)\]$/.exec(res.stderr)?.[1]);
+    };
+    expect(await loaded('--help')).toBe(0);
+    expect(await loaded('send')).toBe(0);
+    // The probe does see them once a command opens its session.
+    expect(await loaded('--home', tmp('cl-probe'), 'whoami')).toBeGreaterThan(0);
   });
 
   it('says what the user did wrong, without internal names (exit 1)', async () => {
