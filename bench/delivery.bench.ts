@@ -34,24 +34,16 @@ import { PgStats } from './support/pg-stats';
 import { recreateDatabase } from './support/fresh-database';
 import { startLoadProcs, type LoadProc } from './support/load-procs';
 import type { DevicePair } from './support/load-protocol';
-import { runLoadPhases } from './support/load-phases';
+import { runLoadPhases, type PhaseArgs } from './support/load-phases';
 import { RedisCluster } from '../test/support/redis-cluster';
 
 type Mode = 'realistic' | 'batch';
 
-interface Args {
+interface Args extends PhaseArgs {
   mode: Mode;
-  devices: number;
-  seconds: number;
-  warmup: number;
-  rate: number;
-  drain: number;
-  offline: number;
   url?: string;
-  window: number;
   size: number;
   loadProcs: number;
-  tail: number;
   redisCluster: boolean;
 }
 

@@ -108,23 +108,14 @@ async function storeSends(pool: Pool, batch: RelaySend[]): Promise<(string | und
   return batch.map((s) => s.recipients.map((r) => byKey.get(`${s.sender}|${s.clientMessageId}|${r.key}`)));
 }
 
+function envelope(sender: string, clientMessageId: string, content: string, id: string, at: number): DeliveredEnvelope {
+  const [accountId, deviceId] = sender.split('.');
+  return { id, type: 2, clientMessageId, senderAccountId: accountId!, senderDeviceId: Number(deviceId), serverTimestamp: at, expiresAt: at + 30 * 86_400_000, readTtlS: 0, content };
+}
+
 function envelopeOf(s: RelaySend, i: number, id: string, now: number): Delivery {
-  const [accountId, deviceId] = s.sender.split('.');
   const r = s.recipients[i]!;
-  return {
-    key: r.key,
-    envelope: {
-      id,
-      type: 2,
-      clientMessageId: s.clientMessageId,
-      senderAccountId: accountId!,
-      senderDeviceId: Number(deviceId),
-      serverTimestamp: now,
-      expiresAt: now + 30 * 86_400_000,
-      readTtlS: 0,
-      content: r.content,
-    },
-  };
+  return { key: r.key, envelope: envelope(s.sender, s.clientMessageId, r.content, id, now) };
 }
 
 interface Conn {
@@ -194,8 +185,7 @@ class FloorWorker {
           recipients: payload.recipients.map((r) => ({ key: `${r.accountId}.${r.deviceId}`, content: r.content })),
           answer,
         };
-        if (this.queue) this.enqueueRelay(item);
-        else if (this.pool) this.enqueue(item);
+        if (this.pool) this.enqueue(item);
         else this.deliver(item, item.recipients.map(() => String(++this.nextId)));
       });
       socket.on(ClientEvent.Ack, ({ ids }: { ids: string[] }) => this.ack(conn, ids));
@@ -209,46 +199,38 @@ class FloorWorker {
 
   private enqueue(item: SendItem): void {
     this.queued.push(item);
-    if (!this.storing) void this.storeQueued();
+    if (!this.storing) void this.flushQueued();
   }
 
-  /** One commit for every send that arrived since the last one began. */
-  private async storeQueued(): Promise<void> {
+  /** Adaptive batches: every send that arrived since the last batch began goes in the next one. */
+  private async flushQueued(): Promise<void> {
     this.storing = true;
     while (this.queued.length > 0) {
       const batch = this.queued;
       this.queued = [];
-      const ids = await storeSends(this.pool!, batch);
-      batch.forEach((s, i) => this.deliver(s, ids[i]!));
+      if (this.queue) await this.relayBatch(batch);
+      else {
+        const ids = await storeSends(this.pool!, batch);
+        batch.forEach((s, i) => this.deliver(s, ids[i]!));
+      }
     }
     this.storing = false;
   }
 
-  /** Relay path: one job for every send that arrived since the last job was answered. */
-  private enqueueRelay(item: SendItem): void {
-    this.queued.push(item);
-    if (!this.storing) void this.relayQueued();
-  }
-
-  private async relayQueued(): Promise<void> {
-    this.storing = true;
-    while (this.queued.length > 0) {
-      const batch = this.queued;
-      this.queued = [];
-      const answered = batch.map(
-        (s) =>
-          new Promise<void>((resolve) =>
-            this.answers.set(`${s.sender}|${s.clientMessageId}`, (duplicate) => {
-              s.answer({ ok: true, data: { clientMessageId: s.clientMessageId, serverTimestamp: Date.now(), duplicate } });
-              resolve();
-            }),
-          ),
-      );
-      const sends: RelaySend[] = batch.map(({ sender, clientMessageId, recipients }) => ({ sender, clientMessageId, recipients }));
-      await this.queue!.add('relay-batch', { gateway: this.workerId, sends }, { removeOnComplete: true, removeOnFail: { count: 1000 } });
-      await Promise.all(answered);
-    }
-    this.storing = false;
+  /** Relay path: one job per batch, under way until the relay answered every send in it. */
+  private async relayBatch(batch: SendItem[]): Promise<void> {
+    const answered = batch.map(
+      (s) =>
+        new Promise<void>((resolve) =>
+          this.answers.set(`${s.sender}|${s.clientMessageId}`, (duplicate) => {
+            s.answer({ ok: true, data: { clientMessageId: s.clientMessageId, serverTimestamp: Date.now(), duplicate } });
+            resolve();
+          }),
+        ),
+    );
+    const sends: RelaySend[] = batch.map(({ sender, clientMessageId, recipients }) => ({ sender, clientMessageId, recipients }));
+    await this.queue!.add('relay-batch', { gateway: this.workerId, sends }, { removeOnComplete: true, removeOnFail: { count: 1000 } });
+    await Promise.all(answered);
   }
 
   /** Answers "stored", then pushes to each recipient that has an id (a duplicate has none). */
@@ -313,20 +295,7 @@ class FloorWorker {
       if (rows.length === 0 && !conn.again) break;
       if (rows.length === 0) continue;
       after = rows[rows.length - 1]!.id;
-      const messages: DeliveredEnvelope[] = rows.map((r) => {
-        const [accountId, deviceId] = r.sender.split('.');
-        return {
-          id: r.id,
-          type: 2,
-          clientMessageId: r.client_message_id,
-          senderAccountId: accountId!,
-          senderDeviceId: Number(deviceId),
-          serverTimestamp: Number(r.ts),
-          expiresAt: Number(r.ts) + 30 * 86_400_000,
-          readTtlS: 0,
-          content: r.content,
-        };
-      });
+      const messages = rows.map((r) => envelope(r.sender, r.client_message_id, r.content, r.id, Number(r.ts)));
       const acked = new Promise<void>((resolve) => (conn.pageDone = resolve));
       for (const m of messages) conn.unacked.add(m.id);
       conn.socket.emit(ServerEvent.Messages, { messages });
