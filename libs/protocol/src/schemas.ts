@@ -102,7 +102,7 @@ export const SendRequestSchema = z
     urgent: z
       .boolean()
       .optional()
-      .meta({ description: 'wake recipient devices that are not connected (a call offer); the server learns that this send is urgent. Absent = false' }),
+      .meta({ description: 'wake recipient devices that are not connected (a call\'s first offer); the server learns that this send is urgent. Absent = false' }),
   })
   .strict();
 export type SendRequest = z.infer<typeof SendRequestSchema>;
