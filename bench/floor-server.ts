@@ -17,6 +17,8 @@
  *                        sends arriving meanwhile make the next), a relay commits them and PUBLISHes
  *                        the "stored" answers (with the deliveries for the sender's own gateway) to
  *                        the sending gateway and the deliveries to each recipient's gateway.
+ * --transport bullmq|streams  how jobs reach the relays: BullMQ (the default), or one Redis Stream
+ *                        read by a consumer group (XADD; XREADGROUP up to 64 entries; XACK in one call).
  *
  * Started by floor.bench.ts with an IPC channel: it answers { type: 'ready', pids } once every
  * worker listens.
@@ -35,6 +37,7 @@ interface Options {
   store: 'none' | 'postgres';
   hop: 'local' | 'redis';
   relays: number;
+  transport: 'bullmq' | 'streams';
   databaseUrl: string;
   redisUrl: string;
   prefix: string;
@@ -55,6 +58,7 @@ function options(argv: string[]): Options {
     store,
     hop,
     relays: Number(get('relays', '0')),
+    transport: get('transport', 'bullmq') === 'streams' ? 'streams' : 'bullmq',
     databaseUrl: get('database-url', 'postgres://postgres@127.0.0.1:5432/umbra_floor'),
     redisUrl: get('redis-url', 'redis://127.0.0.1:6379'),
     prefix: get('prefix', 'floor'),
@@ -81,6 +85,7 @@ type ChannelMessage =
   | { kind: 'deliver'; deliveries: Delivery[] };
 
 const QUEUE = 'floor-relay';
+const STREAM_GROUP = 'relays';
 
 /** Stores sends in one statement; the ids per recipient in order (undefined: a duplicate). */
 async function storeSends(pool: Pool, batch: RelaySend[]): Promise<(string | undefined)[][]> {
@@ -153,7 +158,7 @@ class FloorWorker {
       void this.sub.subscribe(this.channel(workerId));
       this.sub.on('message', (_ch, text: string) => this.onChannel(JSON.parse(text) as ChannelMessage | Delivery));
     }
-    if (o.relays > 0) this.queue = new Queue(QUEUE, { connection: { url: o.redisUrl } as never, prefix: o.prefix });
+    if (o.relays > 0 && o.transport === 'bullmq') this.queue = new Queue(QUEUE, { connection: { url: o.redisUrl } as never, prefix: o.prefix });
   }
 
   private onChannel(msg: ChannelMessage | Delivery): void {
@@ -208,7 +213,7 @@ class FloorWorker {
     while (this.queued.length > 0) {
       const batch = this.queued;
       this.queued = [];
-      if (this.queue) await this.relayBatch(batch);
+      if (this.o.relays > 0) await this.relayBatch(batch);
       else {
         const ids = await storeSends(this.pool!, batch);
         batch.forEach((s, i) => this.deliver(s, ids[i]!));
@@ -229,7 +234,9 @@ class FloorWorker {
         ),
     );
     const sends: RelaySend[] = batch.map(({ sender, clientMessageId, recipients }) => ({ sender, clientMessageId, recipients }));
-    await this.queue!.add('relay-batch', { gateway: this.workerId, sends }, { removeOnComplete: true, removeOnFail: { count: 1000 } });
+    const job = { gateway: this.workerId, sends };
+    if (this.queue) await this.queue.add('relay-batch', job, { removeOnComplete: true, removeOnFail: { count: 1000 } });
+    else await this.redis!.xadd(streamKey(this.o), 'MAXLEN', '~', '100000', '*', 'job', JSON.stringify(job));
     await Promise.all(answered);
   }
 
@@ -307,36 +314,52 @@ class FloorWorker {
   }
 }
 
+function streamKey(o: Options): string {
+  return `${o.prefix}:relay-stream`;
+}
+
 /** The relay process: stores each job's sends in one commit and publishes the outcomes per gateway. */
 function startRelay(o: Options): void {
   const pool = new Pool({ connectionString: o.databaseUrl, max: 4 });
   const redis = new IORedis(o.redisUrl);
   const channel = (gateway: string) => `${o.prefix}:w:${gateway}`;
-  const worker = new Worker(
-    QUEUE,
-    async (job) => {
-      const { gateway, sends } = job.data as { gateway: string; sends: RelaySend[] };
-      const ids = await storeSends(pool, sends);
-      const now = Date.now();
-      const deliveries: Delivery[] = [];
-      sends.forEach((s, i) => ids[i]!.forEach((id, j) => id !== undefined && deliveries.push(envelopeOf(s, j, id, now))));
-      const where = await Promise.all(deliveries.map((d) => redis.hget(`${o.prefix}:presence`, d.key)));
-      const byGateway = new Map<string, Delivery[]>();
-      deliveries.forEach((d, i) => {
-        const g = where[i];
-        if (g) byGateway.set(g, [...(byGateway.get(g) ?? []), d]);
-      });
-      const results = sends.map((s, i) => ({ sender: s.sender, clientMessageId: s.clientMessageId, duplicate: ids[i]!.every((x) => x === undefined) }));
-      const stored: ChannelMessage = { kind: 'stored', results, deliveries: byGateway.get(gateway) ?? [] };
-      byGateway.delete(gateway);
-      await Promise.all([
-        redis.publish(channel(gateway), JSON.stringify(stored)),
-        ...[...byGateway].map(([g, ds]) => redis.publish(channel(g), JSON.stringify({ kind: 'deliver', deliveries: ds } satisfies ChannelMessage))),
-      ]);
-    },
-    { connection: { url: o.redisUrl } as never, prefix: o.prefix, concurrency: 4 },
-  );
+  const handle = async ({ gateway, sends }: { gateway: string; sends: RelaySend[] }): Promise<void> => {
+    const ids = await storeSends(pool, sends);
+    const now = Date.now();
+    const deliveries: Delivery[] = [];
+    sends.forEach((s, i) => ids[i]!.forEach((id, j) => id !== undefined && deliveries.push(envelopeOf(s, j, id, now))));
+    const where = await Promise.all(deliveries.map((d) => redis.hget(`${o.prefix}:presence`, d.key)));
+    const byGateway = new Map<string, Delivery[]>();
+    deliveries.forEach((d, i) => {
+      const g = where[i];
+      if (g) byGateway.set(g, [...(byGateway.get(g) ?? []), d]);
+    });
+    const results = sends.map((s, i) => ({ sender: s.sender, clientMessageId: s.clientMessageId, duplicate: ids[i]!.every((x) => x === undefined) }));
+    const stored: ChannelMessage = { kind: 'stored', results, deliveries: byGateway.get(gateway) ?? [] };
+    byGateway.delete(gateway);
+    await Promise.all([
+      redis.publish(channel(gateway), JSON.stringify(stored)),
+      ...[...byGateway].map(([g, ds]) => redis.publish(channel(g), JSON.stringify({ kind: 'deliver', deliveries: ds } satisfies ChannelMessage))),
+    ]);
+  };
+  if (o.transport === 'streams') return void consumeStream(o, handle);
+  const worker = new Worker(QUEUE, (job) => handle(job.data as { gateway: string; sends: RelaySend[] }), { connection: { url: o.redisUrl } as never, prefix: o.prefix, concurrency: 4 });
   worker.on('error', () => undefined);
+}
+
+/** A consumer of the relay stream's group: up to 64 entries per read, handled together, acked in one call. */
+async function consumeStream(o: Options, handle: (job: { gateway: string; sends: RelaySend[] }) => Promise<void>): Promise<void> {
+  const reader = new IORedis(o.redisUrl);
+  const key = streamKey(o);
+  await reader.xgroup('CREATE', key, STREAM_GROUP, '0', 'MKSTREAM').catch(() => undefined);
+  const consumer = `relay-${process.pid}`;
+  for (;;) {
+    const res = (await reader.xreadgroup('GROUP', STREAM_GROUP, consumer, 'COUNT', 64, 'BLOCK', 1000, 'STREAMS', key, '>')) as [string, [string, string[]][]][] | null;
+    const entries = res?.[0]?.[1] ?? [];
+    if (entries.length === 0) continue;
+    await Promise.all(entries.map(([, fields]) => handle(JSON.parse(fields[1]!) as { gateway: string; sends: RelaySend[] })));
+    await reader.xack(key, STREAM_GROUP, ...entries.map(([id]) => id));
+  }
 }
 
 function main(): void {

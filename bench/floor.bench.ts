@@ -10,8 +10,9 @@
  *                   Redis (HGET presence, PUBLISH): the cross-gateway hop
  *   relay           the card's shape: the two gateways hand sends to two relay processes in BullMQ
  *                   jobs, the relays commit and publish the answers and deliveries back
+ *   streams         the same with a Redis Stream and a consumer group instead of BullMQ
  *
- * `--parts socketio,postgres,redis,relay` picks configurations (default all four); the other flags are
+ * `--parts socketio,postgres,redis,relay,streams` picks configurations (default all five); the other flags are
  * bench:delivery's (--devices 400 --rate 1000 --seconds 10 --warmup 3 --window 1 --drain 20000
  * --offline 100 --size 200). Prints one JSON object as its last line: per configuration the same
  * figures as bench:delivery's realistic mode, and the Redis PUBLISH calls seen.
@@ -31,10 +32,11 @@ import { numericArgs } from './support/args';
 import type { DevicePair } from './support/load-protocol';
 
 const CONFIGS = {
-  socketio: { store: 'none', hop: 'local', workers: 1, relays: 0 },
-  postgres: { store: 'postgres', hop: 'local', workers: 1, relays: 0 },
-  redis: { store: 'postgres', hop: 'redis', workers: 2, relays: 0 },
-  relay: { store: 'postgres', hop: 'redis', workers: 2, relays: 2 },
+  socketio: { store: 'none', hop: 'local', workers: 1, relays: 0, transport: 'bullmq' },
+  postgres: { store: 'postgres', hop: 'local', workers: 1, relays: 0, transport: 'bullmq' },
+  redis: { store: 'postgres', hop: 'redis', workers: 2, relays: 0, transport: 'bullmq' },
+  relay: { store: 'postgres', hop: 'redis', workers: 2, relays: 2, transport: 'bullmq' },
+  streams: { store: 'postgres', hop: 'redis', workers: 2, relays: 2, transport: 'streams' },
 } as const;
 type ConfigName = keyof typeof CONFIGS;
 
@@ -67,7 +69,7 @@ interface FloorServer {
 
 function startFloorServer(name: ConfigName, port: number, databaseUrl: string, redisUrl: string, prefix: string): Promise<FloorServer> {
   const c = CONFIGS[name];
-  const args = ['--port', String(port), '--store', c.store, '--hop', c.hop, '--workers', String(c.workers), '--relays', String(c.relays), '--database-url', databaseUrl, '--redis-url', redisUrl, '--prefix', prefix];
+  const args = ['--port', String(port), '--store', c.store, '--hop', c.hop, '--workers', String(c.workers), '--relays', String(c.relays), '--transport', c.transport, '--database-url', databaseUrl, '--redis-url', redisUrl, '--prefix', prefix];
   const child = fork(path.join(__dirname, 'floor-server.js'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     child.once('message', (m: { type: string; pids: number[] }) => resolve({ child, pids: m.pids }));

@@ -16,7 +16,7 @@ describe('bench:floor (the parts alone, real Postgres and Redis)', () => {
   const floorDb = new URL(TEST_DATABASE_URL);
   floorDb.pathname = '/umbra_floor_test';
   type Figures = {
-    config: { store: string; hop: string; workers: number; relays: number };
+    config: { store: string; hop: string; workers: number; relays: number; transport: string };
     lost: number;
     steady: { delivered: number; sent: number; stored: number; pgRowsPerMsg?: { inserted: number | null; deleted: number | null } };
     saturation: { delivered_per_s: number; lost: number };
@@ -26,7 +26,7 @@ describe('bench:floor (the parts alone, real Postgres and Redis)', () => {
     relay_jobs: number;
     serverCpuMsPerMsg: { services: number; postgres: number | null; total: number };
   };
-  let out: Record<'socketio' | 'postgres' | 'redis' | 'relay', Figures>;
+  let out: Record<'socketio' | 'postgres' | 'redis' | 'relay' | 'streams', Figures>;
 
   beforeAll(async () => {
     const args = ['--devices', '40', '--rate', '200', '--seconds', '2', '--warmup', '1', '--drain', '400', '--offline', '8', '--tail', '3000'];
@@ -48,7 +48,7 @@ describe('bench:floor (the parts alone, real Postgres and Redis)', () => {
   });
 
   it('delivers every stored message in every configuration', () => {
-    for (const name of ['socketio', 'postgres', 'redis', 'relay'] as const) {
+    for (const name of ['socketio', 'postgres', 'redis', 'relay', 'streams'] as const) {
       expect(out[name].lost).toBe(0);
       expect(out[name].steady.delivered).toBeGreaterThan(200);
       expect(out[name].steady.stored).toBe(out[name].steady.sent);
@@ -57,7 +57,7 @@ describe('bench:floor (the parts alone, real Postgres and Redis)', () => {
   });
 
   it('the durable configurations commit one row per message and delete it on ack, and drain what was stored offline', () => {
-    for (const name of ['postgres', 'redis', 'relay'] as const) {
+    for (const name of ['postgres', 'redis', 'relay', 'streams'] as const) {
       const f = out[name];
       expect(f.config.store).toBe('postgres');
       expect(f.steady.pgRowsPerMsg!.inserted).toBeGreaterThan(0.8);
@@ -72,18 +72,24 @@ describe('bench:floor (the parts alone, real Postgres and Redis)', () => {
   });
 
   it('the Redis configuration runs two processes that reach each other through Redis', () => {
-    expect(out.redis.config).toEqual({ store: 'postgres', hop: 'redis', workers: 2, relays: 0 });
+    expect(out.redis.config).toEqual({ store: 'postgres', hop: 'redis', workers: 2, relays: 0, transport: 'bullmq' });
     expect(out.postgres.config.workers).toBe(1);
     // Round-robin over two processes puts about half of the recipients on the sender's other one.
     expect(out.redis.redis_publishes / out.redis.stored_total).toBeGreaterThan(0.25);
   });
 
   it('the relay configuration stores through two relay processes fed by BullMQ jobs', () => {
-    expect(out.relay.config).toEqual({ store: 'postgres', hop: 'redis', workers: 2, relays: 2 });
+    expect(out.relay.config).toEqual({ store: 'postgres', hop: 'redis', workers: 2, relays: 2, transport: 'bullmq' });
     expect(out.relay.relay_jobs).toBeGreaterThan(0);
     expect(out.relay.relay_jobs).toBeLessThanOrEqual(out.relay.stored_total);
     // Every job's answer goes back by PUBLISH.
     expect(out.relay.redis_publishes).toBeGreaterThanOrEqual(out.relay.relay_jobs);
     expect(out.redis.relay_jobs).toBe(0);
+  });
+
+  it('the streams configuration feeds the same relays through a Redis Stream instead of BullMQ', () => {
+    expect(out.streams.config).toEqual({ store: 'postgres', hop: 'redis', workers: 2, relays: 2, transport: 'streams' });
+    expect(out.streams.relay_jobs).toBe(0);
+    expect(out.streams.redis_publishes).toBeGreaterThan(0);
   });
 });
