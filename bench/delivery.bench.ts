@@ -21,7 +21,6 @@
  *
  * Prints one JSON object with the figures as its last line.
  */
-import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
@@ -303,9 +302,6 @@ async function runBatch(args: Args, stack: RunningStack | undefined, origin: str
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const sleepUntil = (t: number) => sleep(Math.max(0, t - Date.now()));
-const round = (v: number, d = 3) => +v.toFixed(d);
 
 /** CPU ms of the server side (per service, Redis, Postgres), the load generators and this process (the edge). */
 function cpuGroups(stack: RunningStack | undefined, redisPids: number[], pg: PostgresPids | undefined, load: LoadProc[]): Record<string, PidSource> {

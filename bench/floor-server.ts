@@ -156,13 +156,12 @@ class FloorWorker {
       this.redis = new IORedis(o.redisUrl);
       this.sub = new IORedis(o.redisUrl);
       void this.sub.subscribe(this.channel(workerId));
-      this.sub.on('message', (_ch, text: string) => this.onChannel(JSON.parse(text) as ChannelMessage | Delivery));
+      this.sub.on('message', (_ch, text: string) => this.onChannel(JSON.parse(text) as ChannelMessage));
     }
     if (o.relays > 0 && o.transport === 'bullmq') this.queue = new Queue(QUEUE, { connection: { url: o.redisUrl } as never, prefix: o.prefix });
   }
 
-  private onChannel(msg: ChannelMessage | Delivery): void {
-    if (!('kind' in msg)) return this.push(msg.key, [msg.envelope]);
+  private onChannel(msg: ChannelMessage): void {
     if (msg.kind === 'stored')
       for (const r of msg.results) {
         const k = `${r.sender}|${r.clientMessageId}`;
@@ -254,7 +253,7 @@ class FloorWorker {
 
   private async forward(key: string, envelope: DeliveredEnvelope): Promise<void> {
     const worker = await this.redis!.hget(`${this.o.prefix}:presence`, key);
-    if (worker && worker !== this.workerId) await this.redis!.publish(this.channel(worker), JSON.stringify({ key, envelope }));
+    if (worker && worker !== this.workerId) await this.redis!.publish(this.channel(worker), JSON.stringify({ kind: 'deliver', deliveries: [{ key, envelope }] } satisfies ChannelMessage));
   }
 
   private push(key: string, messages: DeliveredEnvelope[]): void {
@@ -367,7 +366,6 @@ function main(): void {
   if (cluster.isPrimary) {
     const workers = Array.from({ length: o.workers }, (_x, i) => cluster.fork({ FLOOR_WORKER_ID: String(i) }));
     const relays = Array.from({ length: o.relays }, () => cluster.fork({ FLOOR_ROLE: 'relay' }));
-    for (const r of relays) r.on('online', () => undefined);
     let listening = 0;
     cluster.on('listening', () => {
       if (++listening === workers.length) process.send?.({ type: 'ready', pids: [process.pid, ...workers.map((w) => w.process.pid!), ...relays.map((r) => r.process.pid!)] });

@@ -107,7 +107,8 @@ async function runConfig(name: ConfigName, a: Defaults, databaseUrl: string, red
   };
   if (redisPid !== undefined) groups.redis = () => [redisPid];
   if (pg) groups.postgres = pg.source;
-  const publishesBefore = await publishCalls(redisUrl);
+  const redis = new IORedis(redisUrl);
+  const publishesBefore = await publishCalls(redis);
   try {
     log(`${name}: ${JSON.stringify(CONFIGS[name])}`);
     // Without a store nothing outlives a disconnect: there is no offline phase to measure.
@@ -115,11 +116,9 @@ async function runConfig(name: ConfigName, a: Defaults, databaseUrl: string, red
     const figures = await runLoadPhases(load, durable ? a : { ...a, drain: 0 }, { sampler: new CpuSampler(groups), pgStats, rss: async () => rssOf(gateways), log });
     const stored = figures.steady.stored + figures.saturation.stored + (durable ? figures.offline.stored : 0);
     // Shared with whatever else publishes on this Redis: an upper bound of the floor's own hops.
-    const publishes = (await publishCalls(redisUrl)) - publishesBefore;
-    const counter = new IORedis(redisUrl);
+    const publishes = (await publishCalls(redis)) - publishesBefore;
     // BullMQ numbers a queue's jobs from this counter.
-    const relayJobs = Number((await counter.get(`${prefix}:floor-relay:id`)) ?? 0);
-    counter.disconnect();
+    const relayJobs = Number((await redis.get(`${prefix}:floor-relay:id`)) ?? 0);
     return { config: CONFIGS[name], ...figures, offline: durable ? figures.offline : null, stored_total: stored, redis_publishes: publishes, relay_jobs: relayJobs };
   } finally {
     await Promise.all(load.map((p) => p.stop()));
@@ -127,20 +126,14 @@ async function runConfig(name: ConfigName, a: Defaults, databaseUrl: string, red
     await pgStats.close();
     server.child.disconnect();
     await new Promise((r) => setTimeout(r, 500));
-    const redis = new IORedis(redisUrl);
     for await (const keys of redis.scanStream({ match: `${prefix}:*`, count: 500 }) as AsyncIterable<string[]>) if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
   }
 }
 
-async function publishCalls(redisUrl: string): Promise<number> {
-  const redis = new IORedis(redisUrl);
-  try {
-    const m = /cmdstat_publish:calls=(\d+)/.exec(await redis.info('commandstats'));
-    return m ? Number(m[1]) : 0;
-  } finally {
-    redis.disconnect();
-  }
+async function publishCalls(redis: IORedis): Promise<number> {
+  const m = /cmdstat_publish:calls=(\d+)/.exec(await redis.info('commandstats'));
+  return m ? Number(m[1]) : 0;
 }
 
 const DEFAULTS = { devices: 400, seconds: 10, warmup: 3, rate: 1000, drain: 20000, offline: 100, window: 1, size: 200, tail: 5000 };
