@@ -39,10 +39,10 @@ interface CpuSplit {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sleepUntil = (t: number) => sleep(Math.max(0, t - Date.now()));
-export const round = (v: number, d = 3) => +v.toFixed(d);
+const round = (v: number, d = 3) => +v.toFixed(d);
 
 /** CPU ms per message over a window: the server split, the load generator and the edge apart. */
-export function perMessage({ ms, vanished }: { ms: Record<string, number>; vanished: number }, messages: number, seconds: number) {
+function perMessage({ ms, vanished }: { ms: Record<string, number>; vanished: number }, messages: number, seconds: number) {
   const per = (v: number | undefined) => (v === undefined || messages === 0 ? null : round(v / messages, 4));
   const services = Object.entries(ms)
     .filter(([k]) => k.startsWith('svc:'))
