@@ -42,8 +42,9 @@ export const RING_MS = 30_000;
 /** How long a connected call may try to get its media path back (ICE restart) before it ends as connection_lost. */
 export const RECONNECT_MS = 10_000;
 
-/** The peer's media failed (ICE, or a DTLS certificate that does not match the SDP): the call failed here too. */
-const failedOnTheOtherSide = (reason: HangupReason) => reason === 'ice_failed' || reason === 'sdp_mismatch';
+/** How a peer's hangup ends the call here: its media failed (ICE, or a DTLS certificate that does not match the SDP) means ours did too. */
+const endedByPeer = (reason: HangupReason): EndReason =>
+  reason === 'connection_lost' ? 'connection_lost' : reason === 'ice_failed' || reason === 'sdp_mismatch' ? 'failed' : 'remote_hangup';
 
 /** Where a signal came from: a device of the peer account, or another device of our own account. */
 export type SignalSource = 'peer' | 'own';
@@ -218,7 +219,7 @@ export class CallMachine {
         return this.state === 'outgoing' ? this.end('busy') : [{ kind: 'ignored', reason: 'busy after an answer was chosen' }];
       case 'hangup':
         if (this.selectedParty !== undefined && signal.party_id !== this.selectedParty) return [{ kind: 'ignored', reason: 'hangup from a device that is not in the call' }];
-        return this.end(signal.reason === 'connection_lost' ? 'connection_lost' : failedOnTheOtherSide(signal.reason) ? 'failed' : 'remote_hangup');
+        return this.end(endedByPeer(signal.reason));
       case 'ice':
         if (signal.party_id !== this.selectedParty) return [{ kind: 'ignored', reason: 'ICE from a device that is not in the call' }];
         return [{ kind: 'remote_ice', candidates: signal.candidates, end: signal.end }];
@@ -251,7 +252,7 @@ export class CallMachine {
         return [{ kind: 'remote_restart', sdp: signal.sdp }];
       case 'hangup':
         if (this.state === 'ringing') return this.end('missed');
-        return this.end(signal.reason === 'answered_elsewhere' ? 'answered_elsewhere' : signal.reason === 'connection_lost' ? 'connection_lost' : failedOnTheOtherSide(signal.reason) ? 'failed' : 'remote_hangup');
+        return this.end(signal.reason === 'answered_elsewhere' ? 'answered_elsewhere' : endedByPeer(signal.reason));
       case 'ice':
         if (this.state === 'ringing') return [{ kind: 'ignored', reason: 'ICE before answering' }];
         return [{ kind: 'remote_ice', candidates: signal.candidates, end: signal.end }];

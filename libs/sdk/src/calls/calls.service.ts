@@ -186,7 +186,7 @@ export class Calls {
       if (CallMachine.glareWinner(glare.callId, offer.call_id) === glare.callId) return this.ignored('glare: our call has the smaller call_id and stays', offer.call_id);
       await this.run(glare, [{ kind: 'send', to: 'peer', signal: { op: 'hangup', call_id: glare.callId, party_id: glare.partyId, reason: 'glare' } }, ...glare.machine!.endForGlare()]);
     } else if (mine.length > 0) {
-      await this.send(m.from, { op: 'busy', call_id: offer.call_id, party_id: this.newPartyId() });
+      await this.signals.send(m.from, { op: 'busy', call_id: offer.call_id, party_id: this.newPartyId() });
       const at = this.now();
       await this.callLog.add({ callId: offer.call_id, peer: m.from, direction: 'incoming', media: offer.media, outcome: 'busy', startedAt: at, endedAt: at, durationMs: 0 });
       return;
@@ -210,7 +210,7 @@ export class Calls {
           // Every message to the peer reaches our other devices too (Messenger's sync copy).
           if (e.to === 'own' && toPeer.has(e.signal)) break;
           try {
-            await this.send(e.to === 'peer' ? s.peer : this.signals.me, e.signal, e.urgent);
+            await this.signals.send(e.to === 'peer' ? s.peer : this.signals.me, e.signal, e.urgent ? { urgent: true } : {});
           } catch (err) {
             // An offer that cannot be sent fails call(); any later signal is best effort (the ring time ends the call).
             if (e.signal.op === 'offer') throw err;
@@ -255,10 +255,6 @@ export class Calls {
           break;
       }
     }
-  }
-
-  private send(to: string, signal: CallSignal, urgent = false): Promise<void> {
-    return this.signals.send(to, signal, { urgent });
   }
 
   private openPeerConnection(s: CallSession) {
