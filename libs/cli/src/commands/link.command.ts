@@ -61,8 +61,9 @@ export const linkCommands: Command[] = [
         id = await linkThisDevice(s.client, {
           onQr: (code) => {
             const qr = crypto.parseLinkQr(code);
-            out.result(code, { linkCode: code, deviceId: qr.deviceId, key: keyFingerprint(crypto, qr) });
-            out.note(`device ${qr.deviceId}, key ${keyFingerprint(crypto, qr)}: run umbra link <this code> on the device that created the account; waiting…`);
+            const key = keyFingerprint(crypto, qr);
+            out.result(code, { linkCode: code, deviceId: qr.deviceId, key });
+            out.note(`device ${qr.deviceId}, key ${key}: run umbra link <this code> on the device that created the account; waiting…`);
           },
           confirmAccount,
         });
