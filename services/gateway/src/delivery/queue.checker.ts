@@ -54,11 +54,7 @@ export class QueueChecker implements OnModuleInit, OnModuleDestroy {
         conn.window.sweep(now);
         if (conn.window.count > 0 && now - conn.window.lastAckAt >= this.config.DELIVERY_CHECK_INTERVAL_MS) stale.push(conn);
         if (!conn.draining && !conn.pending && conn.window.count === 0) idle.push(conn);
-        else if (all) {
-          conn.pending = true;
-          conn.rescan = true;
-          void this.drainer.drain(conn);
-        }
+        else if (all) void this.drainer.redrainFromHead(conn);
       }
       // Nothing acknowledged on the socket for a while: envelopes deleted another way (a REST ack,
       // expiry) leave the window; those still stored stay in it, so a silent client gets no more.
@@ -78,9 +74,7 @@ export class QueueChecker implements OnModuleInit, OnModuleDestroy {
           const conn = this.registry.byDevice.get(deviceKey(head.recipient));
           // After a resubscribe any queued envelope may hide behind an acknowledged head: drain them all.
           if (!conn || (!all && conn.window.known(head.seq))) continue;
-          conn.pending = true;
-          conn.rescan = true;
-          void this.drainer.drain(conn);
+          void this.drainer.redrainFromHead(conn);
         }
       }
     } catch (err) {

@@ -82,6 +82,13 @@ export class QueueDrainer {
     }
   }
 
+  /** Reads the queue again from its head (an envelope may hide behind what was already pushed). */
+  redrainFromHead(conn: Connection): Promise<void> {
+    conn.pending = true;
+    conn.rescan = true;
+    return this.drain(conn);
+  }
+
   /** Not pushed now: it is in Postgres, and a drain will bring it. */
   missed(conn: Connection, id: string): void {
     conn.pending = true;
