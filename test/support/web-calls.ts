@@ -29,24 +29,35 @@ export async function callShown(page: Page): Promise<CallShown> {
   };
 }
 
-/**
- * Waits until every page has decoded more than 30 video frames through SFrame (more than 30 beyond
- * `since`, the counters read earlier, when given); what the pages show then. A timeout names the counters.
- */
-export async function framesDecodedOnAll(pages: Page[], timeoutMs: number, since?: CallShown[]): Promise<CallShown[]> {
-  const base = (i: number) => since?.[i] ?? { framesDecoded: 0, sframeDecrypted: 0 };
+/** Polls what the pages show until `ready` says so; returns it. A timeout names `what` and the last counters. */
+export async function shownUntil(pages: Page[], ready: (shown: CallShown[]) => boolean, timeoutMs: number, what: string, context = ''): Promise<CallShown[]> {
   let last: CallShown[] = [];
   await waitFor(
     async () => {
       last = await Promise.all(pages.map((p) => callShown(p)));
-      return last.every((s, i) => s.framesDecoded > base(i).framesDecoded + 30 && s.sframeDecrypted > base(i).sframeDecrypted + 30);
+      return ready(last);
     },
     timeoutMs,
-    since ? 'new decoded frames on both pages' : 'decoded frames on both pages',
+    what,
   ).catch((err: unknown) => {
-    throw new Error(`${String(err)}: ${since ? `before ${JSON.stringify(since)}, now ` : ''}${JSON.stringify(last)}`);
+    throw new Error(`${String(err)}: ${context}${JSON.stringify(last)}`);
   });
   return last;
+}
+
+/**
+ * Waits until every page has decoded more than 30 video frames through SFrame (more than 30 beyond
+ * `since`, the counters read earlier, when given); what the pages show then. A timeout names the counters.
+ */
+export function framesDecodedOnAll(pages: Page[], timeoutMs: number, since?: CallShown[]): Promise<CallShown[]> {
+  const base = (i: number) => since?.[i] ?? { framesDecoded: 0, sframeDecrypted: 0 };
+  return shownUntil(
+    pages,
+    (shown) => shown.every((s, i) => s.framesDecoded > base(i).framesDecoded + 30 && s.sframeDecrypted > base(i).sframeDecrypted + 30),
+    timeoutMs,
+    since ? 'new decoded frames on both pages' : 'decoded frames on both pages',
+    since ? `before ${JSON.stringify(since)}, now ` : '',
+  );
 }
 
 /** Two new accounts in two pages with a 1:1 chat open on both (Alice wrote first, so Bob has it). */

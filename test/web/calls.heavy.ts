@@ -1,8 +1,7 @@
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { waitFor } from '../support/harness';
 import { SCREENSHOTS, WebStack } from '../support/web';
-import { callShown, framesDecodedOnAll, twoInAChat, type CallShown } from '../support/web-calls';
+import { framesDecodedOnAll, shownUntil, twoInAChat, type CallShown } from '../support/web-calls';
 
 /**
  * Calls in the web client: two Chromium pages (fake camera and microphone) over the real stack and its
@@ -85,17 +84,7 @@ describe('calls in the web client (Chromium, coturn, SFrame)', () => {
     await bob.getByTestId('incoming-call').waitFor({ timeout: 20_000 });
     await bob.getByTestId('answer').click();
     await expectState(alice, 'connected', 30_000);
-    let last: CallShown[] = [];
-    await waitFor(
-      async () => {
-        last = [await callShown(alice), await callShown(bob)];
-        return last.every((s) => s.sframeDecrypted > 50);
-      },
-      30_000,
-      'decrypted audio frames on both pages',
-    ).catch((err: unknown) => {
-      throw new Error(`${String(err)}: ${JSON.stringify(last)}`);
-    });
+    const last = await shownUntil([alice, bob], (shown) => shown.every((s) => s.sframeDecrypted > 50), 30_000, 'decrypted audio frames on both pages');
     for (const s of last) expect(s).toMatchObject({ localCandidate: 'relay', framesDecoded: 0, sframeRejected: 0 });
     await bob.getByTestId('hangup').click();
     for (const p of [alice, bob]) {
@@ -112,17 +101,7 @@ describe('calls in the web client (Chromium, coturn, SFrame)', () => {
     await bob.getByTestId('incoming-call').waitFor({ timeout: 20_000 });
     await bob.getByTestId('answer').click();
     await expectState(bob, 'connected', 30_000);
-    let last: CallShown[] = [];
-    await waitFor(
-      async () => {
-        last = [await callShown(alice), await callShown(bob)];
-        return last[0]!.framesDecoded > 30 && last[1]!.packetsReceived > 100 && last[1]!.sframeRejected > 30;
-      },
-      45_000,
-      'packets on the callee',
-    ).catch((err: unknown) => {
-      throw new Error(`${String(err)}: ${JSON.stringify(last)}`);
-    });
+    const last = await shownUntil([alice, bob], ([a, b]) => a!.framesDecoded > 30 && b!.packetsReceived > 100 && b!.sframeRejected > 30, 45_000, 'packets on the callee');
     const [a, b] = last as [CallShown, CallShown];
     expect(b).toMatchObject({ framesDecoded: 0, sframeDecrypted: 0 });
     expect(a).toMatchObject({ sframeRejected: 0 });
