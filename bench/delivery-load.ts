@@ -46,7 +46,7 @@ function nextClientMessageId(): string {
 /** `receives`: the device's handlers go on before the connection, as the SDK's do (a server may push at once). */
 function connect(d: BenchDevice, receives = false): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = io(origin, { path: WS_PATH, transports: ['websocket'], auth: { token: d.token }, reconnection: false, forceNew: true });
+    const s = io(d.origin ?? origin, { path: WS_PATH, transports: ['websocket'], auth: { token: d.token }, reconnection: false, forceNew: true });
     if (receives) attachRecipient(s);
     s.once('connect', () => resolve(s));
     s.once('connect_error', reject);

@@ -9,7 +9,8 @@
  *                        arrive while a commit is under way share the next one; no wait when idle),
  *                        de-duplicated by (sender, client id, recipient); acks delete rows in 20 ms
  *                        windows; a connecting device drains its rows in pages of 1,000.
- * --workers N            N processes share the port (node:cluster, round-robin connections).
+ * --workers N            N gateway processes, worker i listening on port + i (the bench spreads the
+ *                        devices over them, so which one a device lands on does not depend on load).
  * --hop local|redis      redis: a recipient on another worker is found by HGET of a presence hash
  *                        and reached by PUBLISH on that worker's channel.
  * --relays N             N > 0: the card's shape. Gateways hand sends to relay processes in BullMQ
@@ -380,7 +381,7 @@ function main(): void {
   const worker = new FloorWorker(o, process.env.FLOOR_WORKER_ID ?? '0');
   const server = http.createServer();
   worker.listen(server);
-  server.listen(o.port, '127.0.0.1');
+  server.listen(o.port + Number(process.env.FLOOR_WORKER_ID ?? '0'), '127.0.0.1');
 }
 
 main();

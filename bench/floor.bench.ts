@@ -6,7 +6,7 @@
  *
  *   socketio        one process: Umbra's socket.io frames only (send + "stored" answer, push, ack)
  *   +postgres       every send committed before its "stored" answer, acks deleted, drains
- *   +redis          two processes sharing the port, a recipient on the other one reached through
+ *   +redis          two processes, half of the recipients on the sender's other one, reached through
  *                   Redis (HGET presence, PUBLISH): the cross-gateway hop
  *   relay           the card's shape: the two gateways hand sends to two relay processes in BullMQ
  *                   jobs, the relays commit and publish the answers and deliveries back
@@ -98,8 +98,10 @@ async function runConfig(name: ConfigName, a: Defaults, databaseUrl: string, red
   const pg = await postgresPids(databaseUrl).catch(() => undefined);
   const pgStats = await PgStats.open(databaseUrl);
   const nPairs = a.devices / 2;
-  const device = (i: number) => ({ token: `acct${i}.1`, accountId: `acct${i}`, deviceId: 1 });
-  const pairs: DevicePair[] = Array.from({ length: nPairs }, (_x, i) => ({ sender: device(i), recipient: device(nPairs + i) }));
+  const workers = CONFIGS[name].workers;
+  const device = (i: number, worker: number) => ({ token: `acct${i}.1`, accountId: `acct${i}`, deviceId: 1, origin: `http://127.0.0.1:${port + worker}` });
+  // As a load balancer would spread them: with N gateways, (N-1)/N of the recipients are on another one than their sender.
+  const pairs: DevicePair[] = Array.from({ length: nPairs }, (_x, i) => ({ sender: device(i, i % workers), recipient: device(nPairs + i, Math.floor(i / workers) % workers) }));
   const load = await startLoadProcs(1, `http://127.0.0.1:${port}`, pairs, a.size);
   const groups: Record<string, PidSource> = {
     'svc:floor': () => server.pids,

@@ -74,8 +74,8 @@ describe('bench:floor (the parts alone, real Postgres and Redis)', () => {
   it('the Redis configuration runs two processes that reach each other through Redis', () => {
     expect(out.redis.config).toEqual({ store: 'postgres', hop: 'redis', workers: 2, relays: 0, transport: 'bullmq' });
     expect(out.postgres.config.workers).toBe(1);
-    // Round-robin over two processes puts about half of the recipients on the sender's other one.
-    expect(out.redis.redis_publishes / out.redis.stored_total).toBeGreaterThan(0.25);
+    // The bench puts half of the recipients on their sender's other process; the offline phase publishes nothing.
+    expect(out.redis.redis_publishes / out.redis.stored_total).toBeGreaterThan(0.3);
   });
 
   it('the relay configuration stores through two relay processes fed by BullMQ jobs', () => {

@@ -8,6 +8,8 @@ export interface BenchDevice {
   token: string;
   accountId: string;
   deviceId: number;
+  /** The gateway this device connects to, when not the run's origin (bench:floor puts each device on one of its processes, as a load balancer would). */
+  origin?: string;
 }
 
 export interface DevicePair {
