@@ -34,6 +34,7 @@ import { recreateDatabase } from './support/fresh-database';
 import { startLoadProcs, type LoadProc } from './support/load-procs';
 import type { DevicePair } from './support/load-protocol';
 import { runLoadPhases, type PhaseArgs } from './support/load-phases';
+import { startHistogramWindow, type HistogramSpec } from './support/prom-histograms';
 import { RedisCluster } from '../test/support/redis-cluster';
 
 type Mode = 'realistic' | 'batch';
@@ -318,6 +319,19 @@ function cpuGroups(stack: RunningStack | undefined, redisPids: number[], pg: Pos
   return groups;
 }
 
+/** Where a steady message's time goes, from the services' own histograms (sums over instances). */
+function steadyHistograms(stack: RunningStack): HistogramSpec[] {
+  const metricsOf = (name: string) => stack.services.filter((s) => s.name === name).map((s) => `http://127.0.0.1:${s.port}/metrics`);
+  const gateways = metricsOf('gateway');
+  const relays = metricsOf('message-relay');
+  return [
+    { label: 'gateway_send_to_stored', metric: 'umbra_send_stored_latency_seconds', urls: gateways },
+    { label: 'relay_job_wait', metric: 'umbra_job_wait_seconds', match: 'queue="relay"', urls: relays },
+    { label: 'relay_job_duration', metric: 'umbra_job_duration_seconds', match: 'queue="relay"', urls: relays },
+    { label: 'stored_to_push', metric: 'umbra_delivery_latency_seconds', urls: gateways },
+  ];
+}
+
 async function runRealistic(args: Args, stack: RunningStack | undefined, origin: string, databaseUrl: string, redisUrls: string[]): Promise<void> {
   log(`registering ${args.devices} devices`);
   const devices = await register(origin, args.devices);
@@ -340,7 +354,8 @@ async function runRealistic(args: Args, stack: RunningStack | undefined, origin:
   const load = await startLoadProcs(args.loadProcs, origin, pairs, args.size);
   const sampler = new CpuSampler(cpuGroups(stack, redisPids, pg, load));
   try {
-    const figures = await runLoadPhases(load, args, { sampler, ...(pgStats ? { pgStats } : {}), rss: () => gatewayRss(stack), log });
+    const timings = stack ? () => startHistogramWindow(steadyHistograms(stack)) : undefined;
+    const figures = await runLoadPhases(load, args, { sampler, ...(pgStats ? { pgStats } : {}), ...(timings ? { timings } : {}), rss: () => gatewayRss(stack), log });
     process.stdout.write(`${JSON.stringify({ mode: 'realistic', envelope_bytes: args.size, ...figures })}\n`);
   } finally {
     await Promise.all(load.map((p) => p.stop()));

@@ -28,6 +28,8 @@ export interface PhaseProbes {
   /** Resident bytes of each process that holds sockets (empty when not visible). */
   rss: () => Promise<number[]>;
   log: (msg: string) => void;
+  /** The server's own timings over the steady window (bench:delivery: its metrics histograms). */
+  timings?: () => Promise<{ stop: () => Promise<Record<string, unknown>> }>;
 }
 
 interface CpuSplit {
@@ -125,9 +127,11 @@ export async function runLoadPhases(load: LoadProc[], args: PhaseArgs, probes: P
   await sleepUntil(startAt + warmupMs);
   const steadyWindow = await CpuWindow.start(sampler);
   const pgBefore = await pgStats?.read();
+  const timings = await probes.timings?.();
   await sleepUntil(startAt + warmupMs + windowMs);
   const steadyMs = await steadyWindow.stop();
   const pgAfter = await pgStats?.read();
+  const serverTimings = await timings?.stop();
   const steady = merge((await steadyP).map((m) => m.result));
   const steadyCpu = perMessage(steadyMs, steady.delivered, args.seconds);
   const steadyPg = pgBefore && pgAfter ? PgStats.perMessage(pgBefore, pgAfter, steady.delivered, args.seconds) : {};
@@ -187,6 +191,7 @@ export async function runLoadPhases(load: LoadProc[], args: PhaseArgs, probes: P
       lost: steady.lost,
       ...steadyCpu,
       ...steadyPg,
+      ...(serverTimings ? { server_timings: serverTimings } : {}),
     },
     serverCpuMsPerMsg: steadyCpu.serverCpuMsPerMsg,
     loadGenCpuMsPerMsg: steadyCpu.loadGenCpuMsPerMsg,
