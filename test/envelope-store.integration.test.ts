@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createDataSource, DeviceQueueRepository, EnvelopeExpiryRepository, EnvelopeSealer, EnvelopeStoreRepository, ExpiryKeysRepository, type DeviceAddress, type StoreSend } from '@umbra/server';
+import { createDataSource, DeviceQueueRepository, EnvelopeExpiryRepository, EnvelopeSealer, EnvelopeStoreRepository, ExpiryKeysRepository, QUEUE_RECOUNT_INTERVAL_MS, type DeviceAddress, type StoreSend } from '@umbra/server';
 import type { DataSource } from 'typeorm';
 import { TEST_DATABASE_URL, migrateTestDatabase } from './support/harness';
 
@@ -211,7 +211,7 @@ describe('envelope store (real Postgres)', () => {
     return { kept: [Number(kept?.envelopes ?? 0), Number(kept?.bytes ?? 0)], actual: [Number(actual!.n), Number(actual!.b)] };
   }
 
-  it('keeps each device queue counter exact through sends, notices, acks, expiry and sweeps', async () => {
+  it('counts every insert exactly; acks, expiry and sweeps leave the counter an upper bound, never below the queue', async () => {
     const a = device();
     const b = device();
     const now = Date.now();
@@ -220,16 +220,59 @@ describe('envelope store (real Postgres)', () => {
     let c = await counters(b);
     expect(c.kept).toEqual(c.actual);
     expect(c.kept[0]).toBe(4);
+    const inserted = c.kept;
     const page = await queues.fetchPage(b, '0', 10, now);
     await queues.ack([{ recipient: b, seqs: [page.envelopes[0]!.seq] }]);
-    c = await counters(b);
-    expect(c.kept).toEqual(c.actual);
     await expiry.expireDueMessages(now + 6_000, 100);
+    c = await counters(b);
+    expect(c.actual[0]).toBe(2);
+    expect(c.kept).toEqual(inserted);
+    await expiry.deleteOverdue(now + DAY + 1, 1000);
+    c = await counters(b);
+    expect(c.actual).toEqual([0, 0]);
+    expect(c.kept).toEqual(inserted);
+  });
+
+  it('recounts a queue whose counter leaves no room (acks freed it), at most once per interval', async () => {
+    const a = device();
+    const b = device();
+    const caps = { envelopes: 2, bytes: 1_000_000 };
+    const t0 = Date.now();
+    await store.storeBatch([send(a, [b]), send(a, [b])], t0, DAY, caps);
+    const page = await queues.fetchPage(b, '0', 10, t0);
+    await queues.ack([{ recipient: b, seqs: page.envelopes.map((e) => e.seq) }]);
+    expect((await counters(b)).kept[0]).toBe(2);
+    // The counter says full; the recount finds the queue empty and the send goes in.
+    const [ok] = await store.storeBatch([send(a, [b])], t0 + 1, DAY, caps);
+    expect(ok!.refused).toBeUndefined();
+    let c = await counters(b);
+    expect(c.kept).toEqual(c.actual);
+    expect(c.kept[0]).toBe(1);
+    const [second] = await store.storeBatch([send(a, [b])], t0 + 2, DAY, caps);
+    expect(second!.refused).toBeUndefined();
+    // Full for real now; an ack frees a place, but within the interval the counter is trusted.
+    const [refused] = await store.storeBatch([send(a, [b])], t0 + 3, DAY, caps);
+    expect(refused!.refused).toBe('QUEUE_FULL');
+    const [oldest] = (await queues.fetchPage(b, '0', 10, t0)).envelopes;
+    await queues.ack([{ recipient: b, seqs: [oldest!.seq] }]);
+    const [soon] = await store.storeBatch([send(a, [b])], t0 + 3 + QUEUE_RECOUNT_INTERVAL_MS - 10, DAY, caps);
+    expect(soon!.refused).toBe('QUEUE_FULL');
+    const [later] = await store.storeBatch([send(a, [b])], t0 + 3 + QUEUE_RECOUNT_INTERVAL_MS + 10, DAY, caps);
+    expect(later!.refused).toBeUndefined();
     c = await counters(b);
     expect(c.kept).toEqual(c.actual);
     expect(c.kept[0]).toBe(2);
-    await expiry.deleteOverdue(now + DAY + 1, 1000);
-    expect((await counters(b)).kept).toEqual([0, 0]);
+  });
+
+  it('a store without caps never refuses, whatever the counter says', async () => {
+    const a = device();
+    const b = device();
+    await store.storeBatch([send(a, [b]), send(a, [b]), send(a, [b])], Date.now(), DAY, { envelopes: 3, bytes: 1_000_000 });
+    const [notice] = await store.storeNotices([{ recipient: b, clientMessageId: randomBytes(16), type: 5, content: randomBytes(40) }], Date.now(), DAY);
+    expect(notice).toBeDefined();
+    const [plain] = await store.storeBatch([send(a, [b])], Date.now(), DAY);
+    expect(plain!.refused).toBeUndefined();
+    expect(await queues.queueDepth(b)).toBe(5);
   });
 
   it('envelope ids are decimal strings end to end; ids past 2^53 never throw', async () => {

@@ -2,11 +2,17 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { EnvelopeSealer } from './envelope-sealer';
 import { HotStatements } from './hot-statements';
 import { buf, ENVELOPE_COLUMNS, ENVELOPE_META_COLUMNS, toEnvelope, type EnvelopeRow, type MessageKey, type StoredEnvelope } from './envelope-row.mapper';
-import { copyKey, fitWithinCaps, prepareSends, sendKey, type PreparedSend, type QueueCaps, type StoreResult, type StoreSend } from './send-batch';
+import { copyKey, fitWithinCaps, prepareSends, QUEUE_CAP_SQLSTATE, QUEUE_RECOUNT_INTERVAL_MS, sendKey, type PreparedSend, type QueueCaps, type StoreResult, type StoreSend } from './send-batch';
 import type { DeviceAddress } from './types';
 
 /** The data source, or the entity manager of a transaction. */
 type Queryable = Pick<EntityManager, 'query'>;
+
+/** The insert trigger's refusal, as pg raises it or as TypeORM wraps it. */
+function isQueueCapError(err: unknown): boolean {
+  const e = err as { code?: string; driverError?: { code?: string } } | null;
+  return e?.code === QUEUE_CAP_SQLSTATE || e?.driverError?.code === QUEUE_CAP_SQLSTATE;
+}
 
 /**
  * Writes into the recipients' queues: the relay's batches of sends and the expiry worker's notices.
@@ -23,21 +29,25 @@ export class EnvelopeStoreRepository {
   /**
    * Stores a batch of sends, idempotently on (sender device, clientMessageId). Results follow the input order.
    * With `caps`, a send that would take any recipient device's queue past a cap is refused whole
-   * (`refused: 'QUEUE_FULL'`, nothing of it stored). The recipients' queue counters are locked, in key
-   * order, in the transaction that inserts, so concurrent batches cannot both take the last place.
+   * (`refused: 'QUEUE_FULL'`, nothing of it stored). The insert trigger adds to the recipients' queue
+   * counters under their row locks and refuses the statement when one would pass a cap, so concurrent
+   * batches cannot both take the last place.
    */
   async storeBatch(sends: StoreSend[], now: number, retentionMs: number, caps?: QueueCaps): Promise<StoreResult[]> {
     const { firstIndex, unique, prepared, plain } = await prepareSends(sends, this.sealer, now, retentionMs);
 
     const refused = new Set<string>();
-    // With caps, one statement locks the recipients' counters and stores the batch when all of it
-    // fits (the usual case); otherwise nothing was stored and a transaction admits send by send.
-    let { rows, fits } = await this.insertSends(this.ds, prepared, now, caps);
-    if (caps && !fits) {
+    // One statement stores the batch when all of it fits (the usual case); when the trigger finds a
+    // counter past a cap, nothing was stored and a transaction admits send by send.
+    let rows: Omit<EnvelopeRow, 'content'>[];
+    try {
+      rows = await this.insertSends(this.ds, prepared, now, caps);
+    } catch (err) {
+      if (!caps || !isQueueCapError(err)) throw err;
       rows = await this.ds.transaction(async (tx) => {
-        const admitted = await this.admit(tx, prepared, caps);
+        const admitted = await this.admit(tx, prepared, caps, now);
         for (const p of prepared) if (!admitted.includes(p)) refused.add(p.key);
-        return (await this.insertSends(tx, admitted, now)).rows;
+        return this.insertSends(tx, admitted, now);
       });
     }
     const byKey = new Map<string, StoreResult>();
@@ -77,26 +87,60 @@ export class EnvelopeStoreRepository {
 
   /**
    * Locks the queue counters of every recipient device of the batch (creating missing ones) and returns
-   * the sends that fit, in batch order. A send already stored (a retry) never takes space: when some
-   * send does not fit, stored ones are looked up and left out (the insert then reports them duplicates).
+   * the sends that fit, in batch order. A counter is an upper bound (deletes do not lower it): one
+   * that leaves no room for the batch is first recounted from its queue, at most once per
+   * QUEUE_RECOUNT_INTERVAL_MS (the recount runs under the lock, so it sees every committed insert).
+   * A send already stored (a retry) never takes space: when some send does not fit, stored ones are
+   * looked up and left out (the insert then reports them duplicates).
    */
-  private async admit(q: Queryable, prepared: PreparedSend[], caps: QueueCaps): Promise<PreparedSend[]> {
-    const queues = new Map<string, { a: Buffer; d: number; envelopes: number; bytes: number }>();
+  private async admit(q: Queryable, prepared: PreparedSend[], caps: QueueCaps, now: number): Promise<PreparedSend[]> {
+    const queues = new Map<string, { a: Buffer; d: number; envelopes: number; bytes: number; needN: number; needB: number; countedAt: number }>();
     for (const p of prepared) {
-      for (const c of p.copies) if (!queues.has(c.queue)) queues.set(c.queue, { a: buf(c.recipient.accountId), d: c.recipient.deviceId, envelopes: 0, bytes: 0 });
+      for (const c of p.copies) {
+        const x = queues.get(c.queue) ?? { a: buf(c.recipient.accountId), d: c.recipient.deviceId, envelopes: 0, bytes: 0, needN: 0, needB: 0, countedAt: 0 };
+        x.needN += 1;
+        x.needB += c.body.length;
+        queues.set(c.queue, x);
+      }
     }
     const list = [...queues.values()];
-    const locked: { a: Buffer; d: number; envelopes: number; bytes: number }[] = await q.query(
-      `INSERT INTO device_queues AS q (recipient_account, recipient_device)
-       SELECT a, d FROM unnest($1::bytea[], $2::bigint[]) AS x(a, d) ORDER BY a, d
-       ON CONFLICT (recipient_account, recipient_device) DO UPDATE SET envelopes = q.envelopes
-       RETURNING recipient_account AS a, recipient_device AS d, envelopes, bytes`,
-      [list.map((x) => x.a), list.map((x) => x.d)],
+    type Counter = { a: Buffer; d: number; envelopes: number; bytes: number; countedAt: number };
+    const take = (rows: Counter[]) => {
+      for (const r of rows) {
+        const x = queues.get(`${r.a.toString('hex')}:${r.d}`)!;
+        x.envelopes = Number(r.envelopes);
+        x.bytes = Number(r.bytes);
+        x.countedAt = Number(r.countedAt);
+      }
+    };
+    take(
+      await q.query(
+        `INSERT INTO device_queues AS q (recipient_account, recipient_device)
+         SELECT a, d FROM unnest($1::bytea[], $2::bigint[]) AS x(a, d) ORDER BY a, d
+         ON CONFLICT (recipient_account, recipient_device) DO UPDATE SET envelopes = q.envelopes
+         RETURNING recipient_account AS a, recipient_device AS d, envelopes, bytes, counted_at AS "countedAt"`,
+        [list.map((x) => x.a), list.map((x) => x.d)],
+      ),
     );
-    for (const r of locked) {
-      const x = queues.get(`${r.a.toString('hex')}:${r.d}`)!;
-      x.envelopes = Number(r.envelopes);
-      x.bytes = Number(r.bytes);
+    const stale = list.filter((x) => (x.envelopes + x.needN > caps.envelopes || x.bytes + x.needB > caps.bytes) && x.countedAt <= now - QUEUE_RECOUNT_INTERVAL_MS);
+    if (stale.length > 0) {
+      take(
+        await q.query(
+          // As a CTE, so that the answer is the rows (TypeORM answers [rows, count] for a bare UPDATE).
+          `WITH recounted AS (
+           UPDATE device_queues q SET envelopes = c.n, bytes = c.b, counted_at = $3
+           FROM (
+             SELECT x.a, x.d, count(e.seq) AS n, coalesce(sum(octet_length(e.content)), 0) AS b
+             FROM unnest($1::bytea[], $2::bigint[]) AS x(a, d)
+             LEFT JOIN envelopes e ON e.recipient_account = x.a AND e.recipient_device = x.d AND e.recipient_account = ANY($1::bytea[])
+             GROUP BY x.a, x.d
+           ) c
+           WHERE q.recipient_account = c.a AND q.recipient_device = c.d
+           RETURNING q.recipient_account AS a, q.recipient_device AS d, q.envelopes, q.bytes, q.counted_at AS "countedAt"
+           ) SELECT * FROM recounted`,
+          [stale.map((x) => x.a), stale.map((x) => x.d), now],
+        ),
+      );
     }
     const fit = (candidates: PreparedSend[]) => fitWithinCaps(candidates, queues, caps);
     const admitted = fit(prepared);
@@ -116,11 +160,11 @@ export class EnvelopeStoreRepository {
    * One statement, so one round trip and one atomic commit: the send records that are new (ON
    * CONFLICT DO NOTHING keeps retries idempotent) and the envelopes of exactly those sends. Every
    * send has at least one recipient, so the returned envelopes name every new send. With `caps`, the
-   * same statement first locks the recipients' queue counters (in key order) and stores nothing
-   * unless every send fits (`fits: false`).
+   * statement names them to the insert trigger, which fails it whole (QUEUE_CAP_SQLSTATE) when a
+   * recipient's counter would pass one.
    */
-  private async insertSends(q: Queryable, prepared: PreparedSend[], now: number, caps?: QueueCaps): Promise<{ rows: Omit<EnvelopeRow, 'content'>[]; fits: boolean }> {
-    if (prepared.length === 0) return { rows: [], fits: true };
+  private async insertSends(q: Queryable, prepared: PreparedSend[], now: number, caps?: QueueCaps): Promise<Omit<EnvelopeRow, 'content'>[]> {
+    if (prepared.length === 0) return [];
     const cols = {
       sa: [] as Buffer[], sd: [] as number[], c: [] as Buffer[],
       ra: [] as Buffer[], rd: [] as number[], t: [] as number[], body: [] as Buffer[], exp: [] as number[], ttl: [] as number[], del: [] as number[], win: [] as number[],
@@ -142,27 +186,16 @@ export class EnvelopeStoreRepository {
     let capped = '';
     let gate = '';
     if (caps) {
-      const queues = new Map<string, { a: Buffer; d: number }>();
-      for (const p of prepared) for (const c of p.copies) queues.set(c.queue, { a: buf(c.recipient.accountId), d: c.recipient.deviceId });
-      params.push([...queues.values()].map((x) => x.a), [...queues.values()].map((x) => x.d), caps.envelopes, caps.bytes);
-      capped = `, locked AS (
-         INSERT INTO device_queues AS q (recipient_account, recipient_device)
-         SELECT a, d FROM unnest($20::bytea[], $21::bigint[]) AS x(a, d) ORDER BY a, d
-         ON CONFLICT (recipient_account, recipient_device) DO UPDATE SET envelopes = q.envelopes
-         RETURNING recipient_account, recipient_device, envelopes, bytes
-       ), need AS (
-         SELECT ra, rd, count(*) AS n, sum(octet_length(body)) AS b FROM input GROUP BY ra, rd
-       ), verdict AS (
-         SELECT coalesce(bool_and(l.envelopes + need.n <= $22 AND l.bytes + need.b <= $23), true) AS fits
-         FROM need JOIN locked l ON l.recipient_account = need.ra AND l.recipient_device = need.rd
-       )`;
-      gate = 'WHERE (SELECT fits FROM verdict)';
+      // Local to the statement's own transaction; evaluated before any insert because `sends` reads it.
+      params.push(`${caps.envelopes},${caps.bytes}`);
+      capped = `, caps AS (SELECT set_config('umbra.queue_caps', $20::text, true) AS v)`;
+      gate = 'WHERE (SELECT v FROM caps) IS NOT NULL';
     }
-    type Row = Omit<EnvelopeRow, 'content'> & { fits?: boolean };
+    type Row = Omit<EnvelopeRow, 'content'>;
     // Outside a transaction (the usual case) it runs as a named statement; the fallback's runs in its transaction.
     const run = (text: string, values: unknown[]): Promise<Row[]> =>
-      q === this.ds ? this.hot.query<Row>(caps ? 'umbra_store_capped_v1' : 'umbra_store_v1', text, values).then((r) => r.rows) : q.query(text, values);
-    const rows: Row[] = await run(
+      q === this.ds ? this.hot.query<Row>(caps ? 'umbra_store_capped_v2' : 'umbra_store_v1', text, values).then((r) => r.rows) : q.query(text, values);
+    return run(
       `WITH input AS (
          SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[], $5::bigint[], $6::smallint[], $7::bytea[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[])
            AS x(sa, sd, c, ra, rd, t, body, exp, ttl, del, win)
@@ -180,11 +213,9 @@ export class EnvelopeStoreRepository {
          FROM input i JOIN sends s ON s.sender_account = i.sa AND s.sender_device = i.sd AND s.client_message_id = i.c
          RETURNING ${ENVELOPE_META_COLUMNS}
        )
-       ${caps ? 'SELECT v.fits, s.* FROM verdict v LEFT JOIN stored s ON true' : 'SELECT * FROM stored'}`,
+       SELECT * FROM stored`,
       params,
     );
-    if (!caps) return { rows, fits: true };
-    return { rows: rows.filter((r) => r.seq !== null), fits: rows[0]?.fits !== false };
   }
 
   /**

@@ -27,6 +27,15 @@ export interface StoreResult {
   refused?: 'QUEUE_FULL';
 }
 
+/**
+ * A queue whose counter says it is full is recounted from `envelopes` at most this often: counters
+ * are upper bounds (deletes do not lower them), and a recount reads every row of the queue.
+ */
+export const QUEUE_RECOUNT_INTERVAL_MS = 1000;
+
+/** The SQLSTATE the insert trigger raises when a capped store would take a counter past its cap. */
+export const QUEUE_CAP_SQLSTATE = 'UQ001';
+
 /** Most envelopes and stored bytes one recipient device's queue may hold. */
 export interface QueueCaps {
   envelopes: number;
