@@ -24,7 +24,7 @@ if (process.env.UMBRA_WRITE_DOCS === '1' && existsSync(DOC)) {
 describe('load model (bench/scaling-model.ts)', () => {
   it('reads the per-message costs of the steady phase, and the marginal memory per socket', () => {
     expect(inputs).toMatchObject({ gatewayMs: 0.4732, relayMs: 0.4353, redisMs: 0.1642, pgMs: 0.4289, connBytes: 4116, envelopeBytes: 200, cpus: 2 });
-    expect(inputs).toMatchObject({ rowsPerSend: 2, rowsPerDelivery: 5, rowsSource: 'design' });
+    expect(inputs).toMatchObject({ rowsPerSend: 2, rowsPerDelivery: 3, rowsSource: 'design' });
   });
 
   it('computes 10^6 devices at the defaults as worked out by hand', () => {
@@ -48,18 +48,18 @@ describe('load model (bench/scaling-model.ts)', () => {
     expect(r.redis.need.cpu).toBeCloseTo(1.545, 3);
     expect(r.redis.need.memory).toBeCloseTo(0.0124, 4);
     expect(r.redis).toMatchObject({ count: 3, binding: 'cpu' });
-    // Postgres rows: 1543.21 × 2 + 7716.05 × 5 = 41,666.7/s → 0.4167 of a worker at 100,000/s;
+    // Postgres rows: 1543.21 × 2 + 7716.05 × 3 = 26,234.6/s → 0.2623 of a worker at 100,000/s;
     // CPU: 0.4289 × 4629.63 = 1985.65 + 500,000 / 15 s × 5 µs = 166.67 → 2152.31 / (16 × 600) = 0.2242;
     // storage: 33,333,333 sends/day × 30 d × 200 B = 200 GB + 33,333,333 × 5 × 0.5 offline × 0.5 day
     // × (200 + 28 + 150) B = 15.75 GB → 215.75 GB / 1.2 TB = 0.1798. One primary, rows/s binding.
-    expect(r.postgres.rowsPerS).toBeCloseTo(41_666.67, 1);
-    expect(r.postgres.need['rows/s']).toBeCloseTo(0.4167, 4);
+    expect(r.postgres.rowsPerS).toBeCloseTo(26_234.57, 1);
+    expect(r.postgres.need['rows/s']).toBeCloseTo(0.2623, 4);
     expect(r.postgres.need.cpu).toBeCloseTo(0.2242, 4);
     expect(r.postgres.storageBytes).toBeCloseTo(215.75e9, -6);
     expect(r.postgres).toMatchObject({ count: 1, binding: 'rows/s' });
-    // One Redis core serves 10^6 / 1.545 devices; one Postgres primary 10^6 / 0.4167.
+    // One Redis core serves 10^6 / 1.545 devices; one Postgres primary 10^6 / 0.2623.
     expect(perUnit(r, r.redis)).toBeCloseTo(647_353, -1);
-    expect(perUnit(r, r.postgres)).toBeCloseTo(2_400_000, -1);
+    expect(perUnit(r, r.postgres)).toBeCloseTo(3_811_765, -1);
   });
 
   it('scales every load with the devices, and keeps at least two pods of each service', () => {
@@ -77,7 +77,7 @@ describe('load model (bench/scaling-model.ts)', () => {
     const measured = benchInputs(`{"level":"warn","msg":"a log line first"}\n${JSON.stringify(last)}\n`);
     expect(measured).toMatchObject({ rowsPerSend: 2, rowsPerDelivery: 3.5, rowsSource: 'measured' });
     last.steady.pgRowsPerMsg = { inserted: null, updated: null, deleted: null };
-    expect(benchInputs(JSON.stringify(last))).toMatchObject({ rowsPerDelivery: 5, rowsSource: 'design' });
+    expect(benchInputs(JSON.stringify(last))).toMatchObject({ rowsPerDelivery: 3, rowsSource: 'design' });
     expect(() => benchInputs(JSON.stringify({ ...last, mode: 'batch' }))).toThrow(/not a realistic delivery bench result: mode/);
     expect(() => benchInputs('no json here')).toThrow(/no JSON line/);
   });
