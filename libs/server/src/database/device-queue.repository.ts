@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { byteaArray } from './binary-array';
 import type { EnvelopeSealer } from './envelope-sealer';
 import { HotStatements } from './hot-statements';
 import { buf, ENVELOPE_COLUMNS, toEnvelope, type EnvelopeRow, type MessageKey, type StoredEnvelope } from './envelope-row.mapper';
@@ -93,7 +94,7 @@ export class DeviceQueueRepository {
       'umbra_ack_v1',
       `DELETE FROM envelopes e USING unnest($1::bytea[], $2::bigint[], $3::bigint[]) AS x(a, d, s)
        WHERE e.seq = x.s AND e.recipient_account = x.a AND e.recipient_device = x.d AND e.recipient_account = ANY($1::bytea[])`,
-      [a, d, s],
+      [byteaArray(a), d, s],
     );
     return r.rowCount;
   }

@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import { byteaArray } from './binary-array';
 import type { EnvelopeSealer } from './envelope-sealer';
 import { HotStatements } from './hot-statements';
 import { buf, ENVELOPE_COLUMNS, ENVELOPE_META_COLUMNS, toEnvelope, type EnvelopeRow, type MessageKey, type StoredEnvelope } from './envelope-row.mapper';
@@ -181,8 +182,8 @@ export class EnvelopeStoreRepository {
       per.rc.push(s.expiresAt > 0 ? JSON.stringify(counts) : null);
       per.att.push(s.attachments && s.attachments.length > 0 ? JSON.stringify(s.attachments) : null);
     }
-    const params: unknown[] = [cols.sa, cols.sd, cols.c, cols.ra, cols.rd, cols.t, cols.body, cols.exp, cols.ttl, cols.del, cols.win, now,
-      per.sa, per.sd, per.c, per.del, per.exp, per.rc, per.att];
+    const params: unknown[] = [byteaArray(cols.sa), cols.sd, byteaArray(cols.c), byteaArray(cols.ra), cols.rd, cols.t, byteaArray(cols.body), cols.exp, cols.ttl, cols.del, cols.win, now,
+      byteaArray(per.sa), per.sd, byteaArray(per.c), per.del, per.exp, per.rc, per.att];
     let capped = '';
     let gate = '';
     if (caps) {

@@ -15,3 +15,4 @@ export * from './expiry-keys.repository';
 export * from './envelope-sealer';
 export * from './attachments.repository';
 export * from './database-clock';
+export * from './binary-array';
