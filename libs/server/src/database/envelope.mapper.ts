@@ -2,15 +2,27 @@ import { encodeAccountId } from '@umbra/crypto';
 import type { DeliveredEnvelope } from '@umbra/protocol';
 import type { StoredEnvelope } from './envelope-row.mapper';
 
-/** The client's view of a stored envelope. `accountText` caches bech32m encodings within a batch. */
-export function toDeliveredEnvelope(e: StoredEnvelope, accountText = new Map<string, string>()): DeliveredEnvelope {
-  let sender: string | null = null;
-  if (e.sender) {
-    const hex = Buffer.from(e.sender.accountId).toString('hex');
-    const text = accountText.get(hex) ?? encodeAccountId(e.sender.accountId);
-    accountText.set(hex, text);
-    sender = text;
+const ACCOUNT_TEXT_CACHE = 20_000;
+const accountTexts = new Map<string, string>();
+
+/**
+ * An account id's bech32m text, cached process-wide (the oldest entry goes first): encoding was 6 %
+ * of a gateway's CPU while draining queues, every envelope naming its sender.
+ */
+export function accountIdText(id: Uint8Array): string {
+  const hex = Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
+  let text = accountTexts.get(hex);
+  if (text === undefined) {
+    text = encodeAccountId(id);
+    if (accountTexts.size >= ACCOUNT_TEXT_CACHE) accountTexts.delete(accountTexts.keys().next().value!);
+    accountTexts.set(hex, text);
   }
+  return text;
+}
+
+/** The client's view of a stored envelope. */
+export function toDeliveredEnvelope(e: StoredEnvelope): DeliveredEnvelope {
+  const sender = e.sender ? accountIdText(e.sender.accountId) : null;
   return {
     id: String(e.seq),
     type: e.type,

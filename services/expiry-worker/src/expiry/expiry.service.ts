@@ -1,8 +1,8 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { DelayedError } from 'bullmq';
-import { encodeAccountId } from '@umbra/crypto';
 import { NoticeType, type ExpiredMessageRef, type ExpiryReceipt } from '@umbra/protocol';
 import {
+  accountIdText,
   APP_CONFIG,
   Batcher,
   Bus,
@@ -123,18 +123,8 @@ export class ExpiryService implements OnModuleInit, OnModuleDestroy {
    */
   async report(outcome: ExpiryOutcome, now: number, path: 'job' | 'sweep'): Promise<void> {
     this.metrics.messagesExpired.inc({ path }, outcome.copies.length);
-    const accountText = new Map<string, string>();
-    const text = (id: Uint8Array) => {
-      const hex = Buffer.from(id).toString('hex');
-      let t = accountText.get(hex);
-      if (!t) {
-        t = encodeAccountId(id);
-        accountText.set(hex, t);
-      }
-      return t;
-    };
     const ref = (m: MessageKey): ExpiredMessageRef => ({
-      senderAccountId: text(m.sender.accountId),
+      senderAccountId: accountIdText(m.sender.accountId),
       senderDeviceId: m.sender.deviceId,
       clientMessageId: Buffer.from(m.clientMessageId).toString('base64url'),
     });
@@ -157,7 +147,7 @@ export class ExpiryService implements OnModuleInit, OnModuleDestroy {
       const counts = deleted.get(messageId(m.message));
       const unreached = Object.entries(m.recipientCounts)
         .filter(([hex, n]) => n > 0 && counts?.get(hex) === n)
-        .map(([hex]) => text(Buffer.from(hex, 'hex')));
+        .map(([hex]) => accountIdText(Buffer.from(hex, 'hex')));
       if (unreached.length === 0) continue;
       const receipt: ExpiryReceipt = { k: 'expired', clientMessageId: Buffer.from(m.message.clientMessageId).toString('base64url'), expiresAt: m.expiresAt, accountIds: unreached };
       notices.push({ recipient: m.message.sender, clientMessageId: m.message.clientMessageId, type: NoticeType.ExpiryReceipt, content: Buffer.from(JSON.stringify(receipt)) });
@@ -168,7 +158,7 @@ export class ExpiryService implements OnModuleInit, OnModuleDestroy {
     const attachmentIds = outcome.messages.flatMap((m) => m.attachments.map((id) => ({ id, owner: m.message.sender.accountId })));
     if (attachmentIds.length > 0) await this.attachments.delete(attachmentIds, now);
 
-    const deliver: DeliverItem[] = stored.map((e) => ({ to: deviceKey(e.recipient), envelope: toDeliveredEnvelope(e, accountText) }));
+    const deliver: DeliverItem[] = stored.map((e) => ({ to: deviceKey(e.recipient), envelope: toDeliveredEnvelope(e) }));
     const events: ({ kind: 'expired'; item: ExpiredItem } | { kind: 'deliver'; item: DeliverItem })[] = [
       ...[...perDevice.values()].map((item) => ({ kind: 'expired' as const, item })),
       ...deliver.map((item) => ({ kind: 'deliver' as const, item })),

@@ -43,11 +43,10 @@ export class QueueDrainer {
           }
           const page = await this.envelopes.fetchPage(conn.auth, conn.cursor, Math.min(room, LIMITS.FETCH_PAGE_MAX), this.clock.now());
           if (!this.registry.live(conn)) return;
-          const accountText = new Map<string, string>();
           const messages: DeliveredEnvelope[] = [];
           let full = false;
           for (const e of page.envelopes) {
-            const m = toDeliveredEnvelope(e, accountText);
+            const m = toDeliveredEnvelope(e);
             if (!window.known(m.id)) {
               if (!window.fits(envelopeBytes(m))) {
                 full = true;

@@ -26,8 +26,7 @@ export class MessagesController {
   @Get()
   async fetch(@CurrentDevice() auth: AuthContext, @Query(new ZodPipe(FetchQuerySchema)) query: { limit?: number; after?: string }): Promise<FetchResponse> {
     const page = await this.envelopes.fetchPage(auth, query.after ?? '0', query.limit ?? LIMITS.FETCH_PAGE_MAX, this.clock.now());
-    const accountText = new Map<string, string>();
-    return { messages: page.envelopes.map((e) => toDeliveredEnvelope(e, accountText)), more: page.more };
+    return { messages: page.envelopes.map((e) => toDeliveredEnvelope(e)), more: page.more };
   }
 
   @Post('ack')

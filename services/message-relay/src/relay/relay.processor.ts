@@ -142,9 +142,8 @@ export class RelayProcessor implements OnModuleInit, OnModuleDestroy {
       return new Map<string, typeof fresh>();
     });
     if (live.some((s) => s.urgent)) await this.wakeOffline(live, results, routed);
-    const accountText = new Map<string, string>();
     const perGateway = new Map<string, DeliverItem[]>(
-      [...routed].map(([gw, envelopes]) => [gw, envelopes.map((e) => ({ to: deviceKey(e.recipient), envelope: toDeliveredEnvelope(e, accountText) }))]),
+      [...routed].map(([gw, envelopes]) => [gw, envelopes.map((e) => ({ to: deviceKey(e.recipient), envelope: toDeliveredEnvelope(e) }))]),
     );
     // One delayed job per new vanishing message, before the sender hears "stored"; the sweep covers any that are lost.
     const vanishing = results
