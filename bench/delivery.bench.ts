@@ -34,7 +34,7 @@ import { recreateDatabase } from './support/fresh-database';
 import { startLoadProcs, type LoadProc } from './support/load-procs';
 import type { DevicePair } from './support/load-protocol';
 import { runLoadPhases, type PhaseArgs } from './support/load-phases';
-import { startHistogramWindow, type HistogramSpec } from './support/prom-histograms';
+import { startHistogramWindow, type GaugeSpec, type HistogramSpec } from './support/prom-histograms';
 import { RedisCluster } from '../test/support/redis-cluster';
 
 type Mode = 'realistic' | 'batch';
@@ -319,11 +319,24 @@ function cpuGroups(stack: RunningStack | undefined, redisPids: number[], pg: Pos
   return groups;
 }
 
+const metricsOf = (stack: RunningStack, name: string) => stack.services.filter((s) => s.name === name).map((s) => `http://127.0.0.1:${s.port}/metrics`);
+
+/**
+ * Each gateway's and relay's event-loop lag (p50, p99 ms) over the steady window: how late
+ * prom-client's 10 ms timer fired (its histogram records the whole interval; an idle process reads 10.2).
+ */
+function steadyLag(stack: RunningStack): GaugeSpec[] {
+  const both = [...metricsOf(stack, 'gateway'), ...metricsOf(stack, 'message-relay')];
+  return [
+    { label: 'event_loop_lag_p50_ms_gateways_then_relays', metric: 'umbra_nodejs_eventloop_lag_p50_seconds', urls: both, offsetMs: 10 },
+    { label: 'event_loop_lag_p99_ms_gateways_then_relays', metric: 'umbra_nodejs_eventloop_lag_p99_seconds', urls: both, offsetMs: 10 },
+  ];
+}
+
 /** Where a steady message's time goes, from the services' own histograms (sums over instances). */
 function steadyHistograms(stack: RunningStack): HistogramSpec[] {
-  const metricsOf = (name: string) => stack.services.filter((s) => s.name === name).map((s) => `http://127.0.0.1:${s.port}/metrics`);
-  const gateways = metricsOf('gateway');
-  const relays = metricsOf('message-relay');
+  const gateways = metricsOf(stack, 'gateway');
+  const relays = metricsOf(stack, 'message-relay');
   return [
     { label: 'gateway_send_to_stored', metric: 'umbra_send_stored_latency_seconds', urls: gateways },
     { label: 'relay_job_wait', metric: 'umbra_job_wait_seconds', match: 'queue="relay"', urls: relays },
@@ -354,7 +367,7 @@ async function runRealistic(args: Args, stack: RunningStack | undefined, origin:
   const load = await startLoadProcs(args.loadProcs, origin, pairs, args.size);
   const sampler = new CpuSampler(cpuGroups(stack, redisPids, pg, load));
   try {
-    const timings = stack ? () => startHistogramWindow(steadyHistograms(stack)) : undefined;
+    const timings = stack ? () => startHistogramWindow(steadyHistograms(stack), steadyLag(stack)) : undefined;
     const figures = await runLoadPhases(load, args, { sampler, ...(pgStats ? { pgStats } : {}), ...(timings ? { timings } : {}), rss: () => gatewayRss(stack), log });
     process.stdout.write(`${JSON.stringify({ mode: 'realistic', envelope_bytes: args.size, ...figures })}\n`);
   } finally {

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Histogram, Registry } from 'prom-client';
-import { parseHistogram, startHistogramWindow, windowOf } from '../bench/support/prom-histograms';
+import { parseGauge, parseHistogram, startHistogramWindow, windowOf, type WindowHistogram } from '../bench/support/prom-histograms';
 
 /** A real prom-client registry per "instance", served on /metrics as the services serve theirs. */
 async function instance(): Promise<{ jobs: Histogram<'queue'>; url: string; close: () => Promise<void> }> {
@@ -26,7 +26,7 @@ describe("bench:delivery's server timings (Prometheus histograms over a window)"
       for (let i = 0; i < 6; i++) a.jobs.observe({ queue: 'relay' }, 0.005);
       for (let i = 0; i < 4; i++) b.jobs.observe({ queue: 'relay' }, 0.05);
       a.jobs.observe({ queue: 'ack' }, 0.5); // another queue: not counted
-      const { relay_wait } = await window.stop();
+      const relay_wait = (await window.stop()).relay_wait as WindowHistogram;
       expect(relay_wait!.count).toBe(10);
       expect(relay_wait!.mean_ms).toBeCloseTo((6 * 5 + 4 * 50) / 10, 2);
       // The 5th of 10 is in the (1, 10] ms bucket, 6 of them: 1 + 9 × 5/6 ms.
@@ -44,5 +44,12 @@ describe("bench:delivery's server timings (Prometheus histograms over a window)"
     const none = parseHistogram('', 'x');
     expect(windowOf(none, none)).toEqual({ count: 0, mean_ms: null, p50_ms: null, p90_ms: null });
     expect(windowOf(none, parseHistogram(text, 'x'))).toEqual({ count: 2, mean_ms: 10_000, p50_ms: 100, p90_ms: 100 });
+  });
+
+  it('reads a gauge by its exact name, labels or not, and a missing one as undefined', () => {
+    const text = ['# HELP umbra_nodejs_eventloop_lag_p50_seconds lag', 'umbra_nodejs_eventloop_lag_p50_seconds 0.0123', 'umbra_nodejs_eventloop_lag_p50_seconds_x 9', 'g{a="b"} 4'].join('\n');
+    expect(parseGauge(text, 'umbra_nodejs_eventloop_lag_p50_seconds')).toBe(0.0123);
+    expect(parseGauge(text, 'g')).toBe(4);
+    expect(parseGauge(text, 'umbra_nodejs_eventloop_lag_p99_seconds')).toBeUndefined();
   });
 });

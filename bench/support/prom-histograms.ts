@@ -80,9 +80,29 @@ export function windowOf(before: Snapshot, after: Snapshot): WindowHistogram {
   };
 }
 
-/** Reads every spec's histogram now; `stop()` reads them again and answers the difference. */
-export async function startHistogramWindow(specs: HistogramSpec[]): Promise<{ stop: () => Promise<Record<string, WindowHistogram>> }> {
-  const urls = [...new Set(specs.flatMap((s) => s.urls))];
+/** A gauge a window reads at its end, per instance (in ms): prom-client's event-loop lag percentiles cover the time since the previous scrape. */
+export interface GaugeSpec {
+  label: string;
+  metric: string;
+  urls: string[];
+  /** Subtracted from each value (ms), floored at 0. */
+  offsetMs?: number;
+}
+
+export function parseGauge(text: string, metric: string): number | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)(?:\{[^}]*\})? (\S+)$/.exec(line);
+    if (m && m[1] === metric) return Number(m[2]);
+  }
+  return undefined;
+}
+
+/**
+ * Reads every spec's histogram now (which also starts the gauges' period); `stop()` reads them again
+ * and answers the histograms' difference and each gauge per instance.
+ */
+export async function startHistogramWindow(specs: HistogramSpec[], gauges: GaugeSpec[] = []): Promise<{ stop: () => Promise<Record<string, WindowHistogram | (number | null)[]>> }> {
+  const urls = [...new Set([...specs, ...gauges].flatMap((s) => s.urls))];
   const read = async () => new Map(await Promise.all(urls.map(async (u) => [u, await (await fetch(u)).text()] as const)));
   const snapshot = (texts: Map<string, string>, s: HistogramSpec): Snapshot => {
     const total: Snapshot = { buckets: new Map(), sum: 0, count: 0 };
@@ -98,7 +118,14 @@ export async function startHistogramWindow(specs: HistogramSpec[]): Promise<{ st
   return {
     stop: async () => {
       const after = await read();
-      return Object.fromEntries(specs.map((s) => [s.label, windowOf(snapshot(before, s), snapshot(after, s))]));
+      const gauge = (g: GaugeSpec) => g.urls.map((u) => {
+        const v = parseGauge(after.get(u)!, g.metric);
+        return v === undefined ? null : +Math.max(0, v * 1000 - (g.offsetMs ?? 0)).toFixed(2);
+      });
+      return {
+        ...Object.fromEntries(specs.map((s) => [s.label, windowOf(snapshot(before, s), snapshot(after, s))])),
+        ...Object.fromEntries(gauges.map((g) => [g.label, gauge(g)])),
+      };
     },
   };
 }
