@@ -16,6 +16,9 @@
  * `window` sends in flight per sender, then a fixed-schedule steady phase) so that earlier numbers
  * stay reproducible.
  *
+ * --direct: the load generator connects straight to the two gateways (as behind an L4 load balancer),
+ * half of the recipients on their sender's other gateway, instead of through the embedded edge.
+ *
  * --redis-cluster: the stack runs on a private Redis Cluster (3 masters, 3 replicas, started like
  * test/redis-cluster.heavy.ts does) through REDIS_CLUSTER_NODES; Redis CPU is that of all six nodes.
  *
@@ -45,6 +48,8 @@ interface Args extends PhaseArgs {
   size: number;
   loadProcs: number;
   redisCluster: boolean;
+  /** The load generator connects straight to the gateways (as behind an L4 balancer), not through the embedded edge. */
+  direct: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -52,10 +57,12 @@ function parseArgs(argv: string[]): Args {
   const given: Record<string, number> = {};
   let url: string | undefined;
   let redisCluster = false;
+  let direct = false;
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!.replace(/^--/, '');
     const v = argv[i + 1];
     if (k === 'redis-cluster') redisCluster = true;
+    else if (k === 'direct') direct = true;
     else if (k === 'realistic') mode = 'realistic';
     else if (k === 'batch') mode = 'batch';
     else if (k === 'mode' && v !== undefined) {
@@ -74,7 +81,7 @@ function parseArgs(argv: string[]): Args {
     mode === 'batch'
       ? { devices: 1000, seconds: 10, warmup: 0, rate: 1000, drain: 20000, offline: 100, window: 8, size: 200, loadProcs: 0, tail: 2000 }
       : { devices: 400, seconds: 10, warmup: 3, rate: 1000, drain: 20000, offline: 100, window: 1, size: 200, loadProcs: 1, tail: 5000 };
-  const a: Args = { mode, url, redisCluster, ...defaults };
+  const a: Args = { mode, url, redisCluster, direct, ...defaults };
   for (const [k, v] of Object.entries(given)) if (k in defaults) (a as unknown as Record<string, number>)[k] = v;
   if (a.devices < 2 || a.devices % 2) throw new Error('--devices must be an even number ≥ 2');
   if (a.mode === 'realistic' && a.loadProcs < 1) throw new Error('--load-procs must be ≥ 1');
@@ -345,14 +352,20 @@ function steadyHistograms(stack: RunningStack): HistogramSpec[] {
   ];
 }
 
-async function runRealistic(args: Args, stack: RunningStack | undefined, origin: string, databaseUrl: string, redisUrls: string[]): Promise<void> {
+async function runRealistic(args: Args, stack: RunningStack | undefined, origin: string, databaseUrl: string, redisUrls: string[], gateways?: string[]): Promise<void> {
   log(`registering ${args.devices} devices`);
   const devices = await register(origin, args.devices);
   const nPairs = args.devices / 2;
+  // --direct: spread like bench:floor, half of the recipients on their sender's other gateway.
+  const at = (g: number | undefined) => (gateways && g !== undefined ? { origin: gateways[g % gateways.length]! } : {});
   const pairs: DevicePair[] = Array.from({ length: nPairs }, (_x, i) => {
     const s = devices[i]!;
     const r = devices[nPairs + i]!;
-    return { sender: { token: s.token, accountId: s.accountId, deviceId: s.deviceId }, recipient: { token: r.token, accountId: r.accountId, deviceId: r.deviceId } };
+    const n = gateways?.length ?? 1;
+    return {
+      sender: { token: s.token, accountId: s.accountId, deviceId: s.deviceId, ...at(i % n) },
+      recipient: { token: r.token, accountId: r.accountId, deviceId: r.deviceId, ...at(Math.floor(i / n) % n) },
+    };
   });
   // The SDK clients were only needed to register (keys, proof of work; never connected): the sockets are the load generator's.
 
@@ -369,7 +382,7 @@ async function runRealistic(args: Args, stack: RunningStack | undefined, origin:
   try {
     const timings = stack ? () => startHistogramWindow(steadyHistograms(stack), steadyLag(stack)) : undefined;
     const figures = await runLoadPhases(load, args, { sampler, ...(pgStats ? { pgStats } : {}), ...(timings ? { timings } : {}), rss: () => gatewayRss(stack), log });
-    process.stdout.write(`${JSON.stringify({ mode: 'realistic', envelope_bytes: args.size, ...figures })}\n`);
+    process.stdout.write(`${JSON.stringify({ mode: 'realistic', direct: gateways !== undefined, envelope_bytes: args.size, ...figures })}\n`);
   } finally {
     await Promise.all(load.map((p) => p.stop()));
     await pg?.close();
@@ -427,7 +440,7 @@ async function main(): Promise<void> {
   }
   try {
     if (args.mode === 'batch') await runBatch(args, stack, origin, gatewayUrls);
-    else await runRealistic(args, stack, origin, databaseUrl, redisUrls);
+    else await runRealistic(args, stack, origin, databaseUrl, redisUrls, args.direct ? gatewayUrls : undefined);
   } finally {
     await stack?.stop();
     await cluster?.stop();
