@@ -29,7 +29,7 @@ describe('bench:floor (the parts alone, real Postgres and Redis)', () => {
   let out: Record<'socketio' | 'postgres' | 'redis' | 'relay' | 'streams', Figures>;
 
   beforeAll(async () => {
-    const args = ['--devices', '40', '--rate', '200', '--seconds', '2', '--warmup', '1', '--drain', '400', '--offline', '8', '--tail', '3000'];
+    const args = ['--devices', '40', '--rate', '200', '--seconds', '4', '--warmup', '1', '--drain', '400', '--offline', '8', '--tail', '3000'];
     const { stdout } = await run(process.execPath, [path.join(ROOT, 'dist', 'bench', 'floor.bench.js'), ...args], {
       env: { ...process.env, FLOOR_DATABASE_URL: floorDb.toString() },
       maxBuffer: 16 << 20,
@@ -60,8 +60,11 @@ describe('bench:floor (the parts alone, real Postgres and Redis)', () => {
     for (const name of ['postgres', 'redis', 'relay', 'streams'] as const) {
       const f = out[name];
       expect(f.config.store).toBe('postgres');
-      expect(f.steady.pgRowsPerMsg!.inserted).toBeGreaterThan(0.8);
-      expect(f.steady.pgRowsPerMsg!.deleted).toBeGreaterThan(0.8);
+      // Postgres 15 backends publish their row counts at most once a second, so a window's counts can be
+      // off by up to a second's worth at each end (a CI run read 0.74 over a 2 s window); the offline
+      // counts below are exact.
+      expect(f.steady.pgRowsPerMsg!.inserted).toBeGreaterThan(0.5);
+      expect(f.steady.pgRowsPerMsg!.deleted).toBeGreaterThan(0.5);
       expect(f.serverCpuMsPerMsg.postgres).toBeGreaterThan(0);
       expect(f.offline!.stored).toBe(400);
       expect(f.offline!.drained).toBe(400);
