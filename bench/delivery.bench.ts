@@ -35,7 +35,7 @@ import { postgresPids, redisServerPid, type PostgresPids } from './support/serve
 import { PgStats } from './support/pg-stats';
 import { recreateDatabase } from './support/fresh-database';
 import { startLoadProcs, type LoadProc } from './support/load-procs';
-import type { DevicePair } from './support/load-protocol';
+import { spreadPair, type DevicePair } from './support/load-protocol';
 import { runLoadPhases, type PhaseArgs } from './support/load-phases';
 import { startHistogramWindow, type GaugeSpec, type HistogramSpec } from './support/prom-histograms';
 import { RedisCluster } from '../test/support/redis-cluster';
@@ -357,14 +357,14 @@ async function runRealistic(args: Args, stack: RunningStack | undefined, origin:
   const devices = await register(origin, args.devices);
   const nPairs = args.devices / 2;
   // --direct: spread like bench:floor, half of the recipients on their sender's other gateway.
-  const at = (g: number | undefined) => (gateways && g !== undefined ? { origin: gateways[g % gateways.length]! } : {});
+  const on = (g: number) => (gateways ? { origin: gateways[g]! } : {});
   const pairs: DevicePair[] = Array.from({ length: nPairs }, (_x, i) => {
     const s = devices[i]!;
     const r = devices[nPairs + i]!;
-    const n = gateways?.length ?? 1;
+    const at = spreadPair(i, gateways?.length ?? 1);
     return {
-      sender: { token: s.token, accountId: s.accountId, deviceId: s.deviceId, ...at(i % n) },
-      recipient: { token: r.token, accountId: r.accountId, deviceId: r.deviceId, ...at(Math.floor(i / n) % n) },
+      sender: { token: s.token, accountId: s.accountId, deviceId: s.deviceId, ...on(at.sender) },
+      recipient: { token: r.token, accountId: r.accountId, deviceId: r.deviceId, ...on(at.recipient) },
     };
   });
   // The SDK clients were only needed to register (keys, proof of work; never connected): the sockets are the load generator's.

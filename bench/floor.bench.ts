@@ -29,7 +29,7 @@ import { recreateDatabase } from './support/fresh-database';
 import { startLoadProcs } from './support/load-procs';
 import { runLoadPhases } from './support/load-phases';
 import { numericArgs } from './support/args';
-import type { DevicePair } from './support/load-protocol';
+import { spreadPair, type DevicePair } from './support/load-protocol';
 
 const CONFIGS = {
   socketio: { store: 'none', hop: 'local', workers: 1, relays: 0, transport: 'bullmq' },
@@ -100,8 +100,10 @@ async function runConfig(name: ConfigName, a: Defaults, databaseUrl: string, red
   const nPairs = a.devices / 2;
   const workers = CONFIGS[name].workers;
   const device = (i: number, worker: number) => ({ token: `acct${i}.1`, accountId: `acct${i}`, deviceId: 1, origin: `http://127.0.0.1:${port + worker}` });
-  // As a load balancer would spread them: with N gateways, (N-1)/N of the recipients are on another one than their sender.
-  const pairs: DevicePair[] = Array.from({ length: nPairs }, (_x, i) => ({ sender: device(i, i % workers), recipient: device(nPairs + i, Math.floor(i / workers) % workers) }));
+  const pairs: DevicePair[] = Array.from({ length: nPairs }, (_x, i) => {
+    const at = spreadPair(i, workers);
+    return { sender: device(i, at.sender), recipient: device(nPairs + i, at.recipient) };
+  });
   const load = await startLoadProcs(1, `http://127.0.0.1:${port}`, pairs, a.size);
   const groups: Record<string, PidSource> = {
     'svc:floor': () => server.pids,

@@ -17,6 +17,14 @@ export interface DevicePair {
   recipient: BenchDevice;
 }
 
+/**
+ * Which of `n` gateways pair `i`'s devices connect to when the bench spreads them itself, as a load
+ * balancer would: senders round-robin, and (n-1)/n of the recipients on another gateway than their sender.
+ */
+export function spreadPair(i: number, n: number): { sender: number; recipient: number } {
+  return { sender: i % n, recipient: Math.floor(i / n) % n };
+}
+
 export type ToLoad =
   | { type: 'init'; origin: string; pairs: DevicePair[]; size: number; seed: number }
   /** Connects the first `fraction` of this process's pairs (both devices of each) not connected yet. */
