@@ -230,24 +230,36 @@ async function offlineStore(cmd: Extract<ToLoad, { type: 'offline-store' }>): Pr
   return result;
 }
 
-async function drain(cmd: Extract<ToLoad, { type: 'drain' }>): Promise<{ messages: number; expected: number; elapsedMs: number }> {
+async function drain(cmd: Extract<ToLoad, { type: 'drain' }>): Promise<{ messages: number; expected: number; elapsedMs: number; connectedMs: number; firstMessageMs: number }> {
   let expected = 0;
   for (const r of records.values()) if (r.phase === 'offline-store' && r.stored && !r.received) expected++;
   let got = 0;
   let finish: () => void = () => undefined;
   const all = new Promise<void>((r) => (finish = r));
-  current = { phase: 'offline-store', windowStart: 0, windowEnd: Number.MAX_SAFE_INTEGER, delivered: 0, latencies: [], onReceipt: () => ++got >= expected && finish() };
+  let firstMessageMs = 0;
   const t0 = performance.now();
+  current = {
+    phase: 'offline-store',
+    windowStart: 0,
+    windowEnd: Number.MAX_SAFE_INTEGER,
+    delivered: 0,
+    latencies: [],
+    onReceipt: () => {
+      if (got === 0) firstMessageMs = performance.now() - t0;
+      if (++got >= expected) finish();
+    },
+  };
   if (expected === 0) finish();
   await Promise.all(
     pairs.slice(0, offlineCount).map(async (p, r) => {
       recipients[r] = await connect(p.recipient, true);
     }),
   );
+  const connectedMs = performance.now() - t0;
   await Promise.race([all, new Promise((r) => setTimeout(r, cmd.timeoutMs))]);
   const elapsedMs = performance.now() - t0;
   current = undefined;
-  return { messages: got, expected, elapsedMs };
+  return { messages: got, expected, elapsedMs, connectedMs, firstMessageMs };
 }
 
 async function handle(msg: ToLoad): Promise<void> {

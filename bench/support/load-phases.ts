@@ -215,6 +215,9 @@ export async function runLoadPhases(load: LoadProc[], args: PhaseArgs, probes: P
       store_failures: store.failed,
       drained: drainMessages,
       drain_per_s: Math.round(drainMessages / drainSeconds),
+      // The drain's time includes the devices' reconnects: when the last socket was connected, and the first envelope arrived.
+      drain_connected_ms: Math.round(Math.max(...drained.map((d) => d.connectedMs))),
+      drain_first_message_ms: Math.round(Math.min(...drained.map((d) => d.firstMessageMs))),
       lost: drainExpected - drainMessages,
       store: perMessage(storeMs, store.stored, storeSeconds),
       drain: perMessage(drainMs, drainMessages, drainSeconds),

@@ -67,5 +67,5 @@ export type FromLoad =
   | { type: 'ready' }
   | { type: 'connected'; sockets: number }
   | { type: 'phase'; phase: 'steady' | 'saturate' | 'offline-store'; result: PhaseResult }
-  | { type: 'drained'; messages: number; expected: number; elapsedMs: number }
+  | { type: 'drained'; messages: number; expected: number; elapsedMs: number; connectedMs: number; firstMessageMs: number }
   | { type: 'error'; message: string };
