@@ -77,26 +77,26 @@ export class DeviceQueueRepository {
   async stillStored(items: { recipient: DeviceAddress; seqs: string[] }[]): Promise<{ recipient: DeviceAddress; seq: string }[]> {
     const [a, d, s] = seqColumns(items);
     if (s.length === 0) return [];
+    // A LATERAL probe per id: a join here was hashed over whole partitions once a few thousand rows were queued.
     const rows: { a: Buffer; d: number; seq: string }[] = await this.ds.query(
       `SELECT x.a, x.d, e.seq::text AS seq FROM unnest($1::bytea[], $2::bigint[], $3::bigint[]) AS x(a, d, s)
-       JOIN envelopes e ON e.seq = x.s AND e.recipient_account = x.a AND e.recipient_device = x.d
-       WHERE e.recipient_account = ANY($1::bytea[])`,
+       CROSS JOIN LATERAL (
+         SELECT seq FROM envelopes WHERE recipient_account = x.a AND recipient_device = x.d AND seq = x.s LIMIT 1
+       ) e`,
       [a, d, s],
     );
     return rows.map((r) => ({ recipient: { accountId: r.a, deviceId: Number(r.d) }, seq: r.seq }));
   }
 
-  /** Deletes acknowledged envelopes; each seq only if it belongs to the device that acked it. */
+  /**
+   * Deletes acknowledged envelopes; each seq only if it belongs to the device that acked it. One
+   * primary-key probe per id in its account's partition (`umbra_delete_acked`, migration AckByPrimaryKey).
+   */
   async ack(items: { recipient: DeviceAddress; seqs: string[] }[]): Promise<number> {
     const [a, d, s] = seqColumns(items);
     if (s.length === 0) return 0;
-    const r = await this.hot.query(
-      'umbra_ack_v1',
-      `DELETE FROM envelopes e USING unnest($1::bytea[], $2::bigint[], $3::bigint[]) AS x(a, d, s)
-       WHERE e.seq = x.s AND e.recipient_account = x.a AND e.recipient_device = x.d AND e.recipient_account = ANY($1::bytea[])`,
-      [byteaArray(a), d, s],
-    );
-    return r.rowCount;
+    const r = await this.hot.query<{ n: string }>('umbra_ack_v2', 'SELECT umbra_delete_acked($1::bytea[], $2::bigint[], $3::bigint[]) AS n', [byteaArray(a), d, s]);
+    return Number(r.rows[0]?.n ?? 0);
   }
 
   /**
