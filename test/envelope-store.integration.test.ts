@@ -72,6 +72,38 @@ describe('envelope store (real Postgres)', () => {
     expect(await queues.queueDepth(b)).toBe(0);
   });
 
+  it("finds a retried send's copies still queued, opened, in server order, and only those", async () => {
+    const a = device();
+    const [b, c, d] = [device(), device(), device()];
+    const now = Date.now();
+    const sends = Array.from({ length: 12 }, () => send(a, [b, c]));
+    const stored = await store.storeBatch(sends, now, DAY);
+    const bSeqs = stored.map((r) => r.envelopes.find((e) => e.recipient.deviceId === b.deviceId && Buffer.from(e.recipient.accountId).equals(b.accountId))!.seq);
+    expect(await queues.ack([{ recipient: b, seqs: [bSeqs[3]!] }])).toBe(1);
+    const key = (i: number) => ({ sender: a, clientMessageId: sends[i]!.clientMessageId });
+    const copies = await store.queuedCopies(
+      [
+        { recipient: b, message: key(10) },
+        { recipient: b, message: key(3) }, // acked: gone
+        { recipient: c, message: key(10) },
+        { recipient: b, message: key(2) },
+        { recipient: d, message: key(2) }, // never a recipient
+        { recipient: c, message: { sender: b, clientMessageId: sends[2]!.clientMessageId } }, // someone else's message id
+      ],
+      now,
+    );
+    expect(copies.map((e) => [e.recipient.deviceId, e.seq])).toEqual(
+      [
+        [b.deviceId, bSeqs[2]!],
+        [b.deviceId, bSeqs[10]!],
+        [c.deviceId, stored[10]!.envelopes.find((e) => Buffer.from(e.recipient.accountId).equals(c.accountId))!.seq],
+      ].sort((x, y) => Number(BigInt(x[1] as string) - BigInt(y[1] as string))),
+    );
+    expect(Buffer.from(copies.find((e) => e.seq === bSeqs[2])!.content)).toEqual(sends[2]!.recipients[0]!.content);
+    // Past their deadline (the maximum retention here) they are not offered again.
+    expect(await store.queuedCopies([{ recipient: b, message: key(2) }], now + DAY + 1)).toEqual([]);
+  });
+
   it('never returns an envelope past its expiry or the maximum retention, and the sweep deletes it', async () => {
     const a = device();
     const b = device();

@@ -248,12 +248,15 @@ export class EnvelopeStoreRepository {
   async queuedCopies(copies: { recipient: DeviceAddress; message: MessageKey }[], now: number): Promise<StoredEnvelope[]> {
     if (copies.length === 0) return [];
     const rows: EnvelopeRow[] = await this.ds.query(
-      `SELECT ${ENVELOPE_COLUMNS}
-       FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bigint[], $5::bytea[]) AS x(ra, rd, sa, sd, c)
-       JOIN envelopes e ON e.recipient_account = x.ra AND e.recipient_device = x.rd
-         AND e.sender_account = x.sa AND e.sender_device = x.sd AND e.client_message_id = x.c
-       WHERE e.delete_at > $6 AND e.recipient_account = ANY($1::bytea[])
-       ORDER BY e.seq`,
+      // A LATERAL probe per copy, in its device's queue: a planner-chosen join may hash whole partitions.
+      `SELECT e.* FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bigint[], $5::bytea[]) AS x(ra, rd, sa, sd, c)
+       CROSS JOIN LATERAL (
+         SELECT ${ENVELOPE_COLUMNS} FROM envelopes
+         WHERE recipient_account = x.ra AND recipient_device = x.rd
+           AND sender_account = x.sa AND sender_device = x.sd AND client_message_id = x.c AND delete_at > $6
+         ORDER BY envelopes.seq LIMIT 1
+       ) e
+       ORDER BY e.seq::bigint`,
       [
         copies.map((c) => buf(c.recipient.accountId)), copies.map((c) => c.recipient.deviceId),
         copies.map((c) => buf(c.message.sender.accountId)), copies.map((c) => c.message.sender.deviceId), copies.map((c) => buf(c.message.clientMessageId)),
