@@ -45,12 +45,14 @@ export class DeviceQueueRepository {
       [buf(recipient.accountId), recipient.deviceId, afterSeq, now, limit + 1],
     );
     const more = rows.length > limit;
+    const page = rows.slice(0, limit);
+    const opened = await this.sealer.openAll(page, now, () => recipient);
     const envelopes: StoredEnvelope[] = [];
-    for (const r of rows.slice(0, limit)) {
-      const content = await this.sealer.open(r.keyWindow, now, recipient, r.clientMessageId, r.content);
+    page.forEach((r, i) => {
+      const content = opened[i];
       // Undecryptable means shredded (its window has ended): as good as deleted.
       if (content) envelopes.push(toEnvelope({ ...r, content }));
-    }
+    });
     return { envelopes, more };
   }
 

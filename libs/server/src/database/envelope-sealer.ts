@@ -44,16 +44,21 @@ export class EnvelopeSealer {
   /** The content, or undefined when the window's key is gone (shredded) or the row was tampered with. */
   async open(window: number, now: number, recipient: DeviceAddress, clientMessageId: Uint8Array, sealed: Uint8Array): Promise<Buffer | undefined> {
     if (window === 0) return Buffer.from(sealed);
-    const key = await this.key(window, now, false);
-    if (!key || sealed.length < NONCE + TAG) return undefined;
-    try {
-      const d = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, NONCE));
-      d.setAAD(aad(recipient, clientMessageId, window));
-      d.setAuthTag(sealed.subarray(sealed.length - TAG));
-      return Buffer.concat([d.update(sealed.subarray(NONCE, sealed.length - TAG)), d.final()]);
-    } catch {
-      return undefined;
-    }
+    return openWith(await this.key(window, now, false), window, recipient, clientMessageId, sealed);
+  }
+
+  /**
+   * `open` for many rows of one queue read: one key lookup per distinct window, then every row
+   * opened without a wait of its own (a page of hundreds of rows shares a window or two).
+   */
+  async openAll<R extends { keyWindow: number; clientMessageId: Uint8Array; content: Uint8Array }>(
+    rows: readonly R[],
+    now: number,
+    recipientOf: (row: R) => DeviceAddress,
+  ): Promise<(Buffer | undefined)[]> {
+    const keys = new Map<number, Buffer | undefined>();
+    for (const r of rows) if (r.keyWindow !== 0 && !keys.has(r.keyWindow)) keys.set(r.keyWindow, await this.key(r.keyWindow, now, false));
+    return rows.map((r) => (r.keyWindow === 0 ? Buffer.from(r.content) : openWith(keys.get(r.keyWindow), r.keyWindow, recipientOf(r), r.clientMessageId, r.content)));
   }
 
   private async key(window: number, now: number, create: boolean): Promise<Buffer | undefined> {
@@ -76,11 +81,26 @@ export class EnvelopeSealer {
   }
 }
 
+function openWith(key: Buffer | undefined, window: number, recipient: DeviceAddress, clientMessageId: Uint8Array, sealed: Uint8Array): Buffer | undefined {
+  if (!key || sealed.length < NONCE + TAG) return undefined;
+  try {
+    const d = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, NONCE));
+    d.setAAD(aad(recipient, clientMessageId, window));
+    d.setAuthTag(sealed.subarray(sealed.length - TAG));
+    const content = d.update(sealed.subarray(NONCE, sealed.length - TAG));
+    // GCM's final() adds no bytes; it throws when the tag does not match, and then nothing is returned.
+    d.final();
+    return content;
+  } catch {
+    return undefined;
+  }
+}
+
 function aad(recipient: DeviceAddress, clientMessageId: Uint8Array, window: number): Buffer {
-  const b = Buffer.alloc(32 + 4 + clientMessageId.length + 8);
-  Buffer.from(recipient.accountId).copy(b, 0);
+  const b = Buffer.allocUnsafe(32 + 4 + clientMessageId.length + 8);
+  b.set(recipient.accountId, 0);
   b.writeUInt32BE(recipient.deviceId, 32);
-  Buffer.from(clientMessageId).copy(b, 36);
+  b.set(clientMessageId, 36);
   b.writeBigUInt64BE(BigInt(window), 36 + clientMessageId.length);
   return b;
 }

@@ -263,12 +263,12 @@ export class EnvelopeStoreRepository {
         now,
       ],
     );
+    const opened = await this.sealer.openAll(rows, now, (r) => ({ accountId: r.recipientAccount, deviceId: r.recipientDevice }));
     const out: StoredEnvelope[] = [];
-    for (const r of rows) {
-      const recipient = { accountId: r.recipientAccount, deviceId: r.recipientDevice };
-      const content = await this.sealer.open(r.keyWindow, now, recipient, r.clientMessageId, r.content);
+    rows.forEach((r, i) => {
+      const content = opened[i];
       if (content) out.push(toEnvelope({ ...r, content }));
-    }
+    });
     return out;
   }
 }

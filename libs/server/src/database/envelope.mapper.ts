@@ -20,18 +20,23 @@ export function accountIdText(id: Uint8Array): string {
   return text;
 }
 
+/** base64url of bytes, without copying them first (Buffer.from of a Buffer copies). */
+function base64url(b: Uint8Array): string {
+  return (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)).toString('base64url');
+}
+
 /** The client's view of a stored envelope. */
 export function toDeliveredEnvelope(e: StoredEnvelope): DeliveredEnvelope {
   const sender = e.sender ? accountIdText(e.sender.accountId) : null;
   return {
     id: String(e.seq),
     type: e.type,
-    clientMessageId: Buffer.from(e.clientMessageId).toString('base64url'),
+    clientMessageId: base64url(e.clientMessageId),
     senderAccountId: sender,
     senderDeviceId: e.sender ? e.sender.deviceId : null,
     serverTimestamp: e.serverTimestamp,
     expiresAt: e.expiresAt,
     readTtlS: e.readTtlS,
-    content: Buffer.from(e.content).toString('base64url'),
+    content: base64url(e.content),
   };
 }
