@@ -46,6 +46,7 @@ export class ConnectionRegistry {
   /** Forgets every connection at once (shutdown). */
   clear(): void {
     this.connections.clear();
+    this.metrics.connectedDevices.set(0);
   }
 
   /** The connection of this socket, unless another socket of its device replaced it. */
