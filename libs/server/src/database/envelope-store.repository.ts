@@ -16,6 +16,13 @@ function isQueueCapError(err: unknown): boolean {
 }
 
 /**
+ * One send record by its key, for a `CROSS JOIN LATERAL` over an `unnest(…) AS t(a, d, c)` list:
+ * a primary-key probe per key. A planner-chosen join may hash the list against the whole table.
+ */
+const SEND_RECORD_PROBE = `SELECT sender_account, sender_device, client_message_id, server_timestamp FROM message_sends
+  WHERE sender_account = t.a AND sender_device = t.d AND client_message_id = t.c LIMIT 1`;
+
+/**
  * Writes into the recipients' queues: the relay's batches of sends and the expiry worker's notices.
  * Writes come in batches (one transaction, one multi-row insert per table). Contents are sealed at
  * rest with the key of their expiry window (EnvelopeSealer).
@@ -69,8 +76,8 @@ export class EnvelopeStoreRepository {
       const prior: { senderAccount: Buffer; senderDevice: number; clientMessageId: Buffer; serverTimestamp: number }[] = await this.ds.query(
         `SELECT m.sender_account AS "senderAccount", m.sender_device AS "senderDevice", m.client_message_id AS "clientMessageId",
                 m.server_timestamp AS "serverTimestamp"
-         FROM message_sends m JOIN unnest($1::bytea[], $2::bigint[], $3::bytea[]) AS t(a, d, c)
-           ON m.sender_account = t.a AND m.sender_device = t.d AND m.client_message_id = t.c`,
+         FROM unnest($1::bytea[], $2::bigint[], $3::bytea[]) AS t(a, d, c)
+         CROSS JOIN LATERAL (${SEND_RECORD_PROBE}) m`,
         [duplicates.map((s) => buf(s.sender.accountId)), duplicates.map((s) => s.sender.deviceId), duplicates.map((s) => buf(s.clientMessageId))],
       );
       for (const r of prior) {
@@ -131,10 +138,12 @@ export class EnvelopeStoreRepository {
           `WITH recounted AS (
            UPDATE device_queues q SET envelopes = c.n, bytes = c.b, counted_at = $3
            FROM (
-             SELECT x.a, x.d, count(e.seq) AS n, coalesce(sum(octet_length(e.content)), 0) AS b
-             FROM unnest($1::bytea[], $2::bigint[]) AS x(a, d)
-             LEFT JOIN envelopes e ON e.recipient_account = x.a AND e.recipient_device = x.d AND e.recipient_account = ANY($1::bytea[])
-             GROUP BY x.a, x.d
+             SELECT x.a, x.d, q.n, q.b
+             FROM (SELECT DISTINCT a, d FROM unnest($1::bytea[], $2::bigint[]) AS u(a, d)) x
+             CROSS JOIN LATERAL (
+               SELECT count(*) AS n, coalesce(sum(octet_length(e.content)), 0) AS b FROM envelopes e
+               WHERE e.recipient_account = x.a AND e.recipient_device = x.d
+             ) q
            ) c
            WHERE q.recipient_account = c.a AND q.recipient_device = c.d
            RETURNING q.recipient_account AS a, q.recipient_device AS d, q.envelopes, q.bytes, q.counted_at AS "countedAt"
@@ -148,8 +157,8 @@ export class EnvelopeStoreRepository {
     if (admitted.length === prepared.length) return admitted;
     const stored: { a: Buffer; d: number; c: Buffer }[] = await q.query(
       `SELECT m.sender_account AS a, m.sender_device AS d, m.client_message_id AS c
-       FROM message_sends m JOIN unnest($1::bytea[], $2::bigint[], $3::bytea[]) AS t(a, d, c)
-         ON m.sender_account = t.a AND m.sender_device = t.d AND m.client_message_id = t.c`,
+       FROM unnest($1::bytea[], $2::bigint[], $3::bytea[]) AS t(a, d, c)
+       CROSS JOIN LATERAL (${SEND_RECORD_PROBE}) m`,
       [prepared.map((p) => buf(p.send.sender.accountId)), prepared.map((p) => p.send.sender.deviceId), prepared.map((p) => buf(p.send.clientMessageId))],
     );
     const already = new Set(stored.map((r) => sendKey({ accountId: r.a, deviceId: Number(r.d) }, r.c)));
