@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
-import { DeviceQueueRepository, EnvelopeSealer, ExpiryKeysRepository, HotStatements, ensureDatabase, migrationsFor, runMigrations, type DeviceAddress } from '@umbra/server';
+import { DeviceQueueRepository, EnvelopeSealer, ExpiryKeysRepository, HotStatements, migrationsFor, runMigrations, type DeviceAddress } from '@umbra/server';
+import { recreateDatabase } from '../bench/support/fresh-database';
 import { TEST_DATABASE_URL } from './support/harness';
 import { collectPlans, explainEverything, partitionsRead, planNodes, type ExecutedPlan } from './support/plans';
 
@@ -11,20 +12,6 @@ const URL_ = (() => {
   u.pathname = `${u.pathname}_ackplan`;
   return u.toString();
 })();
-
-async function recreateDatabase(url: string): Promise<void> {
-  const admin = new URL(url);
-  const name = decodeURIComponent(admin.pathname.slice(1));
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-  await ensureDatabase(url);
-}
 
 const DEVICES = 60;
 const PER_DEVICE = 100;

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { DataSource } from 'typeorm';
 import {
   createDataSource,
@@ -10,11 +9,11 @@ import {
   EnvelopeSealer,
   EnvelopeStoreRepository,
   ExpiryKeysRepository,
-  ensureDatabase,
   migrationsFor,
   runMigrations,
   type DeviceAddress,
 } from '@umbra/server';
+import { recreateDatabase } from '../bench/support/fresh-database';
 import { TEST_DATABASE_URL } from './support/harness';
 import { executedPlans, partitionsRead } from './support/plans';
 
@@ -27,20 +26,6 @@ const URL_ = (() => {
 const PARTITIONS = 8;
 const MIGRATION = 'EnvelopePartitions1764000800000';
 const DAY = 86_400_000;
-
-async function recreateDatabase(url: string): Promise<void> {
-  const admin = new URL(url);
-  const name = decodeURIComponent(admin.pathname.slice(1));
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-  await ensureDatabase(url);
-}
 
 /**
  * Stands in for the DataSource of a repository: runs each statement once with auto_explain in a
