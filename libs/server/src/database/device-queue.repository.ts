@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import { byteaArray } from './binary-array';
 import type { EnvelopeSealer } from './envelope-sealer';
 import { HotStatements } from './hot-statements';
-import { buf, ENVELOPE_COLUMNS, toEnvelope, type EnvelopeRow, type MessageKey, type StoredEnvelope } from './envelope-row.mapper';
+import { buf, ENVELOPE_COLUMNS, openRows, type EnvelopeRow, type MessageKey, type StoredEnvelope } from './envelope-row.mapper';
 import { affectedRows, type DeviceAddress } from './types';
 
 // Statements that join `envelopes` to a list of devices also filter `recipient_account = ANY(<the
@@ -45,15 +45,7 @@ export class DeviceQueueRepository {
       [buf(recipient.accountId), recipient.deviceId, afterSeq, now, limit + 1],
     );
     const more = rows.length > limit;
-    const page = rows.slice(0, limit);
-    const opened = await this.sealer.openAll(page, now, () => recipient);
-    const envelopes: StoredEnvelope[] = [];
-    page.forEach((r, i) => {
-      const content = opened[i];
-      // Undecryptable means shredded (its window has ended): as good as deleted.
-      if (content) envelopes.push(toEnvelope({ ...r, content }));
-    });
-    return { envelopes, more };
+    return { envelopes: await openRows(this.sealer, rows.slice(0, limit), now, () => recipient), more };
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { EnvelopeSealer } from './envelope-sealer';
 import type { DeviceAddress } from './types';
 
 /** A message: the (sender device, clientMessageId) its copies share. */
@@ -59,6 +60,20 @@ export function toEnvelope(r: EnvelopeRow): StoredEnvelope {
     readTtlS: r.readTtlS,
     deleteAt: r.deleteAt,
   };
+}
+
+/**
+ * The rows' envelopes with their contents opened (EnvelopeSealer.openAll). A row that does not open
+ * (its window's key is shredded) is left out: as good as deleted.
+ */
+export async function openRows(sealer: EnvelopeSealer, rows: EnvelopeRow[], now: number, recipientOf: (row: EnvelopeRow) => DeviceAddress): Promise<StoredEnvelope[]> {
+  const opened = await sealer.openAll(rows, now, recipientOf);
+  const out: StoredEnvelope[] = [];
+  rows.forEach((r, i) => {
+    const content = opened[i];
+    if (content) out.push(toEnvelope({ ...r, content }));
+  });
+  return out;
 }
 
 export const buf = (x: Uint8Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength);

@@ -2,7 +2,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { byteaArray } from './binary-array';
 import type { EnvelopeSealer } from './envelope-sealer';
 import { HotStatements } from './hot-statements';
-import { buf, ENVELOPE_COLUMNS, ENVELOPE_META_COLUMNS, toEnvelope, type EnvelopeRow, type MessageKey, type StoredEnvelope } from './envelope-row.mapper';
+import { buf, ENVELOPE_COLUMNS, ENVELOPE_META_COLUMNS, openRows, toEnvelope, type EnvelopeRow, type MessageKey, type StoredEnvelope } from './envelope-row.mapper';
 import { copyKey, fitWithinCaps, prepareSends, QUEUE_CAP_SQLSTATE, QUEUE_RECOUNT_INTERVAL_MS, sendKey, type PreparedSend, type QueueCaps, type StoreResult, type StoreSend } from './send-batch';
 import type { DeviceAddress } from './types';
 
@@ -272,12 +272,6 @@ export class EnvelopeStoreRepository {
         now,
       ],
     );
-    const opened = await this.sealer.openAll(rows, now, (r) => ({ accountId: r.recipientAccount, deviceId: r.recipientDevice }));
-    const out: StoredEnvelope[] = [];
-    rows.forEach((r, i) => {
-      const content = opened[i];
-      if (content) out.push(toEnvelope({ ...r, content }));
-    });
-    return out;
+    return openRows(this.sealer, rows, now, (r) => ({ accountId: r.recipientAccount, deviceId: r.recipientDevice }));
   }
 }

@@ -1,6 +1,6 @@
 import { encodeAccountId } from '@umbra/crypto';
 import type { DeliveredEnvelope } from '@umbra/protocol';
-import type { StoredEnvelope } from './envelope-row.mapper';
+import { buf, type StoredEnvelope } from './envelope-row.mapper';
 
 const ACCOUNT_TEXT_CACHE = 20_000;
 const accountTexts = new Map<string, string>();
@@ -10,7 +10,7 @@ const accountTexts = new Map<string, string>();
  * of a gateway's CPU while draining queues, every envelope naming its sender.
  */
 export function accountIdText(id: Uint8Array): string {
-  const hex = Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
+  const hex = buf(id).toString('hex');
   let text = accountTexts.get(hex);
   if (text === undefined) {
     text = encodeAccountId(id);
@@ -20,23 +20,18 @@ export function accountIdText(id: Uint8Array): string {
   return text;
 }
 
-/** base64url of bytes, without copying them first (Buffer.from of a Buffer copies). */
-function base64url(b: Uint8Array): string {
-  return (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)).toString('base64url');
-}
-
 /** The client's view of a stored envelope. */
 export function toDeliveredEnvelope(e: StoredEnvelope): DeliveredEnvelope {
   const sender = e.sender ? accountIdText(e.sender.accountId) : null;
   return {
     id: String(e.seq),
     type: e.type,
-    clientMessageId: base64url(e.clientMessageId),
+    clientMessageId: buf(e.clientMessageId).toString('base64url'),
     senderAccountId: sender,
     senderDeviceId: e.sender ? e.sender.deviceId : null,
     serverTimestamp: e.serverTimestamp,
     expiresAt: e.expiresAt,
     readTtlS: e.readTtlS,
-    content: base64url(e.content),
+    content: buf(e.content).toString('base64url'),
   };
 }
